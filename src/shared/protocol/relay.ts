@@ -1,0 +1,239 @@
+// The relay protocol: every tRPC procedure's input and output, once. Server and clients import these;
+// nobody redeclares a shape. Rules are numbered in ./SPEC.md and cited in the tests.
+import { z } from 'zod';
+
+/** Bumped on any incompatible change to this file or to the signed payloads (SPEC.md V1). */
+export const PROTOCOL_VERSION = 1;
+
+/** Stable machine codes carried in `error.data.reason` (SPEC.md E1). Never match on message text. */
+export const RelayReason = {
+  BAD_INPUT: 'BAD_INPUT',
+  PROTOCOL_MISMATCH: 'PROTOCOL_MISMATCH',
+  NOT_LOGGED_IN: 'NOT_LOGGED_IN',
+  ALREADY_LOGGED_IN: 'ALREADY_LOGGED_IN',
+  NO_CHALLENGE: 'NO_CHALLENGE',
+  CHALLENGE_EXPIRED: 'CHALLENGE_EXPIRED',
+  CHALLENGE_REPLAYED: 'CHALLENGE_REPLAYED',
+  BAD_KEY: 'BAD_KEY',
+  BAD_SIGNATURE: 'BAD_SIGNATURE',
+  WRONG_AUTHOR: 'WRONG_AUTHOR',
+  UNKNOWN_CHANNEL: 'UNKNOWN_CHANNEL',
+  BAD_ATTACHMENT: 'BAD_ATTACHMENT',
+  DUPLICATE_CLIENT_ID: 'DUPLICATE_CLIENT_ID',
+  RATE_LIMITED: 'RATE_LIMITED',
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
+  TOO_LARGE: 'TOO_LARGE',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type RelayReason = (typeof RelayReason)[keyof typeof RelayReason];
+
+/** WebSocket close codes the relay uses (SPEC.md R9). 4000-4999 are application codes. */
+export const CloseCode = {
+  /** Going away for a restart: reconnect after a jittered delay. */
+  SERVICE_RESTART: 1012,
+  LOGIN_TIMEOUT: 4001,
+  HEARTBEAT_TIMEOUT: 4002,
+  SLOW_CONSUMER: 4008,
+  FLOOD: 4009,
+  /** The tRPC session this PeerJS socket belongs to has ended. */
+  SESSION_ENDED: 4010,
+  SIGNAL_AUTH: 4011,
+} as const;
+
+/** Hard protocol limits. The relay publishes its effective values in ServerInfo.limits. */
+export const LIMITS = {
+  /** Max WebSocket frame the relay accepts (ws maxPayload). */
+  maxFrameBytes: 256 * 1024,
+  /** Max message text, in UTF-16 code units. */
+  maxTextLength: 4000,
+  maxAttachmentsPerMessage: 4,
+  /** Max attachment size: 64 MiB = 4096 chunks of 16 KiB. */
+  maxAttachmentBytes: 64 * 1024 * 1024,
+  /** Max decoded thumbnail bytes carried in signed attachment metadata. */
+  maxThumbnailBytes: 8 * 1024,
+  /** Peer transfer chunk size; the chunk-hash list commits to chunks of exactly this size. */
+  chunkBytes: 16 * 1024,
+  maxNameLength: 64,
+  maxChannels: 64,
+} as const;
+
+const B64URL = /^[A-Za-z0-9_-]*$/;
+export const zPublicKey = z.string().length(43).regex(B64URL, 'base64url');
+export const zSignature = z.string().length(86).regex(B64URL, 'base64url');
+export const zDigest = z.string().length(43).regex(B64URL, 'base64url');
+export const zNonce = z.string().length(43).regex(B64URL, 'base64url');
+/** Crockford ULID as minted by ulidx (uppercase). */
+export const zUlid = z.string().regex(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/, 'ULID');
+export const zChannelId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'channel id');
+/** Client-chosen idempotency key for a post (SPEC.md R4). */
+export const zClientId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'client id');
+/** Display names: trimmed, no control characters; not unique (always shown with a fingerprint). */
+export const zDisplayName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(LIMITS.maxNameLength)
+  .refine((s) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s), 'no control characters');
+export const zClientKind = z.enum(['browser', 'virtual']);
+export type ClientKind = z.infer<typeof zClientKind>;
+/** PeerJS ids are minted by the relay: `<hex key prefix>-<session tag>` (SPEC.md P1). */
+export const zPeerId = z.string().regex(/^[a-f0-9]{16}-[a-z0-9]{10}$/, 'peer id');
+export const zVoiceRoom = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'voice room').nullable();
+
+export const zIceServer = z.object({
+  urls: z.union([z.string(), z.array(z.string()).max(8)]),
+  username: z.string().max(256).optional(),
+  credential: z.string().max(256).optional(),
+});
+export type IceServer = z.infer<typeof zIceServer>;
+
+export const zChannel = z.object({ id: zChannelId, title: z.string().max(64) });
+export type Channel = z.infer<typeof zChannel>;
+
+export const zServerInfo = z.object({
+  protocol: z.number().int(),
+  name: z.string(),
+  publicKey: zPublicKey,
+  fingerprint: z.string(),
+  /** Relay start id: the per-channel `prev` chains restart in each epoch (SPEC.md R6). */
+  epoch: zUlid,
+  channels: z.array(zChannel),
+  iceServers: z.array(zIceServer),
+  peerjs: z.object({ path: z.string(), key: z.string() }),
+  limits: z.object({
+    maxFrameBytes: z.number(),
+    maxTextLength: z.number(),
+    maxAttachmentsPerMessage: z.number(),
+    maxAttachmentBytes: z.number(),
+    maxThumbnailBytes: z.number(),
+    chunkBytes: z.number(),
+    maxSubscriptionsPerConnection: z.number(),
+    postsPerMinute: z.number(),
+  }),
+});
+export type ServerInfo = z.infer<typeof zServerInfo>;
+
+// ---- login (SPEC.md L1-L6) ----
+export const zChallengeInput = z.object({ protocol: z.number().int() });
+export const zChallenge = z.object({ nonce: zNonce, expiresAt: z.number(), relayKey: zPublicKey });
+export type Challenge = z.infer<typeof zChallenge>;
+
+export const zLoginInput = z.object({
+  protocol: z.number().int(),
+  publicKey: zPublicKey,
+  name: zDisplayName,
+  kind: zClientKind,
+  nonce: zNonce,
+  /** Signs signingBytes('login', loginFields(...)). */
+  signature: zSignature,
+});
+export type LoginInput = z.infer<typeof zLoginInput>;
+
+export const zPresenceUser = z.object({
+  sessionId: z.string(),
+  userId: zPublicKey,
+  name: z.string(),
+  fingerprint: z.string(),
+  kind: zClientKind,
+  peerId: zPeerId,
+  voiceRoom: zVoiceRoom,
+  since: z.number(),
+});
+export type PresenceUser = z.infer<typeof zPresenceUser>;
+
+export const zLoginOutput = z.object({
+  self: zPresenceUser,
+  /** Proof of this login for the PeerJS signalling socket (its `token` option). */
+  peerToken: z.string(),
+  info: zServerInfo,
+});
+export type LoginOutput = z.infer<typeof zLoginOutput>;
+
+// ---- attachments (SPEC.md A1-A4) ----
+export const zThumbnail = z.object({
+  mime: z.enum(['image/jpeg', 'image/png', 'image/webp']),
+  /** base64url of at most LIMITS.maxThumbnailBytes bytes. */
+  data: z.string().max(Math.ceil((LIMITS.maxThumbnailBytes * 4) / 3)).regex(B64URL, 'base64url'),
+});
+export const zAttachmentMeta = z.object({
+  name: z.string().min(1).max(200),
+  mime: z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/i, 'MIME type').max(100),
+  size: z.number().int().min(0).max(LIMITS.maxAttachmentBytes),
+  /** SHA-256 of the whole content. */
+  sha256: zDigest,
+  /** SHA-256 of the concatenated SHA-256 of every 16 KiB chunk: lets a receiver reject a bad chunk early. */
+  chunkRoot: zDigest,
+  width: z.number().int().min(1).max(65535).optional(),
+  height: z.number().int().min(1).max(65535).optional(),
+  thumbnail: zThumbnail.optional(),
+});
+export type AttachmentMeta = z.infer<typeof zAttachmentMeta>;
+
+export const zSignedAttachment = z.object({
+  id: zUlid,
+  ts: z.number().int(),
+  uploader: zPublicKey,
+  meta: zAttachmentMeta,
+  relay: zPublicKey,
+  rsig: zSignature,
+});
+export type SignedAttachment = z.infer<typeof zSignedAttachment>;
+
+// ---- messages (SPEC.md M1-M8) ----
+export const zPost = z.object({
+  channel: zChannelId,
+  clientId: zClientId,
+  text: z.string().max(LIMITS.maxTextLength),
+  attachments: z.array(zSignedAttachment).max(LIMITS.maxAttachmentsPerMessage),
+  replyTo: zUlid.nullable(),
+  author: zPublicKey,
+  /** Author's signature over signingBytes('post', postFields(post)). */
+  sig: zSignature,
+});
+export type Post = z.infer<typeof zPost>;
+
+export const zPrevLink = z.object({ id: zUlid, hash: zDigest });
+export const zEnvelope = z.object({
+  id: zUlid,
+  ts: z.number().int(),
+  epoch: zUlid,
+  /** The previous envelope of this channel in this epoch; null for the first (SPEC.md R6). */
+  prev: zPrevLink.nullable(),
+  post: zPost,
+  relay: zPublicKey,
+  /** Relay's countersignature over signingBytes('envelope', envelopeFields(env)). */
+  rsig: zSignature,
+});
+export type Envelope = z.infer<typeof zEnvelope>;
+
+// ---- presence (SPEC.md P1-P5) ----
+export const zPresenceUpdateInput = z.object({ voiceRoom: zVoiceRoom });
+
+// ---- the event stream: one multiplexed subscription per client (SPEC.md R7) ----
+export const zEventsInput = z.object({
+  /** Channels to receive messages from; omitted = every channel. */
+  channels: z.array(zChannelId).max(LIMITS.maxChannels).optional(),
+});
+
+export type RelayEvent =
+  /**
+   * Envelopes relayed in the same tick, coalesced, serialized once as a JSON array for every subscriber
+   * (fan-out cost, SPEC.md R7). Parse with `parseEnvelopeBatch`.
+   */
+  | { t: 'msgs'; raw: string }
+  | { t: 'presence'; op: 'snapshot'; users: PresenceUser[] }
+  | { t: 'presence'; op: 'join' | 'update'; user: PresenceUser }
+  | { t: 'presence'; op: 'leave'; sessionId: string }
+  /** The relay is shutting down: reconnect after `retryAfterMs` plus jitter. */
+  | { t: 'bye'; reason: typeof RelayReason.SHUTTING_DOWN; retryAfterMs: number };
+
+export const zEnvelopeBatch = z.array(zEnvelope).max(10_000);
+export function parseEnvelopeBatch(raw: string): Envelope[] | null {
+  try {
+    const parsed = zEnvelopeBatch.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

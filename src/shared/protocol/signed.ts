@@ -1,0 +1,166 @@
+// Signed payloads: the fields each signature covers, in their fixed order, and the functions that sign
+// and verify them. Pure: the Ed25519 backend is passed in. SPEC.md S1-S4, L2, M2-M5, A2.
+import { concatBytes, fromB64url, toB64url } from '../encoding';
+import { type Ed25519Backend, strictVerify } from '../crypto/ed25519';
+import { sha256, sha256B64 } from '../crypto/hash';
+import { type CanonicalField, signingBytes } from '../crypto/signing';
+import type { StrictReason } from '../crypto/strictPolicy';
+import { LIMITS, type AttachmentMeta, type ClientKind, type Envelope, type Post, type SignedAttachment } from './relay';
+
+export type SignedCheck =
+  | { ok: true }
+  | { ok: false; reason: StrictReason | 'BAD_ENCODING' | 'WRONG_RELAY' | 'BAD_ATTACHMENT' | 'WRONG_AUTHOR' };
+
+export function loginFields(a: {
+  nonce: string;
+  relayKey: string;
+  publicKey: string;
+  name: string;
+  kind: ClientKind;
+}): CanonicalField[] {
+  return [a.nonce, a.relayKey, a.publicKey, a.name, a.kind];
+}
+
+export type UnsignedPost = Omit<Post, 'sig'>;
+
+export function postFields(p: UnsignedPost): CanonicalField[] {
+  return [p.channel, p.clientId, p.author, p.text, p.attachments.map((a) => a.id).join(','), p.replyTo];
+}
+
+export function attachmentFields(a: Omit<SignedAttachment, 'rsig'>): CanonicalField[] {
+  const m = a.meta;
+  return [
+    a.id,
+    a.ts,
+    a.uploader,
+    a.relay,
+    m.name,
+    m.mime,
+    m.size,
+    m.sha256,
+    m.chunkRoot,
+    m.width ?? null,
+    m.height ?? null,
+    m.thumbnail?.mime ?? null,
+    m.thumbnail?.data ?? null,
+  ];
+}
+
+/** The post is bound into the envelope by digest: SHA-256(post signing bytes || author signature). */
+export function postDigest(p: Post): string {
+  const sig = fromB64url(p.sig) ?? new Uint8Array(0);
+  return sha256B64(concatBytes(signingBytes('post', postFields(p)), sig));
+}
+
+export function envelopeFields(e: Omit<Envelope, 'rsig'>): CanonicalField[] {
+  return [e.id, e.ts, e.epoch, e.post.channel, e.prev?.id ?? null, e.prev?.hash ?? null, e.relay, postDigest(e.post)];
+}
+
+/** The hash a following envelope's `prev` links to (SPEC.md R6). */
+export function envelopeHash(e: Envelope): string {
+  const rsig = fromB64url(e.rsig) ?? new Uint8Array(0);
+  return sha256B64(concatBytes(signingBytes('envelope', envelopeFields(e)), rsig));
+}
+
+async function check(
+  backend: Ed25519Backend,
+  key: string,
+  bytes: Uint8Array,
+  sig: string,
+): Promise<SignedCheck> {
+  const k = fromB64url(key);
+  const s = fromB64url(sig);
+  if (!k || !s) return { ok: false, reason: 'BAD_ENCODING' };
+  return strictVerify(backend, k, bytes, s);
+}
+
+async function signB64(backend: Ed25519Backend, secretKey: Uint8Array, bytes: Uint8Array): Promise<string> {
+  return toB64url(await backend.sign(secretKey, bytes));
+}
+
+export const signLogin = (
+  backend: Ed25519Backend,
+  secretKey: Uint8Array,
+  a: Parameters<typeof loginFields>[0],
+): Promise<string> => signB64(backend, secretKey, signingBytes('login', loginFields(a)));
+
+export const verifyLogin = (
+  backend: Ed25519Backend,
+  a: Parameters<typeof loginFields>[0],
+  signature: string,
+): Promise<SignedCheck> => check(backend, a.publicKey, signingBytes('login', loginFields(a)), signature);
+
+export async function signPost(backend: Ed25519Backend, secretKey: Uint8Array, p: UnsignedPost): Promise<Post> {
+  return { ...p, sig: await signB64(backend, secretKey, signingBytes('post', postFields(p))) };
+}
+
+export const verifyPostSignature = (backend: Ed25519Backend, p: Post): Promise<SignedCheck> =>
+  check(backend, p.author, signingBytes('post', postFields(p)), p.sig);
+
+export async function signAttachment(
+  backend: Ed25519Backend,
+  relaySecretKey: Uint8Array,
+  a: Omit<SignedAttachment, 'rsig'>,
+): Promise<SignedAttachment> {
+  return { ...a, rsig: await signB64(backend, relaySecretKey, signingBytes('attachment', attachmentFields(a))) };
+}
+
+/** Checks the relay's signature and the thumbnail bound (SPEC.md A2). `relayKey` is the trusted relay key. */
+export async function verifyAttachment(
+  backend: Ed25519Backend,
+  a: SignedAttachment,
+  relayKey: string,
+): Promise<SignedCheck> {
+  if (a.relay !== relayKey) return { ok: false, reason: 'WRONG_RELAY' };
+  if (a.meta.thumbnail) {
+    const t = fromB64url(a.meta.thumbnail.data);
+    if (!t || t.length > LIMITS.maxThumbnailBytes) return { ok: false, reason: 'BAD_ATTACHMENT' };
+  }
+  return check(backend, a.relay, signingBytes('attachment', attachmentFields(a)), a.rsig);
+}
+
+export async function signEnvelope(
+  backend: Ed25519Backend,
+  relaySecretKey: Uint8Array,
+  e: Omit<Envelope, 'rsig'>,
+): Promise<Envelope> {
+  return { ...e, rsig: await signB64(backend, relaySecretKey, signingBytes('envelope', envelopeFields(e))) };
+}
+
+/**
+ * Full offline verification of a relayed message (SPEC.md M5): the relay's countersignature, the author's
+ * signature, and every attachment's relay signature and uploader. Any holder can run it.
+ */
+export async function verifyEnvelope(
+  backend: Ed25519Backend,
+  e: Envelope,
+  relayKey: string,
+): Promise<SignedCheck> {
+  if (e.relay !== relayKey) return { ok: false, reason: 'WRONG_RELAY' };
+  const relayCheck = await check(backend, e.relay, signingBytes('envelope', envelopeFields(e)), e.rsig);
+  if (!relayCheck.ok) return relayCheck;
+  const authorCheck = await verifyPostSignature(backend, e.post);
+  if (!authorCheck.ok) return authorCheck;
+  for (const a of e.post.attachments) {
+    if (a.uploader !== e.post.author) return { ok: false, reason: 'WRONG_AUTHOR' };
+    const r = await verifyAttachment(backend, a, relayKey);
+    if (!r.ok) return r;
+  }
+  return { ok: true };
+}
+
+/** SHA-256 of each LIMITS.chunkBytes chunk, concatenated (32 bytes per chunk). */
+export function chunkHashes(content: Uint8Array, chunkBytes: number = LIMITS.chunkBytes): Uint8Array {
+  const n = Math.max(1, Math.ceil(content.length / chunkBytes));
+  const out = new Uint8Array(n * 32);
+  for (let i = 0; i < n; i++) out.set(sha256(content.subarray(i * chunkBytes, (i + 1) * chunkBytes)), i * 32);
+  return out;
+}
+
+/** The metadata's `chunkRoot`: SHA-256 of the chunk-hash list. */
+export const chunkRoot = (hashes: Uint8Array): string => sha256B64(hashes);
+
+/** Digest fields a client computes before asking the relay to sign an attachment (SPEC.md A1). */
+export function contentDigests(content: Uint8Array): Pick<AttachmentMeta, 'sha256' | 'chunkRoot' | 'size'> {
+  return { sha256: sha256B64(content), chunkRoot: chunkRoot(chunkHashes(content)), size: content.length };
+}
