@@ -27,6 +27,16 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// The whole suite starts with the type check, so a type error fails `npm test` like a failing test.
+if (filters.length === 0) {
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.json'], {
+    stdio: 'inherit',
+  });
+  if (tsc.status !== 0) {
+    console.error('typecheck failed');
+    process.exit(1);
+  }
+}
 const res = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...passthrough, ...files],
