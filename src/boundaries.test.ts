@@ -25,7 +25,7 @@ function imports(file: string): { spec: string; typeOnly: boolean }[] {
 }
 
 /** Files in src/shared that only Node entry points import (they may use node: modules). */
-const NODE_ONLY_SHARED = /(nodeBackend|\.node)\.ts$|\/testing\//;
+const NODE_ONLY_SHARED = /(nodeBackend|Conformance|\.node)\.ts$|\/testing\//;
 
 it('B1 src/shared imports nothing from server, client or virtual', () => {
   const bad: string[] = [];

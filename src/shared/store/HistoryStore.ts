@@ -15,8 +15,27 @@ export interface IdRange {
   limit?: number;
 }
 
-/** The most ids a single listIds call returns, whatever the caller asks. */
+/** The most ids a single listIds call returns (and envelopes a latest() call), whatever the caller asks. */
 export const MAX_RANGE_LIMIT = 10_000;
+
+/** The limit a store applies (SPEC.md H3): absent = MAX_RANGE_LIMIT, capped at it, never negative. */
+export function clampLimit(limit: number | undefined): number {
+  if (limit === undefined) return MAX_RANGE_LIMIT;
+  if (!(limit > 0)) return 0; // also catches NaN
+  return Math.min(Math.floor(limit), MAX_RANGE_LIMIT);
+}
+
+/**
+ * Using a store after close() is a bug in the caller, not a storage condition to handle, so it rejects
+ * (SPEC.md H8). Match on `code`, never on the message.
+ */
+export class StoreClosedError extends Error {
+  readonly code = 'STORE_CLOSED' as const;
+  constructor() {
+    super('history store is closed');
+    this.name = 'StoreClosedError';
+  }
+}
 
 export interface AttachmentRecord {
   meta: SignedAttachment;
@@ -24,8 +43,14 @@ export interface AttachmentRecord {
   bytes?: Uint8Array;
 }
 
+// Envelopes and metadata are immutable values: a store may hand back the very object it was given
+// (MemoryStore does), so callers must not mutate what they put or get.
 export interface HistoryStore {
-  /** Adds envelopes (already verified); existing ids are left unchanged. Resolves to the ids that were new. */
+  /**
+   * Adds envelopes (already verified); existing ids are left unchanged. Resolves to the ids that were new
+   * and are now held, in input order, each once. A bounded store may refuse or at once evict some (SPEC.md H9, H10):
+   * those are not in the result, so the caller does not re-announce what it does not have.
+   */
   putMessages(envelopes: readonly Envelope[]): Promise<string[]>;
   /** Same order as `ids`; undefined where absent. */
   getMessages(ids: readonly string[]): Promise<(Envelope | undefined)[]>;
@@ -38,12 +63,23 @@ export interface HistoryStore {
 
   /** Stores signed metadata (verified); keeps existing bytes. */
   putAttachmentMeta(meta: SignedAttachment): Promise<void>;
-  /** Stores complete content whose digest the caller has checked against meta.sha256. */
-  putAttachmentBytes(id: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * Stores complete content whose digest the caller has checked against meta.sha256. Resolves to whether
+   * the bytes are now held: false when the metadata is unknown, the length differs from meta.size, or a
+   * bounded store cannot keep them (SPEC.md H6).
+   */
+  putAttachmentBytes(id: string, bytes: Uint8Array): Promise<boolean>;
   getAttachment(id: string): Promise<AttachmentRecord | undefined>;
   hasAttachmentBytes(id: string): Promise<boolean>;
   /** Attachment ids whose bytes are held, in ULID order. */
   listAttachmentIds(range: IdRange): Promise<string[]>;
 
+  /**
+   * Bounded stores only: the lowest id this store wants now. It refuses or would evict first anything
+   * below it, so a sync engine should not fetch ids below it (SPEC.md H11). Absent = keeps everything.
+   */
+  horizon?(): string;
+
+  /** Releases the store. Idempotent; any later call rejects with StoreClosedError (SPEC.md H8). */
   close(): Promise<void>;
 }
