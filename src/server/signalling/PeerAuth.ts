@@ -1,5 +1,5 @@
 // The contract between the relay's sessions (tRPC logins) and the PeerJS signalling endpoint.
-// The relay mints each login's PeerJS id and token; the signalling socket must present both (SPEC.md P1-P3).
+// The relay mints each login's PeerJS id and token; the signalling socket must present both (SPEC.md W1-W3).
 
 export interface PeerGrant {
   /** The tRPC session that owns this peer id. */

@@ -77,7 +77,7 @@ export const zDisplayName = z
   .refine((s) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s), 'no control characters');
 export const zClientKind = z.enum(['browser', 'virtual']);
 export type ClientKind = z.infer<typeof zClientKind>;
-/** PeerJS ids are minted by the relay: `<hex key prefix>-<session tag>` (SPEC.md P1). */
+/** PeerJS ids are minted by the relay: `<hex key prefix>-<session tag>` (SPEC.md W1). */
 export const zPeerId = z.string().regex(/^[a-f0-9]{16}-[a-z0-9]{10}$/, 'peer id');
 export const zVoiceRoom = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'voice room').nullable();
 
@@ -214,6 +214,11 @@ export const zPresenceUpdateInput = z.object({ voiceRoom: zVoiceRoom });
 export const zEventsInput = z.object({
   /** Channels to receive messages from; omitted = every channel. */
   channels: z.array(zChannelId).max(LIMITS.maxChannels).optional(),
+  /**
+   * Receive presence (snapshot, join, leave, update); default true. Clients that never look at the roster
+   * (load generators, bots) skip it: presence traffic grows with the square of the number of clients.
+   */
+  presence: z.boolean().optional(),
 });
 
 export type RelayEvent =

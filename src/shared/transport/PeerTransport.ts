@@ -37,3 +37,44 @@ export interface PeerTransport {
   /** Closes every link and stops accepting. */
   close(): Promise<void>;
 }
+
+/**
+ * Stable codes for why a connect failed or a link closed (SPEC.md T1-T8). Connect rejects with a
+ * TransportError carrying one; `onClose` handlers receive one (or the string given to `close`).
+ */
+export const TransportReason = {
+  /** The remote peer is not online (the relay answered EXPIRE) or refused the link. */
+  PEER_UNAVAILABLE: 'PEER_UNAVAILABLE',
+  TIMEOUT: 'TIMEOUT',
+  ABORTED: 'ABORTED',
+  /** This transport is closed. */
+  CLOSED: 'CLOSED',
+  /** The signalling socket is gone: no new links until a new transport is made. */
+  SIGNALLING_LOST: 'SIGNALLING_LOST',
+  /** The relay refused the signalling socket (bad token, ended session...); `detail` says why. */
+  SIGNALLING_REFUSED: 'SIGNALLING_REFUSED',
+  NEGOTIATION_FAILED: 'NEGOTIATION_FAILED',
+  TOO_MANY_LINKS: 'TOO_MANY_LINKS',
+  /** Default reason of a local `close()`. */
+  LOCAL_CLOSE: 'LOCAL_CLOSE',
+  /** The other side closed the link (it cannot tell us why: WebRTC carries no close reason). */
+  REMOTE_CLOSED: 'REMOTE_CLOSED',
+  /** The remote sent something other than a binary frame of at most MAX_FRAME_BYTES. */
+  BAD_FRAME: 'BAD_FRAME',
+  /** Frames arrived before any `onFrame` handler and exceeded the early-frame bound. */
+  OVERFLOW: 'OVERFLOW',
+  /** The underlying channel threw on send. */
+  SEND_FAILED: 'SEND_FAILED',
+} as const;
+export type TransportReason = (typeof TransportReason)[keyof typeof TransportReason];
+
+/** How `connect` (and transport creation) fail: a stable `reason`, plus free text for logs. */
+export class TransportError extends Error {
+  constructor(
+    readonly reason: TransportReason,
+    readonly detail?: string,
+  ) {
+    super(detail ? `${reason}: ${detail}` : reason);
+    this.name = 'TransportError';
+  }
+}

@@ -1,0 +1,439 @@
+// The PeerJS signalling endpoint inside the relay (SPEC.md W1-W10). A thin IO shell over `ws`: the wire
+// shapes live in ./peerjsWire.ts, the waiting room in ./PendingSignals.ts. The `peer` npm package is
+// not used: it has no authentication hook, a 100 MiB maxPayload, unbounded queues, and gives an id to
+// whoever claims it first.
+//
+// The relay routes HTTP upgrades whose path starts with `/peerjs` to `handleUpgrade`; authentication
+// happens there, before anything is registered.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import type { PeerAuth, PeerGrant } from './PeerAuth';
+import { DEFAULT_PENDING_LIMITS, type Dropped, type PendingLimits, PendingSignals } from './PendingSignals';
+import {
+  MAX_TOKEN_LENGTH,
+  MsgType,
+  type RoutedMessage,
+  SignalClose,
+  SignalReason,
+  errorFrame,
+  expireFrame,
+  forwardFrame,
+  invalidKeyFrame,
+  isPeerId,
+  isSupportedClientVersion,
+  normalizePeerjsPath,
+  openFrame,
+  parseClientMessage,
+  parseUpgradeUrl,
+} from './peerjsWire';
+import { TokenBucket } from './TokenBucket';
+
+export interface SignallingRateLimits {
+  /** Messages a socket may send in a burst. Opening ~30 data connections at once is ~300 messages. @default 400 */
+  burstMessages: number;
+  /** Sustained messages per second per socket. @default 50 */
+  messagesPerSecond: number;
+  /** Bytes a socket may send in a burst. @default 1 MiB */
+  burstBytes: number;
+  /** Sustained bytes per second per socket. @default 256 KiB */
+  bytesPerSecond: number;
+}
+
+export const DEFAULT_SIGNALLING_RATE: SignallingRateLimits = {
+  burstMessages: 400,
+  messagesPerSecond: 50,
+  burstBytes: 1024 * 1024,
+  bytesPerSecond: 256 * 1024,
+};
+
+export interface SignallingServerOptions {
+  /** Decides who may register which peer id (the relay's tRPC sessions). */
+  auth: PeerAuth;
+  /** The PeerJS `key` clients must pass. @default 'peerchat' */
+  key?: string;
+  /**
+   * The PeerJS `path` option clients use. PeerJS connects to `<path>peerjs`, so the default `/` means
+   * sockets arrive on `/peerjs?key=..&id=..&token=..&version=..`. @default '/'
+   */
+  path?: string;
+  /** Max bytes of one client frame (ws maxPayload); a larger frame closes the socket with 1009. @default 64 KiB */
+  maxPayload?: number;
+  /** Max signalling sockets at once (open plus being rejected); beyond it upgrades get HTTP 503. @default 10_000 */
+  maxSockets?: number;
+  /** Bounds of the queue for online destinations whose socket is not open yet. */
+  pending?: Partial<PendingLimits>;
+  /** Per-socket flood limits. */
+  rate?: Partial<SignallingRateLimits>;
+  /**
+   * Server ping period. A socket that answered nothing (no pong, no message) for a whole period is
+   * terminated. Also keeps proxies' 60 s idle timeouts from cutting the socket. @default 25_000
+   */
+  pingIntervalMs?: number;
+  /** A destination socket with more unsent bytes than this is closed as a slow consumer. @default 1 MiB */
+  slowConsumerBytes?: number;
+  /** How often queued messages are checked for expiry. @default 1_000 */
+  sweepIntervalMs?: number;
+  /** How long a socket being closed by the relay gets to finish the close handshake. @default 2_000 */
+  closeGraceMs?: number;
+  /** Clock, injectable for tests. @default Date.now */
+  now?: () => number;
+  /** Where refused and misbehaving sockets are reported. @default console.warn, except 'rejected' (counted only) */
+  log?: (event: SignallingLogEvent, fields: Record<string, unknown>) => void;
+}
+
+export type SignallingLogEvent = 'rejected' | 'bad_message' | 'flood' | 'slow_consumer' | 'socket_error' | 'internal';
+
+export interface SignallingStats {
+  /** Open, registered signalling sockets. */
+  sockets: number;
+  /** Messages waiting for a destination's socket. */
+  pending: number;
+  relayed: number;
+  /** EXPIRE messages sent back to senders. */
+  expired: number;
+  rejected: { unauthorized: number; invalidKey: number; protocolMismatch: number; badRequest: number; capacity: number };
+  replaced: number;
+  sessionEnded: number;
+  badMessages: number;
+  floods: number;
+  tooLarge: number;
+  slowConsumers: number;
+  idleTimeouts: number;
+}
+
+export interface SignallingServer {
+  /** Handles an HTTP upgrade routed here by the relay (path starts with `/peerjs`). Never throws. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes every socket (ERROR SHUTTING_DOWN, close 1012) and stops all timers. */
+  close(): Promise<void>;
+  stats(): SignallingStats;
+}
+
+interface Conn {
+  readonly id: string;
+  readonly ws: WebSocket;
+  alive: boolean;
+  /** Set once the relay decided to close this socket: later messages are ignored. */
+  closing: boolean;
+  readonly messages: TokenBucket;
+  readonly bytes: TokenBucket;
+  unsubscribe: () => void;
+}
+
+/** Refusals are only counted by default: logging each would let anyone flood the log. */
+const defaultLog: NonNullable<SignallingServerOptions['log']> = (event, fields) => {
+  if (event !== 'rejected') console.warn(`[signalling] ${event}`, fields);
+};
+
+/**
+ * Refused sockets completing their handshake at once, at most; beyond it a refusal is a bare HTTP 401
+ * (cheaper, and the client learns less).
+ */
+const MAX_REFUSING = 256;
+
+export function createSignallingServer(opts: SignallingServerOptions): SignallingServer {
+  const auth = opts.auth;
+  const key = opts.key ?? 'peerchat';
+  const socketPath = `${normalizePeerjsPath(opts.path ?? '/')}peerjs`;
+  const maxSockets = opts.maxSockets ?? 10_000;
+  const rate = { ...DEFAULT_SIGNALLING_RATE, ...opts.rate };
+  const pingIntervalMs = opts.pingIntervalMs ?? 25_000;
+  const slowConsumerBytes = opts.slowConsumerBytes ?? 1024 * 1024;
+  const closeGraceMs = opts.closeGraceMs ?? 2_000;
+  const sweepIntervalMs = opts.sweepIntervalMs ?? 1_000;
+  const now = opts.now ?? Date.now;
+  const log = opts.log ?? defaultLog;
+  const pending = new PendingSignals({ ...DEFAULT_PENDING_LIMITS, ...opts.pending });
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: opts.maxPayload ?? 64 * 1024,
+    // Compression would let a small frame inflate past maxPayload's intent and costs memory per socket.
+    perMessageDeflate: false,
+  });
+  /** Registered sockets by peer id (one per id, SPEC.md W2). */
+  const conns = new Map<string, Conn>();
+  /** Sockets accepted only to be told why they are refused (SPEC.md W1); closed within closeGraceMs. */
+  const refusing = new Set<WebSocket>();
+  let shuttingDown = false;
+
+  const stats: Omit<SignallingStats, 'sockets' | 'pending'> = {
+    relayed: 0,
+    expired: 0,
+    rejected: { unauthorized: 0, invalidKey: 0, protocolMismatch: 0, badRequest: 0, capacity: 0 },
+    replaced: 0,
+    sessionEnded: 0,
+    badMessages: 0,
+    floods: 0,
+    tooLarge: 0,
+    slowConsumers: 0,
+    idleTimeouts: 0,
+  };
+
+  const pingTimer = setInterval(() => {
+    for (const conn of conns.values()) {
+      if (!conn.alive) {
+        stats.idleTimeouts++;
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      safely(() => conn.ws.ping());
+    }
+  }, pingIntervalMs);
+
+  let sweepTimer: ReturnType<typeof setInterval> | undefined;
+  function armSweep(): void {
+    if (sweepTimer || pending.size === 0) return;
+    sweepTimer = setInterval(() => {
+      sendExpires(pending.sweep(now(), (dst) => auth.isOnline(dst)));
+      if (pending.size === 0) {
+        clearInterval(sweepTimer);
+        sweepTimer = undefined;
+      }
+    }, sweepIntervalMs);
+  }
+
+  function safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      log('internal', { err: String(err) });
+    }
+  }
+
+  function rejectHttp(socket: Duplex, status: number, text: string): void {
+    socket.on('error', () => {});
+    socket.once('finish', () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  /** Tells the client why (a PeerJS `server-error` whose message is `reason`), then closes. */
+  function sendAndClose(ws: WebSocket, frame: string, code: number, reason: string): void {
+    if (ws.readyState === WebSocket.CLOSED) return;
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.send(frame);
+      ws.close(code, reason);
+    }
+    // A peer that never answers the close handshake must not hold the socket for ws's 30 s default.
+    const t = setTimeout(() => ws.terminate(), closeGraceMs);
+    ws.once('close', () => clearTimeout(t));
+  }
+
+  function kick(conn: Conn, reason: (typeof SignalReason)[keyof typeof SignalReason], code: number): void {
+    if (conn.closing) return;
+    conn.closing = true;
+    // Unregistered at once: nothing is routed to a socket on its way out.
+    conn.unsubscribe();
+    if (conns.get(conn.id) === conn) conns.delete(conn.id);
+    safely(() => sendAndClose(conn.ws, errorFrame(reason), code, reason));
+  }
+
+  function refuse(ws: WebSocket, frame: string, code: number, reason: string): void {
+    refusing.add(ws);
+    ws.once('close', () => refusing.delete(ws));
+    ws.on('error', () => {});
+    // Nothing a refused socket says is read.
+    safely(() => sendAndClose(ws, frame, code, reason));
+  }
+
+  function sendExpires(dropped: Dropped[]): void {
+    for (const { src, dst } of dropped) {
+      const sender = conns.get(src);
+      if (sender && !sender.closing && sender.ws.readyState === WebSocket.OPEN) {
+        sender.ws.send(expireFrame(dst, src));
+        stats.expired++;
+      }
+    }
+  }
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      upgrade(req, socket, head);
+    } catch (err) {
+      log('internal', { err: String(err) });
+      rejectHttp(socket, 500, 'Internal Server Error');
+    }
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (shuttingDown) return rejectHttp(socket, 503, 'Service Unavailable');
+    const parsed = parseUpgradeUrl(req.url, socketPath);
+    if (!parsed.ok && parsed.reason === 'NOT_FOUND') return rejectHttp(socket, 404, 'Not Found');
+    if (conns.size + refusing.size >= maxSockets) {
+      stats.rejected.capacity++;
+      return rejectHttp(socket, 503, 'Service Unavailable');
+    }
+
+    // Every refusal below completes the handshake and answers with a PeerJS message: a browser shows
+    // an HTTP 401 on upgrade only as a generic network error, and in Node a `ws` client without an
+    // 'error' listener crashes on it. An ERROR message becomes a `server-error` carrying our reason.
+    let refusal: { frame: string; reason: string } | null = null;
+    let grant: PeerGrant | null = null;
+    if (!parsed.ok) {
+      stats.rejected.badRequest++;
+      refusal = { frame: errorFrame(SignalReason.UNAUTHORIZED), reason: SignalReason.UNAUTHORIZED };
+    } else {
+      const { params } = parsed;
+      if (params.key !== key) {
+        stats.rejected.invalidKey++;
+        refusal = { frame: invalidKeyFrame(), reason: 'INVALID_KEY' };
+      } else if (!isSupportedClientVersion(params.version)) {
+        stats.rejected.protocolMismatch++;
+        refusal = { frame: errorFrame(SignalReason.PROTOCOL_MISMATCH), reason: SignalReason.PROTOCOL_MISMATCH };
+      } else if (
+        !isPeerId(params.id) ||
+        params.token.length === 0 ||
+        params.token.length > MAX_TOKEN_LENGTH ||
+        !(grant = auth.authorize(params.id, params.token))
+      ) {
+        stats.rejected.unauthorized++;
+        refusal = { frame: errorFrame(SignalReason.UNAUTHORIZED), reason: SignalReason.UNAUTHORIZED };
+      }
+    }
+    if (refusal) {
+      log('rejected', { reason: refusal.reason, addr: req.socket.remoteAddress });
+      if (refusing.size >= MAX_REFUSING) return rejectHttp(socket, 401, 'Unauthorized');
+    }
+
+    const id = parsed.ok ? parsed.params.id : '';
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (refusal || !grant) return refuse(ws, refusal?.frame ?? errorFrame(SignalReason.UNAUTHORIZED), SignalClose.UNAUTHORIZED, refusal?.reason ?? SignalReason.UNAUTHORIZED);
+      if (shuttingDown) return refuse(ws, errorFrame(SignalReason.SHUTTING_DOWN), SignalClose.SERVICE_RESTART, SignalReason.SHUTTING_DOWN);
+      attach(ws, id, grant);
+    });
+  }
+
+  function attach(ws: WebSocket, id: string, grant: PeerGrant): void {
+    const t = now();
+    const conn: Conn = {
+      id,
+      ws,
+      alive: true,
+      closing: false,
+      messages: new TokenBucket(rate.burstMessages, rate.messagesPerSecond, t),
+      bytes: new TokenBucket(rate.burstBytes, rate.bytesPerSecond, t),
+      unsubscribe: () => {},
+    };
+
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.tooLarge++;
+      else log('socket_error', { id, err: err.message });
+    });
+    ws.on('close', () => {
+      conn.closing = true;
+      conn.unsubscribe();
+      if (conns.get(id) === conn) conns.delete(id);
+    });
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('message', (data, isBinary) => {
+      try {
+        onMessage(conn, data, isBinary);
+      } catch (err) {
+        log('internal', { id, err: String(err) });
+        kick(conn, SignalReason.INTERNAL, 1011);
+      }
+    });
+
+    // The session may have ended while the handshake was in flight (SPEC.md W3).
+    if (!auth.isOnline(id)) {
+      stats.sessionEnded++;
+      kick(conn, SignalReason.SESSION_ENDED, SignalClose.SESSION_ENDED);
+      return;
+    }
+    const previous = conns.get(id);
+    conns.set(id, conn);
+    if (previous) {
+      // Same login reconnecting (a valid token is the only way here): the newest socket wins (W2).
+      stats.replaced++;
+      kick(previous, SignalReason.REPLACED, SignalClose.REPLACED);
+    }
+    conn.unsubscribe = grant.onSessionEnd(() => {
+      stats.sessionEnded++;
+      kick(conn, SignalReason.SESSION_ENDED, SignalClose.SESSION_ENDED);
+    });
+    if (conn.closing) return; // onSessionEnd ran at once: the session had already ended
+
+    ws.send(openFrame());
+    const { frames, dropped } = pending.take(id, now());
+    for (const frame of frames) {
+      ws.send(frame);
+      stats.relayed++;
+    }
+    sendExpires(dropped);
+  }
+
+  function onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    if (conn.closing) return;
+    conn.alive = true;
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
+    const t = now();
+    if (!conn.messages.take(1, t) || !conn.bytes.take(size, t)) {
+      stats.floods++;
+      log('flood', { id: conn.id });
+      return kick(conn, SignalReason.FLOOD, SignalClose.FLOOD);
+    }
+    // PeerJS only ever sends JSON text.
+    const parsed = isBinary ? null : parseClientMessage(data.toString());
+    if (!parsed || !parsed.ok) {
+      stats.badMessages++;
+      log('bad_message', { id: conn.id, bytes: size });
+      return kick(conn, SignalReason.BAD_MESSAGE, SignalClose.BAD_MESSAGE);
+    }
+    if (parsed.msg.type === MsgType.HEARTBEAT) return;
+    route(conn, parsed.msg);
+  }
+
+  /** SPEC.md W4-W5: forward with the authenticated `src`, hold for a moment, or EXPIRE at once. */
+  function route(from: Conn, msg: RoutedMessage): void {
+    const frame = forwardFrame(from.id, msg);
+    const target = conns.get(msg.dst);
+    if (target && !target.closing && target.ws.readyState === WebSocket.OPEN) {
+      if (target.ws.bufferedAmount > slowConsumerBytes) {
+        // Megabytes of unread signalling: that socket is not being read (W8).
+        stats.slowConsumers++;
+        log('slow_consumer', { id: target.id });
+        kick(target, SignalReason.SLOW_CONSUMER, SignalClose.SLOW_CONSUMER);
+      } else {
+        target.ws.send(frame);
+        stats.relayed++;
+        return;
+      }
+    }
+    // PeerJS's own server never answers an undeliverable LEAVE either.
+    if (msg.type === MsgType.LEAVE) return;
+    if (auth.isOnline(msg.dst) && pending.push(msg.dst, from.id, frame, now())) {
+      armSweep();
+      return;
+    }
+    from.ws.send(expireFrame(msg.dst, from.id));
+    stats.expired++;
+  }
+
+  async function close(): Promise<void> {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    clearInterval(pingTimer);
+    if (sweepTimer) clearInterval(sweepTimer);
+    sweepTimer = undefined;
+    pending.clear();
+    for (const conn of conns.values()) kick(conn, SignalReason.SHUTTING_DOWN, SignalClose.SERVICE_RESTART);
+    // ws calls back once every tracked client (registered or being refused) has closed; each
+    // close above ends within closeGraceMs.
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  }
+
+  return {
+    handleUpgrade,
+    close,
+    stats: () => ({
+      ...stats,
+      rejected: { ...stats.rejected },
+      sockets: conns.size,
+      pending: pending.size,
+    }),
+  };
+}

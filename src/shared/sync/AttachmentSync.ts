@@ -1,0 +1,661 @@
+// Attachment gossip and transfer (SPEC.md G6-G9). Push: a holder offers (id + digest, never bytes) to a
+// few random peers each gossip tick until its offers keep meeting holders (~80% coverage); a peer that
+// lacks the item fetches it from exactly ONE offerer, chunk by chunk on request, so each peer receives
+// the payload about once. Pull: peers that know an attachment from its message but heard no offer ask
+// random peers who holds it. Transfer: hash list first (checked against chunkRoot), then chunks each
+// checked against its hash; a liar is dropped at its first bad chunk and the transfer resumes elsewhere.
+import { sha256B64 } from '../crypto/hash';
+import {
+  PEER_LIMITS,
+  PeerKind,
+  type Frame,
+  type GetChunksBody,
+  type GetHashesBody,
+  type HaveBody,
+  type OfferBody,
+  type OfferReplyBody,
+  type WantBody,
+  decodeChunk,
+  decodeHashes,
+  encodeChunk,
+  encodeHashes,
+  parseControl,
+} from '../protocol/peer';
+import { LIMITS, type SignedAttachment } from '../protocol/relay';
+import { chunkHashes, verifyAttachment } from '../protocol/signed';
+import type { Conn } from './Conn';
+import { Download } from './Download';
+import type { SyncContext } from './SyncContext';
+import { bytesToUlid, ulidToBytes } from './ulidBytes';
+
+/** Attachments this peer is pushing at once; the oldest push ends first (G11). */
+export const MAX_PUSHES = 64;
+/** Attachments wanted (metadata known, bytes missing) tracked at once. */
+export const MAX_WANTED = 256;
+/** Offers for attachments whose metadata is not known yet, remembered as future sources. */
+export const MAX_HINTS = 256;
+/** Callers waiting on one fetchAttachment. */
+export const MAX_WAITERS = 64;
+/** Attachments whose content is kept in memory while being served (a chunk read is then no store read). */
+const SERVE_CACHE = 4;
+
+export type FetchResult = { ok: true; bytes: Uint8Array } | { ok: false; reason: string };
+export type PublishResult = { ok: true } | { ok: false; reason: string };
+
+interface Push {
+  id: string;
+  sha256: string;
+  /** Peers offered to: never offered twice (G6). */
+  offered: Set<string>;
+  /** Peers known to hold it: never offered to. */
+  holders: Set<string>;
+  /** Offers answered 'have': the coverage signal that ends the push. */
+  haves: number;
+  ticks: number;
+}
+
+interface Want {
+  meta: SignedAttachment;
+  /** Peers known to hold it (offers, HAVE answers). */
+  sources: Set<string>;
+  /** Peers asked with WANT since the last reset. */
+  asked: Set<string>;
+  since: number;
+  onDemand: boolean;
+  waiters: ((r: FetchResult) => void)[];
+  dl: Download | null;
+  /** The one peer this is being fetched from (G6); null when idle. */
+  source: string | null;
+}
+
+interface UploadJob {
+  reqId: number;
+  id: string;
+  index: number;
+}
+
+export class AttachmentSync {
+  private readonly pushes = new Map<string, Push>();
+  private readonly wanted = new Map<string, Want>();
+  private readonly hints = new Map<string, Set<string>>();
+  /** Attachments whose signed digests turned out inconsistent: never fetched again (this session). */
+  private readonly failed = new Set<string>();
+  private readonly uploads = new Map<Conn, UploadJob[]>();
+  private readonly pumping = new Set<Conn>();
+  /** Per link: chunks already sent, so none is sent twice to the same peer (G6, G13). */
+  private readonly sent = new Map<Conn, Map<string, { count: number; chunks: Set<number> }>>();
+  private readonly serveCache = new Map<string, { bytes: Uint8Array; hashes: Uint8Array | null }>();
+
+  constructor(private readonly ctx: SyncContext) {}
+
+  get activeDownloads(): number {
+    let n = 0;
+    for (const w of this.wanted.values()) if (w.source !== null) n++;
+    return n;
+  }
+  /**
+   * Links with an upload under way: a peer has not yet asked every chunk of an attachment, or chunks
+   * are still queued or in the link's send buffer.
+   */
+  get activeUploads(): number {
+    let n = 0;
+    for (const [conn, perAtt] of this.sent) {
+      if (conn.closed) continue;
+      const leaving = conn.chunksQueued > 0 || conn.backlog > 0 || conn.link.bufferedAmount() > 0;
+      if (leaving || [...perAtt.values()].some((s) => s.chunks.size < s.count)) n++;
+    }
+    return n;
+  }
+  get wantedCount(): number {
+    return this.wanted.size;
+  }
+  get pushCount(): number {
+    return this.pushes.size;
+  }
+
+  // ---- local API ----
+
+  /** The author's side: checks the metadata and content, stores both, and starts offering (G6). */
+  async publish(meta: SignedAttachment, bytes: Uint8Array): Promise<PublishResult> {
+    const check = await verifyAttachment(this.ctx.crypto, meta, this.ctx.relayKey);
+    if (!check.ok) return { ok: false, reason: check.reason };
+    if (bytes.length !== meta.meta.size || sha256B64(bytes) !== meta.meta.sha256) return { ok: false, reason: 'WRONG_DIGEST' };
+    const hashes = chunkHashes(bytes);
+    if (sha256B64(hashes) !== meta.meta.chunkRoot) return { ok: false, reason: 'WRONG_DIGEST' };
+    await this.ctx.store.putAttachmentMeta(meta);
+    if (!(await this.ctx.store.putAttachmentBytes(meta.id, bytes))) return { ok: false, reason: 'STORE_REFUSED' };
+    this.cacheServe(meta.id, bytes, hashes);
+    this.settleWant(meta.id, bytes);
+    this.startPush(meta, new Set());
+    // The first offers go out now (not awaited: links may take a while to open).
+    this.ctx.spawn(this.pushTick(this.pushes.get(meta.id)), 'offer');
+    return { ok: true };
+  }
+
+  /** Metadata of a stored message's attachment: fetch it in the background if policy wants it. */
+  async noteMeta(meta: SignedAttachment): Promise<void> {
+    if (this.wanted.has(meta.id) || this.failed.has(meta.id) || !this.ctx.opts.wantAttachment(meta)) return;
+    if (await this.ctx.store.hasAttachmentBytes(meta.id)) return;
+    this.addWant(meta, false);
+  }
+
+  /** On demand (the UI opens it): asks peers right away, real ones first (G7). */
+  async fetch(id: string, signal?: AbortSignal): Promise<FetchResult> {
+    const rec = await this.ctx.store.getAttachment(id);
+    if (rec?.bytes) return { ok: true, bytes: rec.bytes };
+    if (!rec) return { ok: false, reason: 'UNKNOWN' };
+    if (this.failed.has(id)) return { ok: false, reason: 'WRONG_DIGEST' };
+    if (signal?.aborted) return { ok: false, reason: 'ABORTED' };
+    const want = this.wanted.get(id) ?? this.addWant(rec.meta, true);
+    if (!want) return { ok: false, reason: 'BUSY' };
+    want.onDemand = true;
+    if (want.waiters.length >= MAX_WAITERS) return { ok: false, reason: 'BUSY' };
+    return new Promise<FetchResult>((resolve) => {
+      const waiter = (r: FetchResult): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      };
+      const onAbort = (): void => {
+        want.waiters = want.waiters.filter((w) => w !== waiter);
+        resolve({ ok: false, reason: 'ABORTED' });
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      want.waiters.push(waiter);
+      this.ctx.spawn(
+        this.kick(want).then(() => (want.source === null && this.wanted.get(id) === want ? this.pull([want], true) : undefined)),
+        'fetch',
+      );
+    });
+  }
+
+  private addWant(meta: SignedAttachment, onDemand: boolean): Want | null {
+    if (this.wanted.size >= MAX_WANTED) {
+      // Drop the oldest background want that is not running; on-demand ones stay.
+      for (const [id, w] of this.wanted) {
+        if (w.source === null && !w.onDemand && w.waiters.length === 0) {
+          this.wanted.delete(id);
+          break;
+        }
+      }
+      if (this.wanted.size >= MAX_WANTED) return null;
+    }
+    const want: Want = {
+      meta,
+      sources: new Set(this.hints.get(meta.id) ?? []),
+      asked: new Set(),
+      since: this.ctx.clock.now(),
+      onDemand,
+      waiters: [],
+      dl: null,
+      source: null,
+    };
+    this.hints.delete(meta.id);
+    this.wanted.set(meta.id, want);
+    this.ctx.spawn(this.kick(want), 'kick');
+    return want;
+  }
+
+  private startPush(meta: SignedAttachment, holders: Set<string>): void {
+    if (this.pushes.has(meta.id)) return;
+    if (this.pushes.size >= MAX_PUSHES) this.pushes.delete(this.pushes.keys().next().value!);
+    this.pushes.set(meta.id, { id: meta.id, sha256: meta.meta.sha256, offered: new Set(), holders, haves: 0, ticks: 0 });
+  }
+
+  // ---- gossip tick (G6) ----
+
+  async tick(): Promise<void> {
+    for (const push of [...this.pushes.values()]) await this.pushTick(push);
+    const idle: Want[] = [];
+    for (const want of this.wanted.values()) {
+      if (want.source !== null) continue;
+      if (await this.kick(want)) continue;
+      if (want.onDemand || this.ctx.clock.now() - want.since >= this.ctx.opts.pullDelayMs) idle.push(want);
+    }
+    if (idle.length > 0) await this.pull(idle, false);
+  }
+
+  /** Offers one attachment to `fanout` random peers not yet offered and not known to hold it. */
+  private async pushTick(push: Push | undefined): Promise<void> {
+    if (!push || this.ctx.stopped) return;
+    push.ticks++;
+    if (push.haves >= this.ctx.opts.stopAfterHaves || push.ticks > this.ctx.opts.maxPushTicks) {
+      this.pushes.delete(push.id);
+      return;
+    }
+    const candidates = this.ctx.onlinePeers().filter((p) => !push.offered.has(p.peerId) && !push.holders.has(p.peerId));
+    if (candidates.length === 0) {
+      this.pushes.delete(push.id);
+      return;
+    }
+    const targets = this.ctx.rng.shuffle(candidates).slice(0, this.ctx.opts.fanout);
+    await Promise.all(
+      targets.map(async (t) => {
+        push.offered.add(t.peerId);
+        const conn = await this.ctx.connect(t.peerId);
+        conn?.sendControl(PeerKind.OFFER, conn.newReqId(), { id: push.id, sha256: push.sha256 });
+      }),
+    );
+  }
+
+  /**
+   * Asks random peers who holds the idle wants: real peers first, virtual ones only once the wants are
+   * older than virtualDelayMs or no real peer is left to ask (G7). One WANT per peer carries many ids.
+   */
+  private async pull(wants: Want[], urgent: boolean): Promise<void> {
+    const now = this.ctx.clock.now();
+    const online = this.ctx.onlinePeers();
+    const perPeer = new Map<string, string[]>();
+    for (const want of wants) {
+      const fresh = online.filter((p) => !want.asked.has(p.peerId) && !want.sources.has(p.peerId));
+      if (fresh.length === 0) {
+        // Everyone was asked: start over next time, someone may have it by now.
+        want.asked.clear();
+        continue;
+      }
+      const real = this.ctx.rng.shuffle(fresh.filter((p) => p.kind !== 'virtual'));
+      const virtual = this.ctx.rng.shuffle(fresh.filter((p) => p.kind === 'virtual'));
+      const virtualToo = real.length === 0 || now - want.since >= this.ctx.opts.virtualDelayMs;
+      const ordered = virtualToo ? [...real, ...virtual] : real;
+      for (const p of ordered.slice(0, urgent ? 4 : this.ctx.opts.pullFanout)) {
+        want.asked.add(p.peerId);
+        let ids = perPeer.get(p.peerId);
+        if (!ids) perPeer.set(p.peerId, (ids = []));
+        if (ids.length < PEER_LIMITS.maxIdsPerRequest) ids.push(want.meta.id);
+      }
+    }
+    await Promise.all(
+      [...perPeer].map(async ([peerId, ids]) => {
+        const conn = await this.ctx.connect(peerId);
+        if (!conn) return;
+        const reqId = conn.newReqId();
+        conn.pending.set(reqId, { kind: 'want', at: this.ctx.clock.now(), ids: new Set(ids) });
+        conn.sendControl(PeerKind.WANT, reqId, { ids, lastResort: this.ctx.isVirtual(peerId) || undefined });
+      }),
+    );
+  }
+
+  /**
+   * Starts fetching from one known holder when a download slot is free: a real peer when one is known,
+   * a linked one before one that needs a new link. Returns whether a source is (now) fetching.
+   */
+  private async kick(want: Want): Promise<boolean> {
+    if (want.source !== null) return true;
+    if (this.ctx.stopped || this.activeDownloads >= this.ctx.opts.maxDownloads) return false;
+    // Someone else may have stored it meanwhile (the author publishing, another tab): nothing to fetch.
+    const rec = await this.ctx.store.getAttachment(want.meta.id);
+    if (rec?.bytes) {
+      this.settleWant(want.meta.id, rec.bytes);
+      return true;
+    }
+    if (want.source !== null) return true;
+    const now = this.ctx.clock.now();
+    const online = new Set(this.ctx.onlinePeers().map((p) => p.peerId));
+    const usable = [...want.sources].filter((s) => online.has(s) || this.ctx.conn(s));
+    const real = usable.filter((s) => !this.ctx.isVirtual(s));
+    const anyRealOnline = this.ctx.onlinePeers().some((p) => p.kind !== 'virtual');
+    let pool = real;
+    if (pool.length === 0 && (now - want.since >= this.ctx.opts.virtualDelayMs || want.onDemand || !anyRealOnline)) pool = usable;
+    if (pool.length === 0) return false;
+    const linked = pool.filter((s) => this.ctx.conn(s));
+    const pick = this.ctx.rng.shuffle(linked.length > 0 ? linked : pool)[0]!;
+    want.source = pick;
+    const conn = await this.ctx.connect(pick);
+    if (!conn || this.wanted.get(want.meta.id) !== want) {
+      want.source = null;
+      want.sources.delete(pick);
+      return conn ? true : this.kick(want);
+    }
+    want.dl ??= new Download(want.meta);
+    this.request(want, conn);
+    return true;
+  }
+
+  /** Asks the current source for the hash list, or for chunks up to the window. */
+  private request(want: Want, conn: Conn): void {
+    const dl = want.dl!;
+    const lastResort = this.ctx.isVirtual(conn.peerId) || undefined;
+    if (!dl.hasHashes) {
+      for (const p of conn.pending.values()) if (p.kind === 'hashes' && p.id === want.meta.id) return;
+      const reqId = conn.newReqId();
+      conn.pending.set(reqId, { kind: 'hashes', at: this.ctx.clock.now(), id: want.meta.id });
+      conn.sendControl(PeerKind.GET_HASHES, reqId, { id: want.meta.id, lastResort });
+      return;
+    }
+    this.fill(conn);
+  }
+
+  /**
+   * Tops up chunk requests on one link: each download up to its window, all of them together up to
+   * maxChunksInFlight (what the uploader accepts per link, G11).
+   */
+  private fill(conn: Conn): void {
+    let inFlight = 0;
+    for (const p of conn.pending.values()) if (p.kind === 'chunks') inFlight += p.indices.size;
+    for (const want of this.wanted.values()) {
+      const dl = want.dl;
+      if (want.source !== conn.peerId || !dl?.hasHashes) continue;
+      const lastResort = this.ctx.isVirtual(conn.peerId) || undefined;
+      while (dl.chunksInFlight < this.ctx.opts.chunkWindow && inFlight < PEER_LIMITS.maxChunksInFlight) {
+        const room = Math.min(this.ctx.opts.chunkWindow - dl.chunksInFlight, PEER_LIMITS.maxChunksInFlight - inFlight);
+        const indices = dl.takeChunks(Math.min(PEER_LIMITS.maxChunksPerRequest, room));
+        if (indices.length === 0) break;
+        inFlight += indices.length;
+        const reqId = conn.newReqId();
+        conn.pending.set(reqId, { kind: 'chunks', at: this.ctx.clock.now(), id: want.meta.id, indices: new Set(indices) });
+        conn.sendControl(PeerKind.GET_CHUNKS, reqId, { id: want.meta.id, indices, lastResort });
+      }
+    }
+  }
+
+  // ---- frames ----
+
+  async handle(conn: Conn, frame: Frame): Promise<void> {
+    switch (frame.kind) {
+      case PeerKind.OFFER:
+        return this.withBody(conn, frame, PeerKind.OFFER, (b) => this.onOffer(conn, b));
+      case PeerKind.OFFER_REPLY:
+        return this.withBody(conn, frame, PeerKind.OFFER_REPLY, (b) => this.onOfferReply(conn, b));
+      case PeerKind.WANT:
+        return this.withBody(conn, frame, PeerKind.WANT, (b) => this.onWant(conn, frame.reqId, b));
+      case PeerKind.HAVE:
+        return this.withBody(conn, frame, PeerKind.HAVE, (b) => this.onHave(conn, frame.reqId, b));
+      case PeerKind.GET_HASHES:
+        return this.withBody(conn, frame, PeerKind.GET_HASHES, (b) => this.onGetHashes(conn, frame.reqId, b));
+      case PeerKind.GET_CHUNKS:
+        return this.withBody(conn, frame, PeerKind.GET_CHUNKS, (b) => this.onGetChunks(conn, frame.reqId, b));
+      case PeerKind.HASHES:
+        return this.onHashes(conn, frame);
+      case PeerKind.CHUNK:
+        return this.onChunk(conn, frame);
+      case PeerKind.NACK:
+        return this.onNack(conn, frame.reqId);
+    }
+  }
+
+  private async withBody<K extends typeof PeerKind.OFFER | typeof PeerKind.OFFER_REPLY | typeof PeerKind.WANT | typeof PeerKind.HAVE | typeof PeerKind.GET_HASHES | typeof PeerKind.GET_CHUNKS>(
+    conn: Conn,
+    frame: Frame,
+    kind: K,
+    fn: (body: NonNullable<ReturnType<typeof parseControl<K>>>) => Promise<void> | void,
+  ): Promise<void> {
+    const body = parseControl(kind, frame.body);
+    if (!body) return this.ctx.drop(conn, 'BAD_FRAME', true);
+    await fn(body);
+  }
+
+  private async onOffer(conn: Conn, body: OfferBody): Promise<void> {
+    const reply = (status: OfferReplyBody['status']): void => {
+      conn.sendControl(PeerKind.OFFER_REPLY, 0, { id: body.id, status });
+    };
+    const rec = await this.ctx.store.getAttachment(body.id);
+    if (rec && rec.meta.meta.sha256 !== body.sha256) return this.ctx.drop(conn, 'WRONG_DIGEST', true);
+    if (rec?.bytes) {
+      this.pushes.get(body.id)?.holders.add(conn.peerId);
+      return reply('have');
+    }
+    if (!rec) {
+      // Unknown metadata: remember the offerer as a source for when the message arrives.
+      let set = this.hints.get(body.id);
+      if (!set) {
+        if (this.hints.size >= MAX_HINTS) this.hints.delete(this.hints.keys().next().value!);
+        this.hints.set(body.id, (set = new Set()));
+      }
+      if (set.size < 8) set.add(conn.peerId);
+      return reply('skip');
+    }
+    let want = this.wanted.get(body.id);
+    if (!want) {
+      if (this.failed.has(body.id) || !this.ctx.opts.wantAttachment(rec.meta)) return reply('skip');
+      want = this.addWant(rec.meta, false) ?? undefined;
+      if (!want) return reply('skip');
+    }
+    want.sources.add(conn.peerId);
+    if (want.source !== null) return reply('later');
+    await this.kick(want);
+    reply(want.source === conn.peerId ? 'take' : 'later');
+  }
+
+  private onOfferReply(conn: Conn, body: OfferReplyBody): void {
+    const push = this.pushes.get(body.id);
+    if (!push) return; // The push ended; a late answer is harmless.
+    if (!push.offered.has(conn.peerId)) return this.ctx.drop(conn, 'UNSOLICITED', true);
+    if (body.status === 'have') {
+      push.haves++;
+      push.holders.add(conn.peerId);
+    }
+  }
+
+  private async onWant(conn: Conn, reqId: number, body: WantBody): Promise<void> {
+    if (conn.serving >= PEER_LIMITS.maxRequestsInFlight) return this.ctx.drop(conn, 'FLOOD', true);
+    conn.serving++;
+    try {
+      if (this.ctx.selfKind === 'virtual' && !body.lastResort) await this.ctx.delay(this.ctx.opts.virtualDelayMs);
+      const held: string[] = [];
+      for (const id of body.ids) if (await this.ctx.store.hasAttachmentBytes(id)) held.push(id);
+      conn.sendControl(PeerKind.HAVE, reqId, { ids: held });
+    } finally {
+      conn.serving--;
+    }
+  }
+
+  private async onHave(conn: Conn, reqId: number, body: HaveBody): Promise<void> {
+    const p = conn.pending.get(reqId);
+    if (!p || p.kind !== 'want') return this.ctx.drop(conn, 'UNSOLICITED', true);
+    conn.pending.delete(reqId);
+    for (const id of body.ids) if (!p.ids.has(id)) return this.ctx.drop(conn, 'UNSOLICITED', true);
+    for (const id of body.ids) {
+      const want = this.wanted.get(id);
+      if (!want) continue;
+      want.sources.add(conn.peerId);
+      await this.kick(want);
+    }
+  }
+
+  private async onGetHashes(conn: Conn, reqId: number, body: GetHashesBody): Promise<void> {
+    if (conn.serving >= PEER_LIMITS.maxRequestsInFlight) return this.ctx.drop(conn, 'FLOOD', true);
+    conn.serving++;
+    try {
+      if (this.ctx.selfKind === 'virtual' && !body.lastResort) await this.ctx.delay(this.ctx.opts.virtualDelayMs);
+      const served = await this.serving(body.id);
+      if (!served || conn.closed) {
+        conn.sendControl(PeerKind.NACK, reqId, { reason: 'NOT_FOUND' });
+        return;
+      }
+      const hashes = (served.hashes ??= chunkHashes(served.bytes));
+      const total = hashes.length / 32;
+      const idBytes = ulidToBytes(body.id)!;
+      for (let from = 0; from < total; from += PEER_LIMITS.maxHashesPerFrame) {
+        const to = Math.min(total, from + PEER_LIMITS.maxHashesPerFrame);
+        conn.sendFrame(encodeHashes(reqId, { id: idBytes, from, total, hashes: hashes.subarray(from * 32, to * 32) }));
+      }
+    } finally {
+      conn.serving--;
+    }
+  }
+
+  private async onGetChunks(conn: Conn, reqId: number, body: GetChunksBody): Promise<void> {
+    const served = await this.serving(body.id);
+    if (!served) {
+      conn.sendControl(PeerKind.NACK, reqId, { reason: 'NOT_FOUND' });
+      return;
+    }
+    const count = Math.max(1, Math.ceil(served.bytes.length / LIMITS.chunkBytes));
+    if (body.indices.some((i) => i >= count)) return this.ctx.drop(conn, 'BAD_CHUNK_COUNT', true);
+    if (conn.chunksQueued + body.indices.length > PEER_LIMITS.maxChunksInFlight) return this.ctx.drop(conn, 'FLOOD', true);
+    let perAtt = this.sent.get(conn);
+    if (!perAtt) this.sent.set(conn, (perAtt = new Map()));
+    let entry = perAtt.get(body.id);
+    if (!entry) {
+      if (perAtt.size >= MAX_PUSHES) perAtt.delete(perAtt.keys().next().value!);
+      perAtt.set(body.id, (entry = { count, chunks: new Set() }));
+    }
+    const sent = entry.chunks;
+    // Never the same chunk twice to the same peer: asking again is a replay (G6, G13).
+    if (body.indices.some((i) => sent.has(i)) || new Set(body.indices).size !== body.indices.length) {
+      return this.ctx.drop(conn, 'UNSOLICITED', true);
+    }
+    for (const i of body.indices) sent.add(i);
+    let queue = this.uploads.get(conn);
+    if (!queue) this.uploads.set(conn, (queue = []));
+    for (const index of body.indices) queue.push({ reqId, id: body.id, index });
+    conn.chunksQueued += body.indices.length;
+    this.ctx.spawn(this.pumpUploads(conn), 'upload');
+  }
+
+  /** Sends queued chunks, waiting for the link to drain whenever it is above its high-water mark (G9). */
+  private async pumpUploads(conn: Conn): Promise<void> {
+    if (this.pumping.has(conn)) return;
+    this.pumping.add(conn);
+    try {
+      const queue = this.uploads.get(conn);
+      while (queue && queue.length > 0 && !conn.closed && !this.ctx.stopped) {
+        const job = queue.shift()!;
+        conn.chunksQueued--;
+        const served = await this.serving(job.id);
+        if (!served) continue;
+        const data = served.bytes.subarray(job.index * LIMITS.chunkBytes, (job.index + 1) * LIMITS.chunkBytes);
+        if (!conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, data)) && !conn.closed) {
+          await conn.waitDrain();
+        }
+      }
+    } finally {
+      this.pumping.delete(conn);
+    }
+  }
+
+  private async onHashes(conn: Conn, frame: Frame): Promise<void> {
+    const h = decodeHashes(frame.body);
+    if (!h) return this.ctx.drop(conn, 'BAD_FRAME', true);
+    const id = bytesToUlid(h.id);
+    const p = conn.pending.get(frame.reqId);
+    if (!p || p.kind !== 'hashes' || p.id !== id) return this.ctx.drop(conn, 'UNSOLICITED', true);
+    const want = this.wanted.get(id);
+    if (!want?.dl || want.source !== conn.peerId) {
+      conn.pending.delete(frame.reqId);
+      return;
+    }
+    const check = want.dl.acceptHashPage(h.from, h.total, h.hashes);
+    if (!check.ok) return this.ctx.drop(conn, check.reason, true);
+    p.at = this.ctx.clock.now();
+    if (want.dl.hasHashes) {
+      conn.pending.delete(frame.reqId);
+      this.request(want, conn);
+    }
+  }
+
+  private async onChunk(conn: Conn, frame: Frame): Promise<void> {
+    const c = decodeChunk(frame.body);
+    if (!c) return this.ctx.drop(conn, 'BAD_FRAME', true);
+    const id = bytesToUlid(c.id);
+    const p = conn.pending.get(frame.reqId);
+    if (!p || p.kind !== 'chunks' || p.id !== id || !p.indices.has(c.index)) return this.ctx.drop(conn, 'UNSOLICITED', true);
+    p.indices.delete(c.index);
+    p.at = this.ctx.clock.now();
+    if (p.indices.size === 0) conn.pending.delete(frame.reqId);
+    const want = this.wanted.get(id);
+    if (!want?.dl || want.source !== conn.peerId) return;
+    const check = want.dl.acceptChunk(c.index, c.data);
+    // A bad chunk: drop the liar (its data too) and resume from another holder (G8).
+    if (!check.ok) return this.ctx.drop(conn, check.reason, true);
+    this.ctx.events.emit('progress', {
+      id,
+      receivedBytes: want.dl.receivedBytes,
+      totalBytes: want.dl.totalBytes,
+      from: conn.peerId,
+    });
+    if (want.dl.done) await this.finish(want, conn.peerId);
+    if (!conn.closed) this.fill(conn);
+  }
+
+  private onNack(conn: Conn, reqId: number): void {
+    const p = conn.pending.get(reqId);
+    if (!p) return this.ctx.drop(conn, 'UNSOLICITED', true);
+    conn.pending.delete(reqId);
+    if (p.kind !== 'hashes' && p.kind !== 'chunks') return;
+    const want = this.wanted.get(p.id);
+    if (!want || want.source !== conn.peerId) return;
+    this.releaseSource(want, conn);
+    this.ctx.spawn(this.kick(want), 'kick');
+  }
+
+  /** The bytes are held: the want ends and its waiters get them. */
+  private settleWant(id: string, bytes: Uint8Array): void {
+    const want = this.wanted.get(id);
+    if (!want) return;
+    this.wanted.delete(id);
+    for (const w of want.waiters.splice(0)) w({ ok: true, bytes });
+  }
+
+  private releaseSource(want: Want, conn: Conn): void {
+    want.sources.delete(conn.peerId);
+    want.source = null;
+    want.dl?.releaseInFlight();
+    want.dl?.resetPartialHashes();
+    for (const [reqId, p] of conn.pending) {
+      if ((p.kind === 'hashes' || p.kind === 'chunks') && p.id === want.meta.id) conn.pending.delete(reqId);
+    }
+  }
+
+  private async finish(want: Want, from: string): Promise<void> {
+    const id = want.meta.id;
+    this.wanted.delete(id);
+    const done = (r: FetchResult): void => {
+      for (const w of want.waiters.splice(0)) w(r);
+    };
+    const whole = want.dl!.assemble();
+    if (!whole.ok) {
+      // Every chunk matched the signed hash list, yet the whole does not match the signed sha256: the
+      // metadata is inconsistent (its uploader lied). No peer is at fault; never try again.
+      this.failed.add(id);
+      this.ctx.events.emit('attachmentFailed', { id, reason: 'WRONG_DIGEST' });
+      return done({ ok: false, reason: 'WRONG_DIGEST' });
+    }
+    if (!(await this.ctx.store.putAttachmentBytes(id, whole.bytes))) {
+      this.ctx.events.emit('attachmentFailed', { id, reason: 'STORE_REFUSED' });
+      return done({ ok: false, reason: 'STORE_REFUSED' });
+    }
+    this.ctx.events.emit('attachment', { id, from });
+    done({ ok: true, bytes: whole.bytes });
+    // Now a holder: pass it on, except virtual peers, which only serve when asked (G7).
+    if (this.ctx.selfKind !== 'virtual') this.startPush(want.meta, new Set([...want.sources, from]));
+    for (const w of this.wanted.values()) if (w.source === null && (await this.kick(w))) break;
+  }
+
+  private async serving(id: string): Promise<{ bytes: Uint8Array; hashes: Uint8Array | null } | null> {
+    const cached = this.serveCache.get(id);
+    if (cached) return cached;
+    const rec = await this.ctx.store.getAttachment(id);
+    if (!rec?.bytes) return null;
+    return this.cacheServe(id, rec.bytes, null);
+  }
+
+  private cacheServe(id: string, bytes: Uint8Array, hashes: Uint8Array | null): { bytes: Uint8Array; hashes: Uint8Array | null } {
+    if (this.serveCache.size >= SERVE_CACHE) this.serveCache.delete(this.serveCache.keys().next().value!);
+    const entry = { bytes, hashes };
+    this.serveCache.set(id, entry);
+    return entry;
+  }
+
+  /** A link closed: uploads to it stop; downloads from it resume elsewhere with their verified chunks. */
+  connClosed(conn: Conn): void {
+    this.uploads.delete(conn);
+    this.sent.delete(conn);
+    for (const want of this.wanted.values()) {
+      // Only the active source is forgotten; a link closed for idleness says nothing about the others.
+      if (want.source === conn.peerId) {
+        this.releaseSource(want, conn);
+        this.ctx.spawn(this.kick(want), 'kick');
+      }
+    }
+  }
+
+  /** Ends every wait (engine stop). */
+  stop(): void {
+    for (const want of this.wanted.values()) for (const w of want.waiters.splice(0)) w({ ok: false, reason: 'STOPPED' });
+    this.wanted.clear();
+    this.pushes.clear();
+    this.uploads.clear();
+    this.sent.clear();
+    this.serveCache.clear();
+  }
+}

@@ -1,0 +1,283 @@
+// One open PeerLink as the sync engine sees it: frame decoding, an ordered bounded inbox, the requests
+// in flight each way, a token bucket against floods, and pacing on the link's send buffer (SPEC.md G9).
+// A Conn never throws out of a link callback: bad input ends in `onBad`, which drops the link.
+import {
+  ControlAssembler,
+  type Frame,
+  PEER_PROTOCOL_VERSION,
+  PeerKind,
+  type PeerReason,
+  type ControlBody,
+  type ControlKind,
+  decodeFrame,
+  encodeControl,
+  encodeFrame,
+} from '../protocol/peer';
+import { utf8 } from '../encoding';
+import type { PeerLink } from '../transport/PeerTransport';
+import type { Clock, TimerHandle } from './Clock';
+
+/** Frames received and not yet handled, per link. Beyond this the peer is flooding (G11). */
+export const INBOX_MAX_FRAMES = 512;
+/** Control frames a peer may send in a burst, and per second after it (G11). */
+export const CONTROL_BURST = 512;
+export const CONTROL_PER_SECOND = 64;
+/**
+ * Frames the link refused (its buffer was above the high-water mark, SPEC.md T2) wait here, in order,
+ * until it drains. Bulk senders wait before adding more, so only replies pile up; past this bound the
+ * peer is not reading what it asks for.
+ */
+export const OUT_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * After a BYE the link stays open this long so the BYE can arrive (a closing link drops what it still
+ * buffers, T3); nothing more is read from it meanwhile.
+ */
+export const BYE_GRACE_MS = 1000;
+
+/** A request this side sent and still waits on. */
+export type Pending =
+  | { kind: 'recon'; at: number; rounds: number; found: number }
+  | { kind: 'msgs'; at: number; ids: Set<string>; got: Set<string>; claimed: Set<string> }
+  | { kind: 'want'; at: number; ids: Set<string> }
+  | { kind: 'hashes'; at: number; id: string }
+  | { kind: 'chunks'; at: number; id: string; indices: Set<number> };
+
+export interface ConnHandlers {
+  /** A whole frame (control bodies reassembled). Awaited: frames of one link are handled in order. */
+  frame(conn: Conn, frame: Frame): Promise<void>;
+  /** Undecodable or out-of-bounds input: the engine drops the peer. */
+  bad(conn: Conn, reason: PeerReason): void;
+  /** Our send queue to the peer passed OUT_QUEUE_MAX_BYTES. */
+  slow(conn: Conn): void;
+  closed(conn: Conn, reason: string): void;
+}
+
+export class Conn {
+  readonly peerId: string;
+  /** Whether the frames from the other side started with a valid HELLO. */
+  helloSeen = false;
+  lastActive: number;
+  readonly pending = new Map<number, Pending>();
+  /** Requests the peer has open on us (answered or not yet), bounded by PEER_LIMITS.maxRequestsInFlight. */
+  serving = 0;
+  /** Chunk frames queued to this peer and not yet handed to the link. */
+  chunksQueued = 0;
+  /** Ids this peer claimed and then said it does not hold (made-up id detection, G13). */
+  denied = 0;
+  delivered = 0;
+  closed = false;
+
+  private nextReq = 1;
+  private readonly assembler = new ControlAssembler();
+  private readonly inbox: Frame[] = [];
+  private draining = false;
+  private tokens = CONTROL_BURST;
+  private tokensAt: number;
+  private readonly disposers: (() => void)[] = [];
+  private drainWaiters: (() => void)[] = [];
+  private readonly out: Uint8Array[] = [];
+  private outBytes = 0;
+  private graceTimer: TimerHandle | null = null;
+  private readonly now: () => number;
+
+  constructor(
+    readonly link: PeerLink,
+    /** True when this side opened the link. */
+    readonly outbound: boolean,
+    private readonly clock: Clock,
+    private readonly handlers: ConnHandlers,
+  ) {
+    this.peerId = link.remotePeerId;
+    this.now = () => clock.now();
+    this.lastActive = this.now();
+    this.tokensAt = this.lastActive;
+    this.disposers.push(
+      link.onFrame((bytes) => this.receive(bytes)),
+      link.onDrain(() => this.flush()),
+      link.onClose((reason) => this.onLinkClosed(reason)),
+    );
+    if (link.closed) queueMicrotask(() => this.onLinkClosed('closed'));
+  }
+
+  /** Bytes waiting for the link to drain. */
+  get backlog(): number {
+    return this.outBytes;
+  }
+
+  newReqId(): number {
+    const id = this.nextReq;
+    this.nextReq = this.nextReq >= 0xfffffffe ? 1 : this.nextReq + 1;
+    return id;
+  }
+
+  hello(): void {
+    this.sendControl(PeerKind.HELLO, 0, { protocol: PEER_PROTOCOL_VERSION });
+  }
+
+  /** Sends a control body (several frames when long). Returns false when the link is closed. */
+  sendControl<K extends ControlKind>(kind: K, reqId: number, body: ControlBody<K>): boolean {
+    const frames = encodeControl(kind, reqId, body);
+    if (!frames || this.closed) return false;
+    for (const f of frames) this.sendFrame(f);
+    return !this.closed;
+  }
+
+  /**
+   * Sends one frame, or queues it behind frames the link refused (SPEC.md G9, T2: a refused frame is not
+   * queued by the link). Returns false when the frame had to wait: a bulk sender then awaits `waitDrain`
+   * before producing more, which is what paces uploads on the link's buffer.
+   */
+  sendFrame(frame: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.lastActive = this.now();
+    if (this.out.length === 0 && this.link.send(frame)) return true;
+    if (this.link.closed) return false;
+    this.out.push(frame);
+    this.outBytes += frame.length;
+    if (this.outBytes > OUT_QUEUE_MAX_BYTES) this.handlers.slow(this);
+    return false;
+  }
+
+  /** Resolves once every queued frame was taken by the link (or the link closed). */
+  waitDrain(): Promise<void> {
+    if (this.closed || this.out.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private flush(): void {
+    while (this.out.length > 0 && !this.link.closed) {
+      if (!this.link.send(this.out[0]!)) return; // Still full: the link fires onDrain again later.
+      this.outBytes -= this.out.shift()!.length;
+    }
+    this.wakeDrainWaiters();
+  }
+
+  /**
+   * Stops reading at once and says why: a BYE, then the link closes after BYE_GRACE_MS (or when the other
+   * side closes first). `now` closes the link immediately (engine stop, an answer to the peer's own BYE).
+   * Idempotent.
+   */
+  close(reason: PeerReason | string, mode: 'bye' | 'now' = 'bye'): void {
+    if (this.closed) return;
+    this.onLinkClosed(reason);
+    if (mode === 'now' || this.link.closed) {
+      this.link.close(reason);
+      return;
+    }
+    // BYE's body is tiny and its layout the same in every version; it goes ahead of queued frames.
+    this.out.length = 0;
+    this.outBytes = 0;
+    if (!this.link.send(encodeFrame(PeerKind.BYE, 0, utf8(JSON.stringify({ reason }))))) {
+      this.link.close(reason);
+      return;
+    }
+    const off = this.link.onClose(() => this.endGrace());
+    this.disposers.push(off);
+    this.graceTimer = this.clock.setTimeout(() => {
+      this.graceTimer = null;
+      this.link.close(reason);
+      off();
+    }, BYE_GRACE_MS);
+  }
+
+  /** Closes a link still in its BYE grace at once (engine stop: nothing may outlive it). */
+  closeNow(): void {
+    this.endGrace();
+    if (!this.link.closed) this.link.close('SHUTTING_DOWN');
+    if (!this.closed) this.onLinkClosed('SHUTTING_DOWN');
+  }
+
+  get lingering(): boolean {
+    return this.graceTimer !== null;
+  }
+
+  private endGrace(): void {
+    if (this.graceTimer !== null) this.clock.clearTimeout(this.graceTimer);
+    this.graceTimer = null;
+  }
+
+  private onLinkClosed(reason: string): void {
+    if (this.closed) {
+      this.endGrace();
+      return;
+    }
+    this.closed = true;
+    // Keep the close listener while a BYE lingers (close() registers it after this), drop the rest.
+    for (const d of this.disposers.splice(0)) d();
+    this.inbox.length = 0;
+    this.out.length = 0;
+    this.outBytes = 0;
+    this.wakeDrainWaiters();
+    this.handlers.closed(this, reason);
+  }
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Token bucket for control frames: a peer that asks faster than this is flooding (G11). */
+  private takeToken(): boolean {
+    const t = this.now();
+    this.tokens = Math.min(CONTROL_BURST, this.tokens + ((t - this.tokensAt) / 1000) * CONTROL_PER_SECOND);
+    this.tokensAt = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  // Never throws: it is the link's frame listener.
+  private receive(bytes: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      const decoded = decodeFrame(bytes);
+      if (!decoded.ok) {
+        // A BYE from a peer on another protocol version still closes politely.
+        if (decoded.reason === 'PROTOCOL_MISMATCH' && bytes[1] === PeerKind.BYE) this.close('PROTOCOL_MISMATCH', 'now');
+        else this.handlers.bad(this, decoded.reason);
+        return;
+      }
+      const frame = decoded.frame;
+      if (frame.kind !== PeerKind.CHUNK && frame.kind !== PeerKind.HASHES && frame.kind !== PeerKind.RECON && frame.kind !== PeerKind.RECON_REPLY) {
+        const whole = this.assembler.push(frame);
+        if (whole === null) return this.handlers.bad(this, 'BAD_FRAME');
+        if (whole === 'pending') return;
+        if (!this.takeToken()) return this.handlers.bad(this, 'FLOOD');
+        this.enqueue({ ...frame, more: false, body: whole });
+      } else {
+        if (frame.more || this.assembler.busy) return this.handlers.bad(this, 'BAD_FRAME');
+        if ((frame.kind === PeerKind.RECON || frame.kind === PeerKind.RECON_REPLY) && !this.takeToken()) {
+          return this.handlers.bad(this, 'FLOOD');
+        }
+        this.enqueue(frame);
+      }
+    } catch {
+      this.handlers.bad(this, 'BAD_FRAME');
+    }
+  }
+
+  private enqueue(frame: Frame): void {
+    if (this.inbox.length >= INBOX_MAX_FRAMES) return this.handlers.bad(this, 'FLOOD');
+    this.inbox.push(frame);
+    this.lastActive = this.now();
+    if (!this.draining) this.drainInbox().catch(() => this.close("INTERNAL", "now"));
+  }
+
+  private async drainInbox(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.inbox.length > 0 && !this.closed) {
+        const frame = this.inbox.shift()!;
+        try {
+          await this.handlers.frame(this, frame);
+        } catch {
+          // A handler failure (our bug, our store) must not wedge the link, nor count against the peer.
+          this.close('INTERNAL');
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}
