@@ -1,0 +1,65 @@
+// Turns a verified post into a countersigned envelope (SPEC.md M3, R5, R6): relay-minted ULID and timestamp,
+// the hash link to the channel's previous envelope in this epoch, and the relay's signature.
+import { decodeTime, monotonicFactory } from 'ulidx';
+import type { Ed25519Backend } from '../shared/crypto/ed25519';
+import type { Envelope, Post } from '../shared/protocol/relay';
+import { envelopeHash, signEnvelope } from '../shared/protocol/signed';
+
+/**
+ * Monotonic ULIDs with `ts` read back from the id, so id order and timestamp order can never disagree,
+ * even if the wall clock steps back (the factory then keeps the last time and increments).
+ */
+export function createIdMinter(now: () => number = Date.now): () => { id: string; ts: number } {
+  const ulid = monotonicFactory();
+  return () => {
+    const id = ulid(now());
+    return { id, ts: decodeTime(id) };
+  };
+}
+
+interface ChannelChain {
+  last: { id: string; hash: string } | null;
+  /** Serializes minting per channel: `prev` needs the previous envelope's signature. */
+  tail: Promise<unknown>;
+}
+
+export class EnvelopeMinter {
+  private readonly chains = new Map<string, ChannelChain>();
+
+  constructor(
+    private readonly opts: {
+      backend: Ed25519Backend;
+      secretKey: Uint8Array;
+      relayKey: string;
+      /** This relay run's id: `prev` chains restart at null in each epoch. */
+      epoch: string;
+      mintId: () => { id: string; ts: number };
+      /** Called in chain order, so subscribers see a channel's envelopes in `prev` order. */
+      publish: (env: Envelope) => void;
+    },
+  ) {}
+
+  mint(post: Post): Promise<Envelope> {
+    let chain = this.chains.get(post.channel);
+    if (!chain) this.chains.set(post.channel, (chain = { last: null, tail: Promise.resolve() }));
+    const c = chain;
+    const result = c.tail.then(async () => {
+      // Minted inside the chain, so within a channel id order == chain order == publish order.
+      const { id, ts } = this.opts.mintId();
+      const env = await signEnvelope(this.opts.backend, this.opts.secretKey, {
+        id,
+        ts,
+        epoch: this.opts.epoch,
+        prev: c.last,
+        post,
+        relay: this.opts.relayKey,
+      });
+      c.last = { id: env.id, hash: envelopeHash(env) };
+      this.opts.publish(env);
+      return env;
+    });
+    // A failed signing must not wedge the channel.
+    c.tail = result.catch(() => undefined);
+    return result;
+  }
+}

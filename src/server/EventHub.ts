@@ -1,0 +1,267 @@
+// Local fan-out of bus traffic to every `events` stream on this relay (SPEC.md R7).
+//
+// Fan-out cost is what limits a relay on a small VM (platform-facts: tRPC serializes each event once per
+// connection). So envelopes published in the same event-loop turn are coalesced into one `msgs` event whose
+// `raw` string is built once per distinct channel filter and shared by every subscriber with that filter;
+// the frame encoder then reuses one escaped copy of it (frameEncoder.ts).
+import { CloseCode, type RelayEvent } from '../shared/protocol/relay';
+import type { BusListener, PresenceChange, RelayBus } from './bus';
+
+type MsgsEvent = Extract<RelayEvent, { t: 'msgs' }>;
+
+/** What a stream needs from its connection. */
+export interface StreamOwner {
+  /** Unsent bytes on the socket, read at fan-out (SPEC.md R10). */
+  readonly bufferedAmount: number;
+  /** Logged in yet? A stream opened before login starts at login (SPEC.md R7). */
+  readonly session: unknown;
+  /** Streams waiting for this connection's login. */
+  pendingStreams: EventStream[] | null;
+  subscriptions: number;
+  closeFor(code: number, reason: string): void;
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+const CREATED = 0;
+const WAITING_FOR_LOGIN = 1;
+const ATTACHED = 2;
+const ENDED = 3;
+
+/**
+ * One `events` subscription: the hub's mailbox for it and the async iterator tRPC drains, in one object.
+ *
+ * Hand-written instead of an async generator (platform-facts: a generator over `events.on()` costs ~64 KiB
+ * per stream, a small generator ~28 KiB): no generator context, no AbortSignal listener, no closures. It
+ * needs no abort listener because tRPC always ends a subscription through `return()` (stop, socket close,
+ * error: its loop `await using`s the iterator), and `return()` here completes at once even while a
+ * `next()` is pending -- an async generator suspended in an `await` could not, and would leak.
+ * It attaches to the hub on the first `next()`, so a stream tRPC never iterates (socket closed during
+ * setup) is never registered anywhere.
+ */
+export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>, AsyncDisposable {
+  private state = CREATED;
+  private queue: RelayEvent[] | null = null;
+  private head = 0;
+  private waiting: ((r: IteratorResult<RelayEvent, undefined>) => void) | null = null;
+  /** Set when the hub dropped this stream (slow consumer). */
+  dropped = false;
+
+  constructor(
+    private readonly hub: EventHub,
+    readonly owner: StreamOwner,
+    /** null = every channel. */
+    readonly channels: ReadonlySet<string> | null,
+    readonly presence: boolean,
+    /** Events queued first, built when the stream attaches (the presence snapshot). */
+    private readonly initial: ((stream: EventStream) => RelayEvent[]) | null,
+  ) {
+    this.filterKey = channels ? [...channels].sort().join(',') : '*';
+  }
+
+  /** Streams with equal keys receive the same `msgs` events (sorted channel list, or '*'). */
+  readonly filterKey: string;
+
+  get queued(): number {
+    return this.queue ? this.queue.length - this.head : 0;
+  }
+
+  /** Called when the owner logs in, for streams that were waiting. */
+  start(): void {
+    if (this.state !== WAITING_FOR_LOGIN && this.state !== CREATED) return;
+    this.state = ATTACHED;
+    // Initial events and attach in one synchronous step: no concurrent change is missed or duplicated.
+    if (this.initial) for (const ev of this.initial(this)) this.deliver(ev);
+    this.hub.attach(this);
+  }
+
+  /** Hub side: hands over one event (the hub already checked the bounds). */
+  deliver(event: RelayEvent): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = null;
+      waiting({ value: event, done: false });
+      return;
+    }
+    (this.queue ??= []).push(event);
+  }
+
+  /** Hub side: this stream's reader fell too far behind. */
+  drop(): void {
+    if (this.dropped || this.state === ENDED) return;
+    this.dropped = true;
+    this.hub.detach(this);
+    this.owner.closeFor(CloseCode.SLOW_CONSUMER, 'SLOW_CONSUMER');
+    this.finish();
+  }
+
+  next(): Promise<IteratorResult<RelayEvent, undefined>> {
+    if (this.state === CREATED) {
+      if (this.owner.session) this.start();
+      else {
+        this.state = WAITING_FOR_LOGIN;
+        (this.owner.pendingStreams ??= []).push(this);
+      }
+    }
+    const q = this.queue;
+    if (q && this.head < q.length) {
+      const value = q[this.head]!;
+      q[this.head++] = undefined as never; // release the reference now
+      if (this.head === q.length) {
+        this.queue = null;
+        this.head = 0;
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.state === ENDED || this.dropped) return Promise.resolve(DONE);
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<RelayEvent, undefined>> {
+    this.finish();
+    return Promise.resolve(DONE);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.finish();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Idempotent end: detached, off the login wait list, counted out, pending `next()` answered. */
+  private finish(): void {
+    if (this.state === ENDED) return;
+    this.state = ENDED;
+    this.hub.detach(this);
+    const pending = this.owner.pendingStreams;
+    if (pending) {
+      const i = pending.indexOf(this);
+      if (i >= 0) pending.splice(i, 1);
+    }
+    this.owner.subscriptions--; // counted up when the procedure created this stream
+    this.queue = null;
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.(DONE);
+  }
+}
+
+export interface EventHubOptions {
+  /** Max queued events per stream before it is dropped. */
+  maxQueued: number;
+  /** Max socket bufferedAmount before the stream is dropped. */
+  maxBufferedBytes: number;
+  /**
+   * Flush a pending batch early once its JSON reaches this many characters, so one `msgs` frame stays well
+   * under client frame limits. @default 192 KiB
+   */
+  maxBatchChars?: number;
+}
+
+export class EventHub {
+  private readonly streams = new Set<EventStream>();
+  private pending: { channel: string; json: string }[] = [];
+  private pendingChars = 0;
+  private flushScheduled: NodeJS.Immediate | null = null;
+  private readonly unsubscribe: () => void;
+  private readonly maxBatchChars: number;
+  /** Envelopes handed to streams (metrics: messages relayed = envelopes x recipients). */
+  deliveries = 0;
+
+  constructor(
+    bus: RelayBus,
+    private readonly opts: EventHubOptions,
+  ) {
+    this.maxBatchChars = opts.maxBatchChars ?? 192 * 1024;
+    const listener: BusListener = {
+      envelope: (env, json) => this.onEnvelope(env.post.channel, json),
+      presence: (change) => this.onPresence(change),
+    };
+    this.unsubscribe = bus.subscribe(listener);
+  }
+
+  get size(): number {
+    return this.streams.size;
+  }
+
+  attach(stream: EventStream): void {
+    this.streams.add(stream);
+  }
+
+  detach(stream: EventStream): void {
+    this.streams.delete(stream);
+  }
+
+  /** Sends one event to every stream (the shutdown `bye`), after whatever is pending. */
+  broadcast(event: RelayEvent): void {
+    this.flush();
+    for (const s of this.streams) this.push(s, event);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    if (this.flushScheduled) clearImmediate(this.flushScheduled);
+    this.flushScheduled = null;
+    this.pending = [];
+  }
+
+  private onEnvelope(channel: string, json: string): void {
+    this.pending.push({ channel, json });
+    this.pendingChars += json.length;
+    if (this.pendingChars >= this.maxBatchChars) {
+      this.flush();
+      return;
+    }
+    // setImmediate (not a microtask): runs after this poll phase, so posts read from many sockets in the same
+    // loop turn share one batch, at a latency cost of one loop turn.
+    this.flushScheduled ??= setImmediate(() => this.flush());
+  }
+
+  private onPresence(change: PresenceChange): void {
+    // Keep order: messages published before this change are delivered before it.
+    this.flush();
+    const event: RelayEvent = { t: 'presence', ...change } as RelayEvent;
+    for (const s of this.streams) if (s.presence) this.push(s, event);
+  }
+
+  /** Delivers the pending batch. Exposed for tests and shutdown. */
+  flush(): void {
+    if (this.flushScheduled) {
+      clearImmediate(this.flushScheduled);
+      this.flushScheduled = null;
+    }
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    this.pendingChars = 0;
+    // One event per distinct filter; most clients use '*' so this is usually a single build.
+    const byFilter = new Map<string, { event: MsgsEvent; count: number } | null>();
+    for (const s of this.streams) {
+      const key = s.filterKey;
+      let built = byFilter.get(key);
+      if (built === undefined) {
+        const parts: string[] = [];
+        for (const p of batch) if (!s.channels || s.channels.has(p.channel)) parts.push(p.json);
+        built = parts.length ? { event: { t: 'msgs', raw: `[${parts.join(',')}]` }, count: parts.length } : null;
+        byFilter.set(key, built);
+      }
+      if (built) {
+        this.deliveries += built.count;
+        this.push(s, built.event);
+      }
+    }
+  }
+
+  private push(s: EventStream, event: RelayEvent): void {
+    if (s.dropped) return;
+    // Checked here, in fan-out, so one stuck reader cannot make the relay buffer without bound (STYLE 11).
+    if (s.queued >= this.opts.maxQueued || s.owner.bufferedAmount > this.opts.maxBufferedBytes) {
+      s.drop();
+      return;
+    }
+    s.deliver(event);
+  }
+}

@@ -1,0 +1,141 @@
+// Logged-in sessions: who is online (presence, SPEC.md P1-P5) and which PeerJS id and token each login owns.
+// It implements the PeerAuth contract the signalling endpoint uses, so a signalling socket can only claim
+// the peer id the relay minted for its own login.
+import { timingSafeEqual } from 'node:crypto';
+import { toB64url, toHex } from '../shared/encoding';
+import { fingerprint } from '../shared/crypto/signing';
+import { fromB64url } from '../shared/encoding';
+import type { ClientKind, PresenceUser } from '../shared/protocol/relay';
+import type { PresenceChange } from './bus';
+import type { PeerAuth, PeerGrant } from './signalling/PeerAuth';
+
+export interface Session {
+  /** Mutable only through the registry (voiceRoom). */
+  readonly user: PresenceUser;
+  readonly peerToken: string;
+  readonly connId: number;
+  ended: boolean;
+  /** Signalling sockets and other owners to stop when this session ends; null once ended. */
+  endCallbacks: Set<() => void> | null;
+}
+
+export interface SessionRegistryOptions {
+  now: () => number;
+  random: (bytes: number) => Uint8Array;
+  /** Where presence changes go (the bus). */
+  publish: (change: PresenceChange) => void;
+  /** A session-end callback threw; it is isolated from the others. */
+  onCallbackError?: (err: unknown) => void;
+}
+
+const TAG_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+export class SessionRegistry implements PeerAuth {
+  private readonly bySession = new Map<string, Session>();
+  private readonly byPeer = new Map<string, Session>();
+
+  constructor(private readonly opts: SessionRegistryOptions) {}
+
+  get size(): number {
+    return this.bySession.size;
+  }
+
+  /** Online sessions by client kind (metrics). */
+  countByKind(): Record<ClientKind, number> {
+    const out: Record<ClientKind, number> = { browser: 0, virtual: 0 };
+    for (const s of this.bySession.values()) out[s.user.kind]++;
+    return out;
+  }
+
+  list(): PresenceUser[] {
+    return Array.from(this.bySession.values(), (s) => s.user);
+  }
+
+  /** Called after a verified login. Every login is its own session, even for one key (SPEC.md P2). */
+  open(a: { userId: string; name: string; kind: ClientKind; connId: number }): Session {
+    const key = fromB64url(a.userId)!;
+    const user: PresenceUser = {
+      sessionId: toB64url(this.opts.random(12)),
+      userId: a.userId,
+      name: a.name,
+      fingerprint: fingerprint(key),
+      kind: a.kind,
+      peerId: `${toHex(key.subarray(0, 8))}-${this.tag(10)}`,
+      voiceRoom: null,
+      since: this.opts.now(),
+    };
+    const session: Session = {
+      user,
+      peerToken: toB64url(this.opts.random(32)),
+      connId: a.connId,
+      ended: false,
+      endCallbacks: new Set(),
+    };
+    this.bySession.set(user.sessionId, session);
+    this.byPeer.set(user.peerId, session);
+    this.opts.publish({ op: 'join', user });
+    return session;
+  }
+
+  setVoiceRoom(session: Session, voiceRoom: string | null): void {
+    if (session.ended || session.user.voiceRoom === voiceRoom) return;
+    session.user.voiceRoom = voiceRoom;
+    this.opts.publish({ op: 'update', user: session.user });
+  }
+
+  /** Idempotent. Runs the session's end callbacks, then announces the leave. */
+  end(session: Session): void {
+    if (session.ended) return;
+    session.ended = true;
+    this.bySession.delete(session.user.sessionId);
+    this.byPeer.delete(session.user.peerId);
+    const callbacks = session.endCallbacks!;
+    session.endCallbacks = null;
+    for (const cb of callbacks) {
+      try {
+        cb();
+      } catch (err) {
+        this.opts.onCallbackError?.(err);
+      }
+    }
+    this.opts.publish({ op: 'leave', sessionId: session.user.sessionId });
+  }
+
+  // ---- PeerAuth ----
+
+  authorize(peerId: string, token: string): PeerGrant | null {
+    if (typeof peerId !== 'string' || typeof token !== 'string') return null;
+    const s = this.byPeer.get(peerId);
+    if (!s || s.ended) return null;
+    const a = Buffer.from(token);
+    const b = Buffer.from(s.peerToken);
+    // Constant-time: a token must not be guessable byte by byte from response timing.
+    if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
+    return {
+      sessionId: s.user.sessionId,
+      onSessionEnd(cb) {
+        if (!s.endCallbacks) {
+          queueMicrotask(cb);
+          return () => {};
+        }
+        s.endCallbacks.add(cb);
+        return () => s.endCallbacks?.delete(cb);
+      },
+    };
+  }
+
+  isOnline(peerId: string): boolean {
+    return this.byPeer.has(peerId);
+  }
+
+  private tag(n: number): string {
+    let out = '';
+    while (out.length < n) {
+      for (const b of this.opts.random(n * 2)) {
+        // Rejection sampling: 252 = 7 * 36, so every character is equally likely.
+        if (b < 252 && out.length < n) out += TAG_ALPHABET[b % 36];
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,62 @@
+// SPEC.md A1-A4: the relay signs attachment metadata, never content.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { toB64url } from '../shared/encoding';
+import { LIMITS } from '../shared/protocol/relay';
+import { contentDigests, verifyAttachment } from '../shared/protocol/signed';
+import type { Relay } from './createRelay';
+import { backend, loggedIn, rawClient, refusal, startTestRelay } from './testKit';
+
+let relay: Relay;
+const closers: (() => Promise<void>)[] = [];
+before(async () => {
+  relay = await startTestRelay();
+});
+after(async () => {
+  await Promise.all(closers.map((c) => c()));
+  await relay.close();
+});
+
+const content = new Uint8Array(40_000).map((_, i) => i % 251);
+const meta = () => ({ name: 'photo.jpg', mime: 'image/jpeg', ...contentDigests(content), width: 640, height: 480 });
+
+describe('attachments', () => {
+  it('A1 A2 mint returns relay-signed metadata bound to the uploader; it verifies offline and not when changed', async () => {
+    const u = await loggedIn(relay);
+    closers.push(u.close);
+    const thumb = toB64url(new Uint8Array(LIMITS.maxThumbnailBytes).fill(3));
+    const a = await u.client.attachment.mint.mutate({ ...meta(), thumbnail: { mime: 'image/webp', data: thumb } });
+    assert.equal(a.uploader, u.id.publicKey);
+    assert.equal(a.relay, relay.info.publicKey);
+    assert.deepEqual(a.meta, { ...meta(), thumbnail: { mime: 'image/webp', data: thumb } });
+    assert.deepEqual(await verifyAttachment(backend, a, relay.info.publicKey), { ok: true });
+    assert.equal((await verifyAttachment(backend, { ...a, uploader: relay.info.publicKey }, relay.info.publicKey)).ok, false);
+    assert.equal((await verifyAttachment(backend, { ...a, meta: { ...a.meta, size: a.meta.size + 1 } }, relay.info.publicKey)).ok, false);
+    const b = await u.client.attachment.mint.mutate(meta());
+    assert.ok(b.id > a.id, 'ids are ULIDs minted in order');
+  });
+
+  it('A3 an oversize thumbnail is refused (schema bound) and a malformed one BAD_ATTACHMENT', async () => {
+    const u = await loggedIn(relay);
+    closers.push(u.close);
+    const big = toB64url(new Uint8Array(LIMITS.maxThumbnailBytes + 1));
+    assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), thumbnail: { mime: 'image/png', data: big } })), 'BAD_INPUT');
+    // 'AB' has non-zero trailing bits: not the one canonical encoding of any byte string.
+    assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), thumbnail: { mime: 'image/png', data: 'AB' } })), 'BAD_ATTACHMENT');
+  });
+
+  it('A4 no procedure takes attachment bytes: content in the mint input is refused BAD_INPUT', async () => {
+    const u = await loggedIn(relay);
+    closers.push(u.close);
+    const withBytes = { ...meta(), bytes: toB64url(content.subarray(0, 1000)) } as ReturnType<typeof meta>;
+    assert.equal(await refusal(u.client.attachment.mint.mutate(withBytes)), 'BAD_INPUT');
+    const withData = { ...meta(), data: [1, 2, 3] } as ReturnType<typeof meta>;
+    assert.equal(await refusal(u.client.attachment.mint.mutate(withData)), 'BAD_INPUT');
+  });
+
+  it('A1 minting needs a login', async () => {
+    const c = rawClient(relay);
+    closers.push(c.close);
+    assert.equal(await refusal(c.client.attachment.mint.mutate(meta())), 'NOT_LOGGED_IN');
+  });
+});

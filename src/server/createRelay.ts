@@ -1,0 +1,490 @@
+// The relay: one HTTP server carrying tRPC over WebSocket (/trpc), the signalling endpoint plugged in by
+// path, operations endpoints and the web app. This file owns every socket, timer and server it creates and
+// ends them in close(); the decisions live in router.ts and the classes it wires together.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { applyWSSHandler } from '@trpc/server/adapters/ws';
+import type { Registry } from 'prom-client';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { Ed25519Backend } from '../shared/crypto/ed25519';
+import { nodeBackend } from '../shared/crypto/nodeBackend';
+import { fingerprint } from '../shared/crypto/signing';
+import { toB64url } from '../shared/encoding';
+import { CloseCode, LIMITS, PROTOCOL_VERSION, RelayReason, type ServerInfo } from '../shared/protocol/relay';
+import { createInProcessBus, type RelayBus } from './bus';
+import { ChallengeBook } from './ChallengeBook';
+import { type RelayConfig, type RelayConfigInput, resolveConfig } from './config';
+import { createIdMinter, EnvelopeMinter } from './EnvelopeMinter';
+import { EventHub } from './EventHub';
+import { createFrameEncoder } from './frameEncoder';
+import { createLogger, type Logger } from './logger';
+import { createMetrics } from './metrics';
+import { RecentPosts } from './RecentPosts';
+import { reasonOf } from './relayError';
+import { createRelaySocketClass, type RelaySocket } from './RelaySocket';
+import { RelayStats } from './RelayStats';
+import { type AppRouter, createRouter } from './router';
+import { SessionRegistry } from './SessionRegistry';
+import type { PeerAuth } from './signalling/PeerAuth';
+import { createStaticHandler } from './staticFiles';
+
+/** Takes over an HTTP upgrade for its path (e.g. the PeerJS signalling endpoint). Must never throw. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/** Answers plain HTTP requests under its path prefix. */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface RelayOptions extends RelayConfigInput {
+  /** @default 0 (an ephemeral port) */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default a logger at level 'info' on stdout */
+  logger?: Logger;
+  /** Built web app; null serves only the placeholder page. @default null */
+  staticDir?: string | null;
+  /** Exact WebSocket paths handed to other handlers, e.g. `{ '/peerjs': signalling.handleUpgrade }`. */
+  upgradeRoutes?: Record<string, UpgradeHandler>;
+  /** HTTP path prefixes handed to other handlers. */
+  httpRoutes?: Record<string, HttpRoute>;
+  /** Runs during close(), after the `bye` events went out and before sockets are closed. */
+  onShutdown?: () => void | Promise<void>;
+  /** @default an in-process bus */
+  bus?: RelayBus;
+  /** @default nodeBackend() */
+  backend?: Ed25519Backend;
+  /** Wall clock for challenges, ids, timestamps and rate windows; tests move it. @default Date.now */
+  clock?: () => number;
+  /** Add prom-client's process metrics (RSS, event-loop lag) to /metrics. @default false */
+  defaultMetrics?: boolean;
+  /**
+   * Header carrying the client address when behind a proxy (fly.io: 'fly-client-ip'). Unset = the TCP peer;
+   * never trust such a header when clients can reach the relay directly. @default undefined
+   */
+  clientIpHeader?: string;
+}
+
+export interface RelayCounts {
+  connections: number;
+  sessions: number;
+  eventStreams: number;
+  subscriptions: number;
+  challenges: number;
+  recentPosts: number;
+  upgradeSockets: number;
+}
+
+export interface Relay {
+  /** http://host:port */
+  readonly url: string;
+  /** ws://host:port/trpc */
+  readonly trpcUrl: string;
+  readonly port: number;
+  readonly info: ServerInfo;
+  readonly config: RelayConfig;
+  readonly peerAuth: PeerAuth;
+  readonly server: Server;
+  readonly metrics: Registry;
+  /** Live resource counts (tests prove nothing is left behind; /healthz shows them). `upgradeSockets`
+   * counts sockets handed to `upgradeRoutes`. */
+  counts(): RelayCounts;
+  /**
+   * Routes WebSocket upgrades for `path` (exact, or `path/...`) to `handler`; for endpoints built after the
+   * relay because they need `peerAuth` (the PeerJS signalling server).
+   */
+  addUpgradeRoute(path: string, handler: UpgradeHandler): void;
+  /** Runs `hook` during close(), after the `bye` events and before sockets are closed. */
+  addShutdownHook(hook: () => void | Promise<void>): void;
+  /** Graceful: `bye` on every events stream, close 1012 on every socket, then stop listening. Idempotent. */
+  close(): Promise<void>;
+}
+
+export type { AppRouter };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function createRelay(options: RelayOptions): Promise<Relay> {
+  const config = resolveConfig(options);
+  const log = options.logger ?? createLogger('info');
+  const backend = options.backend ?? nodeBackend();
+  const bus = options.bus ?? createInProcessBus((err) => log.error('bus_listener_error', { err: String(err) }));
+  const now = options.clock ?? Date.now;
+  const publicKeyBytes = await backend.publicKeyOf(config.secretKey);
+  const relayKey = toB64url(publicKeyBytes);
+  const mintId = createIdMinter(now);
+  const epoch = mintId().id;
+
+  const info: ServerInfo = {
+    protocol: PROTOCOL_VERSION,
+    name: config.name,
+    publicKey: relayKey,
+    fingerprint: fingerprint(publicKeyBytes),
+    epoch,
+    channels: config.channels,
+    iceServers: config.iceServers,
+    peerjs: config.peerjs,
+    limits: {
+      maxFrameBytes: LIMITS.maxFrameBytes,
+      maxTextLength: LIMITS.maxTextLength,
+      maxAttachmentsPerMessage: LIMITS.maxAttachmentsPerMessage,
+      maxAttachmentBytes: LIMITS.maxAttachmentBytes,
+      maxThumbnailBytes: LIMITS.maxThumbnailBytes,
+      chunkBytes: LIMITS.chunkBytes,
+      maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+      postsPerMinute: config.limits.postsPerMinute,
+    },
+  };
+
+  const stats = new RelayStats();
+  const encoder = createFrameEncoder();
+  const challenges = new ChallengeBook({
+    ttlMs: config.timing.challengeTtlMs,
+    now,
+    nonce: () => toB64url(randomBytes(32)),
+  });
+  const sessions = new SessionRegistry({
+    now,
+    random: (n) => new Uint8Array(randomBytes(n)),
+    publish: (change) => bus.publishPresence(change),
+    onCallbackError: (err) => log.error('session_end_callback_error', { err: String(err) }),
+  });
+  const hub = new EventHub(bus, {
+    maxQueued: config.limits.maxQueuedEvents,
+    maxBufferedBytes: config.limits.maxBufferedBytes,
+  });
+  const minter = new EnvelopeMinter({
+    backend,
+    secretKey: config.secretKey,
+    relayKey,
+    epoch,
+    mintId,
+    publish: (env) => bus.publishEnvelope(env),
+  });
+  const recent = new RecentPosts({ maxEntries: config.limits.idempotencyEntries, ttlMs: config.limits.idempotencyTtlMs, now });
+  // rate-limiter-flexible: well kept, fixed windows that are correct at the edges, and memory bounded by
+  // expiring keys (unref'd timers) -- a hand-rolled map would need all three.
+  const perMinute = (points: number) => new RateLimiterMemory({ points, duration: 60 });
+  const limiters = {
+    logins: perMinute(config.limits.loginsPerIpPerMinute),
+    posts: perMinute(config.limits.postsPerMinute),
+    mints: perMinute(config.limits.mintsPerMinute),
+    presence: perMinute(config.limits.presenceUpdatesPerMinute),
+  };
+  const connectionLimiter = perMinute(config.limits.connectionsPerIpPerMinute);
+
+  let shuttingDown = false;
+  const router = createRouter({
+    config,
+    backend,
+    relayKey,
+    info,
+    challenges,
+    sessions,
+    hub,
+    minter,
+    recent,
+    mintId,
+    limiters,
+    stats,
+    log,
+    isShuttingDown: () => shuttingDown,
+    onLogin(socket, session) {
+      if (socket.loginTimer) clearTimeout(socket.loginTimer);
+      socket.loginTimer = null;
+      socket.session = session;
+      const waiting = socket.pendingStreams;
+      socket.pendingStreams = null;
+      if (waiting) for (const stream of waiting) stream.start();
+    },
+  });
+
+  const SocketClass = createRelaySocketClass({
+    stats,
+    encoder,
+    maxFramesPerSecond: config.limits.maxFramesPerSecond,
+    now: Date.now, // flood windows are about real seconds, whatever the test clock says
+    onClosedFor: (ws, reason) => log.warn('socket_closed', { conn: ws.connId, ip: ws.ip, reason, session: ws.session?.user.sessionId }),
+  });
+  const wss = new WebSocketServer({
+    noServer: true,
+    // Bound every frame (SPEC.md R10); ws closes an oversize frame's socket with 1009.
+    maxPayload: LIMITS.maxFrameBytes,
+    perMessageDeflate: false,
+    WebSocket: SocketClass,
+  });
+  applyWSSHandler<AppRouter>({
+    wss,
+    router,
+    // Never throws (below tRPC 11.25 a throwing createContext makes clients retry forever); procedures
+    // that need a login reject in middleware instead.
+    createContext: ({ res }) => ({ socket: res as unknown as RelaySocket }),
+    experimental_encoder: encoder,
+    onError({ error, path, type }) {
+      const code = (error.cause as { code?: unknown } | undefined)?.code;
+      const reason =
+        path === undefined && type === 'unknown' && typeof code === 'string' && code.startsWith('WS_ERR_')
+          ? code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+            ? RelayReason.TOO_LARGE
+            : 'BAD_FRAME'
+          : reasonOf(error);
+      stats.reject(reason);
+      if (reason === RelayReason.INTERNAL) log.error('procedure_error', { path, type, err: String(error.cause ?? error) });
+      else log.debug('refused', { path, type, reason });
+    },
+  });
+
+  // Listeners shared by every socket (`this` is the socket): no per-connection closures.
+  function onPong(this: WebSocket): void {
+    (this as RelaySocket).alive = true;
+  }
+  function onSocketClose(this: WebSocket): void {
+    const ws = this as RelaySocket;
+    if (ws.loginTimer) clearTimeout(ws.loginTimer);
+    ws.loginTimer = null;
+    challenges.dropConnection(ws.connId);
+    if (ws.session) {
+      sessions.end(ws.session);
+      log.debug('session_ended', { conn: ws.connId, session: ws.session.user.sessionId });
+    }
+    // tRPC ends every stream of a closed socket through return(); waiting ones hold nothing else.
+  }
+  function onLoginTimeout(ws: RelaySocket): void {
+    ws.loginTimer = null;
+    if (!ws.session) ws.closeFor(CloseCode.LOGIN_TIMEOUT, 'LOGIN_TIMEOUT');
+  }
+
+  let connSeq = 0;
+  function onTrpcSocket(ws: RelaySocket, req: IncomingMessage, ip: string): void {
+    ws.connId = ++connSeq;
+    ws.ip = ip;
+    ws.loginTimer = setTimeout(onLoginTimeout, config.timing.loginTimeoutMs, ws);
+    ws.on('pong', onPong);
+    ws.on('close', onSocketClose);
+    // tRPC's connection closures keep `req` for the socket's whole life but only read its URL and host:
+    // handing it just those lets the IncomingMessage and its header arrays go (~1.5 KiB per connection).
+    const slim = { url: req.url, method: 'GET', headers: { host: req.headers.host }, socket: { encrypted: false } };
+    wss.emit('connection', ws, slim as unknown as IncomingMessage);
+  }
+
+  // Heartbeat (SPEC.md P4): one sweep for all sockets. A socket that did not answer the previous ping is
+  // terminated, so a dead peer leaves presence within two intervals.
+  const heartbeat = setInterval(() => {
+    for (const client of wss.clients) {
+      const ws = client as RelaySocket;
+      if (!ws.alive) {
+        stats.reject('HEARTBEAT_TIMEOUT');
+        log.info('socket_closed', { conn: ws.connId, ip: ws.ip, reason: 'HEARTBEAT_TIMEOUT', session: ws.session?.user.sessionId });
+        ws.terminate();
+        continue;
+      }
+      ws.alive = false;
+      try {
+        ws.ping();
+      } catch {
+        // CONNECTING or already closing: the next sweep decides.
+      }
+    }
+  }, config.timing.heartbeatMs);
+
+  const upgradeSockets = new Set<Duplex>();
+  const upgradeRoutes = new Map(Object.entries(options.upgradeRoutes ?? {}));
+  const clientIp = (req: IncomingMessage): string => {
+    const h = options.clientIpHeader ? req.headers[options.clientIpHeader.toLowerCase()] : undefined;
+    const v = Array.isArray(h) ? h[0] : h;
+    return (v?.split(',')[0]?.trim() || req.socket.remoteAddress) ?? 'unknown';
+  };
+
+  function routeFor(pathname: string): UpgradeHandler | undefined {
+    for (const [path, handler] of upgradeRoutes) {
+      if (pathname === path || pathname.startsWith(path.endsWith('/') ? path : `${path}/`)) return handler;
+    }
+    return undefined;
+  }
+
+  function destroyOnError(this: Duplex): void {
+    this.destroy();
+  }
+
+  function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroy();
+  }
+
+  async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // An error on a socket nobody listens to would crash the process (STYLE 7). ws adds its own listener
+    // once it takes the socket; this one covers the rate-limit wait before that.
+    socket.on('error', destroyOnError);
+    if (shuttingDown) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    const route = pathname === '/trpc' ? null : routeFor(pathname);
+    if (pathname !== '/trpc' && !route) return refuseUpgrade(socket, 404, 'Not Found');
+    const ip = clientIp(req);
+    try {
+      await connectionLimiter.consume(ip);
+    } catch {
+      stats.reject(RelayReason.RATE_LIMITED);
+      return refuseUpgrade(socket, 429, 'Too Many Requests');
+    }
+    if (shuttingDown || socket.destroyed) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    if (route) {
+      // Sockets handed to other endpoints are tracked so close() can cut any their owner leaves open.
+      upgradeSockets.add(socket);
+      socket.once('close', () => upgradeSockets.delete(socket));
+      return route(req, socket, head);
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', destroyOnError);
+      onTrpcSocket(ws as RelaySocket, req, ip);
+    });
+  }
+
+  const metrics = createMetrics(
+    {
+      stats,
+      connections: () => wss.clients.size,
+      eventStreams: () => hub.size,
+      onlineByKind: () => sessions.countByKind(),
+      messagesRelayed: () => hub.deliveries,
+    },
+    { defaultMetrics: options.defaultMetrics },
+  );
+
+  const serveStatic = createStaticHandler(options.staticDir ?? null);
+  const httpRoutes = Object.entries(options.httpRoutes ?? {});
+  const infoJson = JSON.stringify(info);
+  const startedAt = now();
+
+  function counts(): RelayCounts {
+    let subscriptions = 0;
+    for (const c of wss.clients) subscriptions += (c as RelaySocket).subscriptions;
+    return {
+      connections: wss.clients.size,
+      sessions: sessions.size,
+      eventStreams: hub.size,
+      subscriptions,
+      challenges: challenges.size,
+      recentPosts: recent.size,
+      upgradeSockets: upgradeSockets.size,
+    };
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    if (pathname === '/healthz') {
+      res.writeHead(shuttingDown ? 503 : 200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ ok: !shuttingDown, name: config.name, protocol: PROTOCOL_VERSION, epoch, uptimeMs: now() - startedAt, ...counts() }));
+      return;
+    }
+    if (pathname === '/metrics') {
+      const body = await metrics.metrics();
+      res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    if (pathname === '/.well-known/peerchat.json') {
+      // Other origins' web apps may look this relay up (SPEC.md R13).
+      const cors = { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, OPTIONS' };
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { ...cors, 'access-control-max-age': '86400' }).end();
+        return;
+      }
+      res.writeHead(200, { ...cors, 'content-type': 'application/json', 'cache-control': 'no-cache' });
+      res.end(infoJson);
+      return;
+    }
+    if (pathname === '/trpc') {
+      res.writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' }).end('WebSocket only');
+      return;
+    }
+    for (const [prefix, handler] of httpRoutes) {
+      if (pathname === prefix || pathname.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`)) return handler(req, res);
+    }
+    await serveStatic(req, res, pathname);
+  }
+
+  const server = createServer((req, res) => {
+    onRequest(req, res).catch((err) => {
+      log.error('http_error', { err: String(err) });
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  server.on('upgrade', (req, socket, head) => {
+    onUpgrade(req, socket, head).catch((err) => {
+      log.error('upgrade_error', { err: String(err) });
+      socket.destroy();
+    });
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = !options.host || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  log.info('relay_started', { port, name: config.name, publicKey: relayKey, fingerprint: info.fingerprint, epoch, mode: config.mode });
+
+  const shutdownHooks: (() => void | Promise<void>)[] = options.onShutdown ? [options.onShutdown] : [];
+  let closing: Promise<void> | null = null;
+  async function shutdown(): Promise<void> {
+    shuttingDown = true;
+    clearInterval(heartbeat);
+    // Tell every stream first, so clients reconnect after a jittered delay instead of all at once.
+    hub.broadcast({ t: 'bye', reason: RelayReason.SHUTTING_DOWN, retryAfterMs: config.timing.shutdownRetryAfterMs });
+    for (const hook of shutdownHooks) {
+      try {
+        await hook();
+      } catch (err) {
+        log.error('shutdown_hook_error', { err: String(err) });
+      }
+    }
+    // The streams hand `bye` to their sockets over a few promise hops: let them run before looking at buffers.
+    await new Promise((r) => setImmediate(r));
+    // Real time here, never the injectable clock: a frozen test clock must not hang shutdown.
+    const flushUntil = Date.now() + config.timing.shutdownFlushMs;
+    while (Date.now() < flushUntil && [...wss.clients].some((c) => c.bufferedAmount > 0)) await sleep(10);
+    for (const c of wss.clients) c.close(CloseCode.SERVICE_RESTART, 'SHUTTING_DOWN');
+    const closeUntil = Date.now() + 1000;
+    while (Date.now() < closeUntil && wss.clients.size > 0) await sleep(10);
+    for (const c of wss.clients) c.terminate();
+    for (const s of upgradeSockets) s.destroy();
+    hub.close();
+    await new Promise<void>((resolve) => {
+      wss.close(() => resolve());
+    });
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    log.info('relay_stopped', { port });
+  }
+
+  return {
+    url: `http://${host}:${port}`,
+    trpcUrl: `ws://${host}:${port}/trpc`,
+    port,
+    info,
+    config,
+    peerAuth: sessions,
+    server,
+    metrics,
+    counts,
+    addUpgradeRoute(path, handler) {
+      if (path === '/trpc') throw new Error('/trpc is the relay\'s own route');
+      upgradeRoutes.set(path, handler);
+    },
+    addShutdownHook(hook) {
+      shutdownHooks.push(hook);
+    },
+    close() {
+      closing ??= shutdown();
+      return closing;
+    },
+  };
+}

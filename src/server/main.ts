@@ -1,0 +1,79 @@
+// Relay entry point: configuration from the environment (config.ts), the relay, the PeerJS signalling
+// endpoint on the same port, and graceful shutdown on SIGTERM/SIGINT (SPEC.md R12, R14).
+import { ConfigError, loadConfig } from './config';
+import { createRelay } from './createRelay';
+import { createLogger } from './logger';
+import { createSignallingServer } from './signalling/createSignallingServer';
+import { normalizePeerjsPath } from './signalling/peerjsWire';
+
+async function main(): Promise<void> {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      // Both streams: a JSON line for log shippers, plain text for whoever runs it by hand.
+      process.stdout.write(`${JSON.stringify({ t: new Date().toISOString(), level: 'error', event: 'config_error', code: err.code, message: err.message })}\n`);
+      process.stderr.write(`peerchat: refusing to start: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const { config } = loaded;
+  const log = createLogger(loaded.logLevel);
+  log.info('relay_key', { source: loaded.keyNote });
+
+  process.on('unhandledRejection', (reason) => log.error('unhandled_rejection', { err: String(reason) }));
+  process.on('uncaughtException', (err) => {
+    // State may be corrupt; exit and let the supervisor restart us (clients reconnect with jitter).
+    log.error('uncaught_exception', { err: String(err), stack: err.stack });
+    process.exit(1);
+  });
+
+  const relay = await createRelay({
+    ...config,
+    port: loaded.port,
+    host: loaded.host,
+    logger: log,
+    staticDir: loaded.staticDir,
+    defaultMetrics: true,
+    clientIpHeader: process.env.PEERCHAT_CLIENT_IP_HEADER || undefined,
+  });
+
+  const signalling = createSignallingServer({
+    auth: relay.peerAuth,
+    key: config.peerjs.key,
+    path: config.peerjs.path,
+    log: (event, fields) => log.warn(`signalling_${event}`, fields),
+  });
+  relay.addUpgradeRoute(`${normalizePeerjsPath(config.peerjs.path)}peerjs`, (req, socket, head) =>
+    signalling.handleUpgrade(req, socket, head),
+  );
+  relay.addShutdownHook(() => signalling.close());
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting_down', { signal });
+    // A stuck close must not keep a supervisor waiting forever.
+    setTimeout(() => {
+      log.error('shutdown_timeout', {});
+      process.exit(1);
+    }, 10_000).unref();
+    relay.close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error('shutdown_error', { err: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`peerchat: failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

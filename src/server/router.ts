@@ -1,0 +1,202 @@
+// The relay's tRPC procedures (SPEC.md L*, M*, A*, P*, R7). Inputs and outputs come from the shared
+// protocol file; this file only decides. Sockets, timers and HTTP live in createRelay.ts.
+import { initTRPC } from '@trpc/server';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import superjson from 'superjson';
+import type { Ed25519Backend } from '../shared/crypto/ed25519';
+import { checkPublicKey } from '../shared/crypto/strictPolicy';
+import { fromB64url } from '../shared/encoding';
+import {
+  type Challenge,
+  CloseCode,
+  type Envelope,
+  type LoginOutput,
+  LIMITS,
+  PROTOCOL_VERSION,
+  type PresenceUser,
+  type RelayEvent,
+  RelayReason,
+  type ServerInfo,
+  type SignedAttachment,
+  zAttachmentMeta,
+  zChallengeInput,
+  zEventsInput,
+  zLoginInput,
+  zPost,
+  zPresenceUpdateInput,
+} from '../shared/protocol/relay';
+import { postDigest, signAttachment, verifyAttachment, verifyLogin, verifyPostSignature } from '../shared/protocol/signed';
+import type { ChallengeBook } from './ChallengeBook';
+import type { RelayConfig } from './config';
+import type { EnvelopeMinter } from './EnvelopeMinter';
+import { type EventHub, EventStream } from './EventHub';
+import type { Logger } from './logger';
+import type { RecentPosts } from './RecentPosts';
+import { issuesOf, reasonOf, relayError } from './relayError';
+import type { RelaySocket } from './RelaySocket';
+import type { RelayStats } from './RelayStats';
+import type { Session, SessionRegistry } from './SessionRegistry';
+
+export interface RelayContext {
+  socket: RelaySocket;
+}
+
+export interface RouterDeps {
+  config: RelayConfig;
+  backend: Ed25519Backend;
+  relayKey: string;
+  info: ServerInfo;
+  challenges: ChallengeBook;
+  sessions: SessionRegistry;
+  hub: EventHub;
+  minter: EnvelopeMinter;
+  recent: RecentPosts;
+  mintId: () => { id: string; ts: number };
+  limiters: { logins: RateLimiterMemory; posts: RateLimiterMemory; mints: RateLimiterMemory; presence: RateLimiterMemory };
+  stats: RelayStats;
+  log: Logger;
+  isShuttingDown: () => boolean;
+  /** A login succeeded on a still-open socket: stop its login timer, start waiting streams. */
+  onLogin: (socket: RelaySocket, session: Session) => void;
+}
+
+const t = initTRPC.context<RelayContext>().create({
+  transformer: superjson,
+  // Never send stack traces to clients, whatever NODE_ENV says.
+  isDev: false,
+  errorFormatter({ shape, error }) {
+    const issues = issuesOf(error);
+    return {
+      ...shape,
+      data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, reason: reasonOf(error), ...(issues && { issues }) },
+    };
+  },
+});
+
+async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (err) {
+    // rate-limiter-flexible rejects with a RateLimiterRes when the key is over its budget.
+    if (err instanceof Error) throw err;
+    throw relayError(RelayReason.RATE_LIMITED);
+  }
+}
+
+export function createRouter(d: RouterDeps) {
+  const channelIds = new Set(d.config.channels.map((c) => c.id));
+
+  const authed = t.procedure.use(({ ctx, next }) => {
+    const session = ctx.socket.session;
+    if (!session || session.ended) throw relayError(RelayReason.NOT_LOGGED_IN);
+    return next({ ctx: { ...ctx, session } });
+  });
+  const writer = authed.use(({ next }) => {
+    if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
+    return next();
+  });
+
+  // One function for every stream (no per-stream closure): the roster as of the moment the stream attaches.
+  const snapshot = (): RelayEvent[] => [{ t: 'presence', op: 'snapshot', users: d.sessions.list() }];
+
+  return t.router({
+    info: t.procedure.query((): ServerInfo => d.info),
+
+    auth: t.router({
+      challenge: t.procedure.input(zChallengeInput).mutation(async ({ ctx, input }): Promise<Challenge> => {
+        if (input.protocol !== PROTOCOL_VERSION) throw relayError(RelayReason.PROTOCOL_MISMATCH, `relay speaks protocol ${PROTOCOL_VERSION}`);
+        if (ctx.socket.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
+        await consume(d.limiters.logins, ctx.socket.ip);
+        const c = d.challenges.issue(ctx.socket.connId);
+        return { nonce: c.nonce, expiresAt: c.expiresAt, relayKey: d.relayKey };
+      }),
+
+      login: t.procedure.input(zLoginInput).mutation(async ({ ctx, input }): Promise<LoginOutput> => {
+        const s = ctx.socket;
+        if (input.protocol !== PROTOCOL_VERSION) throw relayError(RelayReason.PROTOCOL_MISMATCH, `relay speaks protocol ${PROTOCOL_VERSION}`);
+        if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
+        if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
+        await consume(d.limiters.logins, s.ip);
+        // The nonce is spent before anything else is checked: one nonce, one attempt (SPEC.md L3).
+        const c = d.challenges.consume(s.connId, input.nonce);
+        if (!c.ok) throw relayError(c.reason);
+        const key = fromB64url(input.publicKey);
+        if (!key || checkPublicKey(key) !== null) throw relayError(RelayReason.BAD_KEY);
+        const fields = { nonce: input.nonce, relayKey: d.relayKey, publicKey: input.publicKey, name: input.name, kind: input.kind };
+        const v = await verifyLogin(d.backend, fields, input.signature);
+        if (!v.ok) throw relayError(v.reason === 'NON_CANONICAL_KEY' || v.reason === 'SMALL_ORDER_KEY' ? RelayReason.BAD_KEY : RelayReason.BAD_SIGNATURE);
+        // The socket may have closed while we verified; a session for it would never end.
+        if (s.readyState !== s.OPEN || s.closing) throw relayError(RelayReason.NOT_LOGGED_IN, 'connection closed');
+        if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
+        const session = d.sessions.open({ userId: input.publicKey, name: input.name, kind: input.kind, connId: s.connId });
+        d.onLogin(s, session);
+        d.log.debug('login', { conn: s.connId, session: session.user.sessionId, kind: input.kind });
+        return { self: session.user, peerToken: session.peerToken, info: d.info };
+      }),
+    }),
+
+    chat: t.router({
+      post: writer.input(zPost).mutation(async ({ ctx, input: post }): Promise<Envelope> => {
+        if (post.author !== ctx.session.user.userId) throw relayError(RelayReason.WRONG_AUTHOR);
+        if (!channelIds.has(post.channel)) throw relayError(RelayReason.UNKNOWN_CHANNEL);
+        if (post.text.length === 0 && post.attachments.length === 0) throw relayError(RelayReason.BAD_INPUT, 'empty post');
+        const digest = postDigest(post);
+        const seen = d.recent.lookup(post.author, post.clientId, digest);
+        if (seen.kind === 'same') return seen.result; // idempotent retry (SPEC.md M7)
+        if (seen.kind === 'conflict') throw relayError(RelayReason.DUPLICATE_CLIENT_ID);
+        // Remembered before the first await, so a concurrent retry finds this attempt instead of starting another.
+        const result = (async () => {
+          await consume(d.limiters.posts, post.author);
+          const sig = await verifyPostSignature(d.backend, post);
+          if (!sig.ok) throw relayError(RelayReason.BAD_SIGNATURE);
+          for (const a of post.attachments) {
+            if (a.uploader !== post.author) throw relayError(RelayReason.BAD_ATTACHMENT, 'attachment uploaded by another key');
+            const ok = await verifyAttachment(d.backend, a, d.relayKey);
+            if (!ok.ok) throw relayError(RelayReason.BAD_ATTACHMENT);
+          }
+          d.stats.posts++;
+          return d.minter.mint(post);
+        })();
+        d.recent.remember(post.author, post.clientId, digest, result);
+        return result;
+      }),
+    }),
+
+    attachment: t.router({
+      // `.strict()`: the relay never takes attachment content; an input carrying extra fields (bytes) is refused.
+      mint: writer.input(zAttachmentMeta.strict()).mutation(async ({ ctx, input: meta }): Promise<SignedAttachment> => {
+        if (meta.thumbnail) {
+          const bytes = fromB64url(meta.thumbnail.data);
+          if (!bytes || bytes.length > LIMITS.maxThumbnailBytes) throw relayError(RelayReason.BAD_ATTACHMENT, 'bad thumbnail');
+        }
+        await consume(d.limiters.mints, ctx.session.user.userId);
+        const { id, ts } = d.mintId();
+        return signAttachment(d.backend, d.config.secretKey, { id, ts, uploader: ctx.session.user.userId, meta, relay: d.relayKey });
+      }),
+    }),
+
+    presence: t.router({
+      update: writer.input(zPresenceUpdateInput).mutation(async ({ ctx, input }): Promise<PresenceUser> => {
+        if (ctx.session.user.voiceRoom === input.voiceRoom) return ctx.session.user; // nothing to announce
+        await consume(d.limiters.presence, ctx.session.user.userId);
+        d.sessions.setVoiceRoom(ctx.session, input.voiceRoom);
+        return ctx.session.user;
+      }),
+    }),
+
+    /**
+     * The one multiplexed stream per client (SPEC.md R7). May be opened before login: it starts with the
+     * presence snapshot once this connection logs in, so a reconnecting client can resubscribe at once.
+     */
+    events: t.procedure.input(zEventsInput).subscription(({ ctx, input }) => {
+      const s = ctx.socket;
+      if (s.subscriptions >= d.config.limits.maxSubscriptionsPerConnection) throw relayError(RelayReason.TOO_MANY_SUBSCRIPTIONS);
+      if (input.channels?.some((c) => !channelIds.has(c))) throw relayError(RelayReason.UNKNOWN_CHANNEL);
+      const presence = input.presence ?? true;
+      s.subscriptions++; // counted down by the stream when it ends
+      return new EventStream(d.hub, s, input.channels ? new Set(input.channels) : null, presence, presence ? snapshot : null);
+    }),
+  });
+}
+
+export type AppRouter = ReturnType<typeof createRouter>;
