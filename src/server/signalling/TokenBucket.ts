@@ -1,5 +1,10 @@
 // A token bucket with an injected clock: `burst` tokens at most, refilled at `perSecond`. Per-socket
-// flood control for the signalling endpoint (SPEC.md W7); small enough that a library buys nothing.
+// flood control for the signalling endpoint (SPEC.md W7).
+//
+// Why not rate-limiter-flexible here (the relay uses it for its per-key and per-IP limits): this check runs
+// synchronously inside the socket's message listener for every frame, and the library's `consume` is
+// promise-based, so frames would be decided out of order or need a queue of their own. The bucket also lives
+// on the socket and dies with it, where a keyed limiter keeps an entry (and an expiry) per key.
 
 export class TokenBucket {
   private tokens: number;
