@@ -6,6 +6,7 @@
 // the frame encoder then reuses one escaped copy of it (frameEncoder.ts).
 import { CloseCode, type RelayEvent } from '../shared/protocol/relay';
 import type { BusListener, PresenceChange, RelayBus } from './bus';
+import { PUSH_ITERATOR, type PushSink } from './trpcWsAdapter';
 
 type MsgsEvent = Extract<RelayEvent, { t: 'msgs' }>;
 
@@ -31,18 +32,21 @@ const ENDED = 3;
  * One `events` subscription: the hub's mailbox for it and the async iterator tRPC drains, in one object.
  *
  * Hand-written instead of an async generator (platform-facts: a generator over `events.on()` costs ~64 KiB
- * per stream, a small generator ~28 KiB): no generator context, no AbortSignal listener, no closures. It
- * needs no abort listener because tRPC always ends a subscription through `return()` (stop, socket close,
- * error: its loop `await using`s the iterator), and `return()` here completes at once even while a
- * `next()` is pending -- an async generator suspended in an `await` could not, and would leak.
- * It attaches to the hub on the first `next()`, so a stream tRPC never iterates (socket closed during
- * setup) is never registered anywhere.
+ * per stream, a small generator ~28 KiB): no generator context, no AbortSignal listener, no closures.
+ * The relay's adapter (trpcWsAdapter.ts) drives it by push (`PUSH_ITERATOR`): each event goes straight to
+ * the adapter's sink, so an idle stream holds no pending promise at all. Pulled with `next()` (any other
+ * consumer) it queues. Either way it is ended through `return()` (stop, socket close), which completes at
+ * once even while a `next()` is pending -- an async generator suspended in an `await` could not, and
+ * would leak. It attaches to the hub on the first `next()` / push, so a stream never consumed (socket
+ * closed during setup) is never registered anywhere.
  */
 export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>, AsyncDisposable {
   private state = CREATED;
   private queue: RelayEvent[] | null = null;
   private head = 0;
   private waiting: ((r: IteratorResult<RelayEvent, undefined>) => void) | null = null;
+  /** Set when the tRPC adapter drives this stream by push (no pending next() per idle stream). */
+  private sink: PushSink | null = null;
   /** Set when the hub dropped this stream (slow consumer). */
   dropped = false;
 
@@ -50,14 +54,18 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
     private readonly hub: EventHub,
     readonly owner: StreamOwner,
     /** null = every channel. */
-    readonly channels: ReadonlySet<string> | null,
+    channels: ReadonlySet<string> | null,
     readonly presence: boolean,
     /** Events queued first, built when the stream attaches (the presence snapshot). */
     private readonly initial: ((stream: EventStream) => RelayEvent[]) | null,
   ) {
-    this.filterKey = channels ? [...channels].sort().join(',') : '*';
+    const filter = hub.filterFor(channels);
+    this.channels = filter.channels;
+    this.filterKey = filter.key;
   }
 
+  /** null = every channel. Shared by every stream with the same filter. */
+  readonly channels: ReadonlySet<string> | null;
   /** Streams with equal keys receive the same `msgs` events (sorted channel list, or '*'). */
   readonly filterKey: string;
 
@@ -76,6 +84,10 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
 
   /** Hub side: hands over one event (the hub already checked the bounds). */
   deliver(event: RelayEvent): void {
+    if (this.sink) {
+      this.sink.data(event);
+      return;
+    }
     const waiting = this.waiting;
     if (waiting) {
       this.waiting = null;
@@ -94,14 +106,23 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
     this.finish();
   }
 
-  next(): Promise<IteratorResult<RelayEvent, undefined>> {
-    if (this.state === CREATED) {
-      if (this.owner.session) this.start();
-      else {
-        this.state = WAITING_FOR_LOGIN;
-        (this.owner.pendingStreams ??= []).push(this);
-      }
+  /** The adapter's push fast path (trpcWsAdapter.ts): events go straight to `sink`, as they arrive. */
+  [PUSH_ITERATOR](sink: PushSink): void {
+    if (this.state !== CREATED) return;
+    this.sink = sink;
+    this.begin();
+  }
+
+  private begin(): void {
+    if (this.owner.session) this.start();
+    else {
+      this.state = WAITING_FOR_LOGIN;
+      (this.owner.pendingStreams ??= []).push(this);
     }
+  }
+
+  next(): Promise<IteratorResult<RelayEvent, undefined>> {
+    if (this.state === CREATED) this.begin();
     const q = this.queue;
     if (q && this.head < q.length) {
       const value = q[this.head]!;
@@ -131,9 +152,11 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
     return this;
   }
 
-  /** Idempotent end: detached, off the login wait list, counted out, pending `next()` answered. */
+  /** Idempotent end: detached, off the login wait list, counted out, pending `next()` (or the sink) told. */
   private finish(): void {
     if (this.state === ENDED) return;
+    const sink = this.sink;
+    this.sink = null;
     this.state = ENDED;
     this.hub.detach(this);
     const pending = this.owner.pendingStreams;
@@ -146,6 +169,7 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
     const waiting = this.waiting;
     this.waiting = null;
     waiting?.(DONE);
+    sink?.end(); // a no-op when the adapter itself ended the stream (return())
   }
 }
 
@@ -161,8 +185,12 @@ export interface EventHubOptions {
   maxBatchChars?: number;
 }
 
+const ALL_CHANNELS = Object.freeze({ key: '*', channels: null });
+const MAX_FILTERS = 256;
+
 export class EventHub {
   private readonly streams = new Set<EventStream>();
+  private readonly filters = new Map<string, { key: string; channels: ReadonlySet<string> }>();
   private pending: { channel: string; json: string }[] = [];
   private pendingChars = 0;
   private flushScheduled: NodeJS.Immediate | null = null;
@@ -185,6 +213,21 @@ export class EventHub {
 
   get size(): number {
     return this.streams.size;
+  }
+
+  /**
+   * One shared Set and key string per distinct channel filter, instead of one per stream (most clients ask
+   * for the same channels). Bounded: past MAX_FILTERS distinct filters, streams keep their own.
+   */
+  filterFor(channels: ReadonlySet<string> | null): { key: string; channels: ReadonlySet<string> | null } {
+    if (!channels) return ALL_CHANNELS;
+    const key = [...channels].sort().join(',');
+    let shared = this.filters.get(key);
+    if (!shared) {
+      shared = { key, channels };
+      if (this.filters.size < MAX_FILTERS) this.filters.set(key, shared);
+    }
+    return shared;
   }
 
   attach(stream: EventStream): void {

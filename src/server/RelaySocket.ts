@@ -1,13 +1,15 @@
 // The relay's WebSocket class (ws's `WebSocket` server option). Per-connection state lives in plain fields
 // instead of closures and WeakMaps, because per-connection memory decides how many clients fit in 256 MB.
-// It also meters frames in (flood control, bytes per procedure family) and out (bytes per family) in one
-// place every frame passes, before tRPC sees it.
+// Socket events go to shared hook functions instead of per-socket listeners (no listener arrays per
+// connection). It also meters frames in (flood control, bytes per procedure family) and out (bytes per
+// family) in one place every frame passes, before tRPC sees it.
 import { WebSocket } from 'ws';
 import { CloseCode } from '../shared/protocol/relay';
 import type { EventStream } from './EventHub';
 import type { FrameEncoder } from './frameEncoder';
 import type { Session } from './SessionRegistry';
 import { type Family, familyOf, type RelayStats } from './RelayStats';
+import type { SubscriptionEntry } from './trpcWsAdapter';
 
 export interface SocketShared {
   stats: RelayStats;
@@ -17,22 +19,28 @@ export interface SocketShared {
   now: () => number;
   /** The relay closed a socket for a reason (logging). */
   onClosedFor?: (socket: RelaySocket, reason: string) => void;
+  /**
+   * Socket events handled by direct calls instead of listeners: one shared function per event for every
+   * socket, where an `on()` per socket would cost a listener entry (or array) per connection. `message`
+   * gets only frames that passed flood control. None may throw.
+   */
+  hooks: {
+    message: (socket: RelaySocket, data: unknown, isBinary: boolean) => void;
+    close: (socket: RelaySocket) => void;
+    error: (socket: RelaySocket, err: unknown) => void;
+  };
 }
 
 const PATH_KEY = Buffer.from('"path":"');
-const ID_PREFIX = Buffer.from('{"id":');
 const QUOTE = 0x22;
 const DOT = 0x2e;
-const COMMA = 0x2c;
-/** Request id -> family entries kept per socket (only for byte attribution; overflow just resets it). */
-const MAX_TRACKED_IDS = 16;
 
 export type RelaySocketClass = ReturnType<typeof createRelaySocketClass>;
 export type RelaySocket = InstanceType<RelaySocketClass>;
 
 /** One class per relay instance, so `shared` is not a per-socket pointer. */
 export function createRelaySocketClass(shared: SocketShared) {
-  const { stats, encoder } = shared;
+  const { stats, encoder, hooks } = shared;
 
   return class RelaySocket extends WebSocket {
     connId = 0;
@@ -44,11 +52,13 @@ export function createRelaySocketClass(shared: SocketShared) {
     /** `events` streams waiting for this connection's login (SPEC.md R7). */
     pendingStreams: EventStream[] | null = null;
     subscriptions = 0;
+    /** Owned by the tRPC adapter (trpcWsAdapter.ts). */
+    trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
+    trpcAwaitingParams = false;
     /** Set once the relay decided to close this socket: later frames are dropped unread. */
     closing: string | null = null;
     private frameWindow = 0;
     private frames = 0;
-    private families: Map<string, Family> | null = null;
 
     /** Closes with a reason code, counting it; frames still in flight are ignored from now on. */
     closeFor(code: number, reason: string): void {
@@ -62,8 +72,39 @@ export function createRelaySocketClass(shared: SocketShared) {
     }
 
     override emit(event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'message' && !this.admit(args[0] as Buffer, args[1] as boolean)) return false;
+      switch (event) {
+        case 'message':
+          if (this.admit(args[0] as Buffer, args[1] as boolean)) hooks.message(this, args[0], args[1] as boolean);
+          return true;
+        case 'pong':
+          this.alive = true; // SPEC.md P4
+          return true;
+        case 'close':
+          hooks.close(this);
+          break; // ws's server listens too (its client set)
+        case 'error':
+          hooks.error(this, args[0]);
+          // An 'error' nobody listens to would throw (STYLE 7); the hook has seen it.
+          if (this.listenerCount('error') === 0) return true;
+          break;
+      }
       return super.emit(event, ...args);
+    }
+
+    /** The tRPC adapter's writer: `path` attributes the bytes; fan-out frames reuse their cached bytes. */
+    sendFrame(frame: string | Uint8Array, path: string | undefined): void {
+      if (typeof frame === 'string') {
+        const cached = encoder.cachedBytes(frame);
+        if (cached) {
+          // Fan-out fast path: the same UTF-8 bytes for every subscriber, sent as a text frame.
+          stats.bytesOut.events += cached.length;
+          return super.send(cached, { binary: false });
+        }
+        stats.bytesOut[familyOfPath(path)] += Buffer.byteLength(frame);
+      } else {
+        stats.bytesOut[familyOfPath(path)] += frame.byteLength;
+      }
+      super.send(frame);
     }
 
     /** Flood control and inbound metering. Never throws: this runs inside ws's receiver. */
@@ -79,68 +120,25 @@ export function createRelaySocketClass(shared: SocketShared) {
         return false;
       }
       if (!Buffer.isBuffer(data)) return true; // ws only yields Buffers with the default binaryType
+      // Inbound bytes by the family of the (last) procedure path in the frame, found without parsing it;
+      // frames without a path (subscription.stop, PING) count as 'other'.
       let family: Family = 'other';
       if (!isBinary) {
-        try {
-          const id = requestId(data);
-          const at = data.lastIndexOf(PATH_KEY);
-          if (at >= 0) {
-            let end = at + PATH_KEY.length;
-            while (end < data.length && data[end] !== QUOTE && data[end] !== DOT && end - at < 40) end++;
-            family = familyOf(data.toString('latin1', at + PATH_KEY.length, end));
-            if (id !== null) this.track(id, family);
-          } else if (id !== null) {
-            family = this.families?.get(id) ?? 'other'; // e.g. subscription.stop
-          }
-        } catch {
-          family = 'other';
+        const at = data.lastIndexOf(PATH_KEY);
+        if (at >= 0) {
+          let end = at + PATH_KEY.length;
+          while (end < data.length && data[end] !== QUOTE && data[end] !== DOT && end - at < 40) end++;
+          family = familyOf(data.toString('latin1', at + PATH_KEY.length, end));
         }
       }
       stats.bytesIn[family] += data.length;
       return true;
     }
-
-    private track(id: string, family: Family): void {
-      if (!this.families) this.families = new Map();
-      else if (this.families.size >= MAX_TRACKED_IDS) this.families.clear();
-      this.families.set(id, family);
-    }
-
-    override send(data: unknown, options?: unknown, cb?: unknown): void {
-      if (typeof data === 'string') {
-        const cached = encoder.cachedBytes(data);
-        if (cached) {
-          // Fan-out fast path: the same UTF-8 bytes for every subscriber, sent as a text frame.
-          stats.bytesOut.events += cached.length;
-          return super.send(cached, { binary: false }, typeof options === 'function' ? (options as never) : (cb as never));
-        }
-        stats.bytesOut[this.outFamily(data)] += Buffer.byteLength(data);
-      }
-      return super.send(data as never, options as never, cb as never);
-    }
-
-    /** Attributes a response to the request's family; forgets finished requests. */
-    private outFamily(text: string): Family {
-      const families = this.families;
-      if (!families || !text.startsWith('{"id":')) return 'other';
-      const end = text.indexOf(',', 6);
-      if (end < 0) return 'other';
-      const id = text.slice(6, end);
-      const family = families.get(id);
-      if (!family) return 'other';
-      // Queries and mutations answer once; a subscription ends with "stopped" or an error.
-      if (family !== 'events' || text.startsWith('"error"', end + 1) || (text.length < 80 && text.includes('"stopped"'))) {
-        families.delete(id);
-      }
-      return family;
-    }
   };
 }
 
-/** The raw JSON token of a single request's `id` (`3`, `"x"`), or null. */
-function requestId(data: Buffer): string | null {
-  if (data.length < ID_PREFIX.length || data.compare(ID_PREFIX, 0, ID_PREFIX.length, 0, ID_PREFIX.length) !== 0) return null;
-  const end = data.indexOf(COMMA, ID_PREFIX.length);
-  if (end < 0 || end - ID_PREFIX.length > 32) return null;
-  return data.toString('latin1', ID_PREFIX.length, end);
+function familyOfPath(path: string | undefined): Family {
+  if (!path) return 'other';
+  const dot = path.indexOf('.');
+  return familyOf(dot < 0 ? path : path.slice(0, dot));
 }

@@ -15,7 +15,8 @@ export interface Session {
   readonly peerToken: string;
   readonly connId: number;
   ended: boolean;
-  /** Signalling sockets and other owners to stop when this session ends; null once ended. */
+  /** Signalling sockets and other owners to stop when this session ends; created on first use (most
+   * sessions never register one), null once ended. */
   endCallbacks: Set<() => void> | null;
 }
 
@@ -69,7 +70,7 @@ export class SessionRegistry implements PeerAuth {
       peerToken: toB64url(this.opts.random(32)),
       connId: a.connId,
       ended: false,
-      endCallbacks: new Set(),
+      endCallbacks: null,
     };
     this.bySession.set(user.sessionId, session);
     this.byPeer.set(user.peerId, session);
@@ -89,9 +90,9 @@ export class SessionRegistry implements PeerAuth {
     session.ended = true;
     this.bySession.delete(session.user.sessionId);
     this.byPeer.delete(session.user.peerId);
-    const callbacks = session.endCallbacks!;
+    const callbacks = session.endCallbacks;
     session.endCallbacks = null;
-    for (const cb of callbacks) {
+    if (callbacks) for (const cb of callbacks) {
       try {
         cb();
       } catch (err) {
@@ -114,11 +115,11 @@ export class SessionRegistry implements PeerAuth {
     return {
       sessionId: s.user.sessionId,
       onSessionEnd(cb) {
-        if (!s.endCallbacks) {
+        if (s.ended) {
           queueMicrotask(cb);
           return () => {};
         }
-        s.endCallbacks.add(cb);
+        (s.endCallbacks ??= new Set()).add(cb);
         return () => s.endCallbacks?.delete(cb);
       },
     };

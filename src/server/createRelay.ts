@@ -5,10 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { applyWSSHandler } from '@trpc/server/adapters/ws';
+import { getTRPCErrorFromUnknown, type TRPCError } from '@trpc/server';
 import type { Registry } from 'prom-client';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Ed25519Backend } from '../shared/crypto/ed25519';
 import { nodeBackend } from '../shared/crypto/nodeBackend';
 import { fingerprint } from '../shared/crypto/signing';
@@ -28,6 +28,7 @@ import { createRelaySocketClass, type RelaySocket } from './RelaySocket';
 import { RelayStats } from './RelayStats';
 import { type AppRouter, createRouter } from './router';
 import { SessionRegistry } from './SessionRegistry';
+import { createTrpcWsAdapter } from './trpcWsAdapter';
 import type { PeerAuth } from './signalling/PeerAuth';
 import { createStaticHandler } from './staticFiles';
 
@@ -53,7 +54,7 @@ export interface RelayOptions extends RelayConfigInput {
   onShutdown?: () => void | Promise<void>;
   /** @default an in-process bus */
   bus?: RelayBus;
-  /** @default nodeBackend() */
+  /** @default nodeBackend({ maxCachedKeys: 256 }) */
   backend?: Ed25519Backend;
   /** Wall clock for challenges, ids, timestamps and rate windows; tests move it. @default Date.now */
   clock?: () => number;
@@ -103,12 +104,20 @@ export interface Relay {
 
 export type { AppRouter };
 
+/**
+ * Most requests one frame may carry. wsLink batches every call made before its next timer turn into one
+ * frame: a client posting in a burst sends hundreds (bench:relay: ~600 posts fill a 256 KiB frame). The
+ * bound stops one frame of tiny requests from becoming thousands of calls.
+ */
+const MAX_BATCH_SIZE = 1000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function createRelay(options: RelayOptions): Promise<Relay> {
   const config = resolveConfig(options);
   const log = options.logger ?? createLogger('info');
-  const backend = options.backend ?? nodeBackend();
+  // A KeyObject per logged-in key would be ~0.7 KiB of RSS per connection; active authors fit in 256.
+  const backend = options.backend ?? nodeBackend({ maxCachedKeys: 256 });
   const bus = options.bus ?? createInProcessBus((err) => log.error('bus_listener_error', { err: String(err) }));
   const now = options.clock ?? Date.now;
   const publicKeyBytes = await backend.publicKeyOf(config.secretKey);
@@ -200,12 +209,43 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     },
   });
 
+  // Every refusal is counted by reason; socket-level errors from ws (bad frames) arrive with path undefined.
+  const onTrpcError = ({ error, path, type }: { error: TRPCError; path: string | undefined; type: string }): void => {
+    const code = (error.cause as { code?: unknown } | undefined)?.code;
+    const reason =
+      path === undefined && type === 'unknown' && typeof code === 'string' && code.startsWith('WS_ERR_')
+        ? code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? RelayReason.TOO_LARGE
+          : 'BAD_FRAME'
+        : reasonOf(error);
+    stats.reject(reason);
+    if (reason === RelayReason.INTERNAL) log.error('procedure_error', { path, type, err: String(error.cause ?? error) });
+    else log.debug('refused', { path, type, reason });
+  };
+  // Our own adapter, not tRPC's applyWSSHandler: same wire protocol, a fraction of the memory per connection
+  // and per subscription (trpcWsAdapter.ts). createContext never throws; procedures that need a login
+  // reject in middleware.
+  const adapter = createTrpcWsAdapter<RelaySocket>({
+    router,
+    createContext: (socket) => ({ socket }),
+    send: (socket, frame, path) => socket.sendFrame(frame, path),
+    encoder,
+    onError: onTrpcError,
+    onInternalError: (err) => log.error('adapter_error', { err: String(err) }),
+    maxBatchSize: MAX_BATCH_SIZE,
+  });
+
   const SocketClass = createRelaySocketClass({
     stats,
     encoder,
     maxFramesPerSecond: config.limits.maxFramesPerSecond,
     now: Date.now, // flood windows are about real seconds, whatever the test clock says
     onClosedFor: (ws, reason) => log.warn('socket_closed', { conn: ws.connId, ip: ws.ip, reason, session: ws.session?.user.sessionId }),
+    hooks: {
+      message: adapter.message,
+      close: onSocketClose,
+      error: (_ws, err) => onTrpcError({ error: getTRPCErrorFromUnknown(err), path: undefined, type: 'unknown' }),
+    },
   });
   const wss = new WebSocketServer({
     noServer: true,
@@ -214,33 +254,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     perMessageDeflate: false,
     WebSocket: SocketClass,
   });
-  applyWSSHandler<AppRouter>({
-    wss,
-    router,
-    // Never throws (below tRPC 11.25 a throwing createContext makes clients retry forever); procedures
-    // that need a login reject in middleware instead.
-    createContext: ({ res }) => ({ socket: res as unknown as RelaySocket }),
-    experimental_encoder: encoder,
-    onError({ error, path, type }) {
-      const code = (error.cause as { code?: unknown } | undefined)?.code;
-      const reason =
-        path === undefined && type === 'unknown' && typeof code === 'string' && code.startsWith('WS_ERR_')
-          ? code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-            ? RelayReason.TOO_LARGE
-            : 'BAD_FRAME'
-          : reasonOf(error);
-      stats.reject(reason);
-      if (reason === RelayReason.INTERNAL) log.error('procedure_error', { path, type, err: String(error.cause ?? error) });
-      else log.debug('refused', { path, type, reason });
-    },
-  });
-
-  // Listeners shared by every socket (`this` is the socket): no per-connection closures.
-  function onPong(this: WebSocket): void {
-    (this as RelaySocket).alive = true;
-  }
-  function onSocketClose(this: WebSocket): void {
-    const ws = this as RelaySocket;
+  function onSocketClose(ws: RelaySocket): void {
+    adapter.close(ws); // streams end before the session's leave is announced
     if (ws.loginTimer) clearTimeout(ws.loginTimer);
     ws.loginTimer = null;
     challenges.dropConnection(ws.connId);
@@ -248,7 +263,6 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       sessions.end(ws.session);
       log.debug('session_ended', { conn: ws.connId, session: ws.session.user.sessionId });
     }
-    // tRPC ends every stream of a closed socket through return(); waiting ones hold nothing else.
   }
   function onLoginTimeout(ws: RelaySocket): void {
     ws.loginTimer = null;
@@ -260,12 +274,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     ws.connId = ++connSeq;
     ws.ip = ip;
     ws.loginTimer = setTimeout(onLoginTimeout, config.timing.loginTimeoutMs, ws);
-    ws.on('pong', onPong);
-    ws.on('close', onSocketClose);
-    // tRPC's connection closures keep `req` for the socket's whole life but only read its URL and host:
-    // handing it just those lets the IncomingMessage and its header arrays go (~1.5 KiB per connection).
-    const slim = { url: req.url, method: 'GET', headers: { host: req.headers.host }, socket: { encrypted: false } };
-    wss.emit('connection', ws, slim as unknown as IncomingMessage);
+    ws.trpcAwaitingParams = adapter.expectsConnectionParams(req.url);
   }
 
   // Heartbeat (SPEC.md P4): one sweep for all sockets. A socket that did not answer the previous ping is
@@ -444,7 +453,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
         log.error('shutdown_hook_error', { err: String(err) });
       }
     }
-    // The streams hand `bye` to their sockets over a few promise hops: let them run before looking at buffers.
+    // Streams hand `bye` to their sockets at once (push); one turn lets any pulled stream catch up too.
     await new Promise((r) => setImmediate(r));
     // Real time here, never the injectable clock: a frozen test clock must not hang shutdown.
     const flushUntil = Date.now() + config.timing.shutdownFlushMs;

@@ -28,7 +28,7 @@ export function createFrameEncoder(): FrameEncoder {
   let raw: string | null = null;
   let escaped = '';
   let frames = new Map<string, CachedFrame>();
-  // The frame returned by the last encode() call: tRPC passes it straight to socket.send().
+  // The frame returned by the last encode() call: the adapter passes it straight to socket.sendFrame().
   let last: CachedFrame | null = null;
 
   return {
