@@ -43,6 +43,8 @@ const CFG = {
   messages: 4000,
   latencyMessages: 400,
   latencyIntervalMs: 5,
+  /** Connections opened and closed before the base memory reading (young-generation growth). */
+  warmup: 1000,
   idleSmall: 1000,
   idleLarge: 5000,
   clientProcs: 2,
@@ -449,6 +451,10 @@ async function main(): Promise<void> {
   {
     const relay = await spawnChild('relay');
     const { url } = await relay.call<{ url: string }>('info');
+    // Warm up before the base reading: the first burst of logins grows V8's young generation once (a fixed
+    // cost of a few MB); without this it lands in the first 1,000 connections and inflates their share.
+    await connectAll(clients, url, CFG.warmup, 'trpc');
+    await Promise.all(clients.map((c) => c.call('closeAll')));
     const base = await relay.call<number>('mem');
     await connectAll(clients, url, CFG.idleSmall, 'trpc');
     const counts = await relay.call('counts');
@@ -474,18 +480,21 @@ async function main(): Promise<void> {
     for (const exchange of [0, 3]) {
       const bare = await spawnChild('bare');
       const b = await bare.call<{ url: string }>('info');
-      const bBase = await bare.call<number>('mem');
       const connectBare = (n: number) =>
         Promise.all(clients.map((c) => c.call('connect', { url: b.url, n: n / clients.length, kind: 'bare', concurrency: 50, exchange })));
+      // The same warm-up as the relay's, so both baselines are taken alike.
+      await connectBare(CFG.warmup);
+      await Promise.all(clients.map((c) => c.call('closeAll')));
+      const bBaseWarm = await bare.call<number>('mem');
       await connectBare(CFG.idleSmall);
       const b1k = await bare.call<number>('mem');
       await connectBare(CFG.idleLarge - CFG.idleSmall);
       const b5k = await bare.call<number>('mem');
       const tag = exchange ? 'AfterExchange' : 'Idle';
-      results[`bareBytesPerConn${tag}`] = Math.round((b1k - bBase) / CFG.idleSmall);
+      results[`bareBytesPerConn${tag}`] = Math.round((b1k - bBaseWarm) / CFG.idleSmall);
       results[`bareBytesPerConn${tag}Slope`] = Math.round((b5k - b1k) / (CFG.idleLarge - CFG.idleSmall));
       console.log(
-        `bare ws${exchange ? ' after 3 round trips' : ', idle'}: ${round((b1k - bBase) / CFG.idleSmall / 1024)} KiB per connection at ${CFG.idleSmall}, ` +
+        `bare ws${exchange ? ' after 3 round trips' : ', idle'}: ${round((b1k - bBaseWarm) / CFG.idleSmall / 1024)} KiB per connection at ${CFG.idleSmall}, ` +
           `${round((b5k - b1k) / (CFG.idleLarge - CFG.idleSmall) / 1024)} KiB each from ${CFG.idleSmall} to ${CFG.idleLarge}`,
       );
       await Promise.all(clients.map((c) => c.call('closeAll')));
