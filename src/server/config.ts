@@ -115,7 +115,7 @@ export function resolveConfig(input: RelayConfigInput): RelayConfig {
 
 export class ConfigError extends Error {
   constructor(
-    readonly code: 'MISSING_RELAY_KEY' | 'BAD_RELAY_KEY' | 'BAD_CHANNELS' | 'BAD_ICE_SERVERS' | 'BAD_CONFIG_FILE',
+    readonly code: 'MISSING_RELAY_KEY' | 'BAD_RELAY_KEY' | 'BAD_CHANNELS' | 'BAD_ICE_SERVERS' | 'BAD_CONFIG_FILE' | 'BAD_VIRTUAL_CLIENTS',
     message: string,
   ) {
     super(message);
@@ -142,6 +142,10 @@ export interface LoadedConfig {
   logLevel: LogLevel;
   /** Built web app served over HTTP. */
   staticDir: string;
+  /** Virtual clients the relay runs in one child process (`PEERCHAT_VIRTUAL_CLIENTS`, SPEC.md VC9). @default 0 */
+  virtualClients: number;
+  /** Local state: the local-mode relay key, virtual clients' keys under `virtual/` (`PEERCHAT_DATA_DIR`). @default .data */
+  dataDir: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -176,6 +180,7 @@ export function loadOrCreateLocalKey(dataDir: string): { secretKey: Uint8Array; 
  * - `PEERCHAT_NAME`, `PEERCHAT_CHANNELS` (comma list), `PEERCHAT_ICE_SERVERS` (JSON array),
  *   `PEERCHAT_CONFIG` (JSON file with the same settings plus `limits`/`timing`), `PEERCHAT_POSTS_PER_MINUTE`,
  *   `PORT` (8080), `HOST` (0.0.0.0), `PEERCHAT_LOG_LEVEL` (info), `PEERCHAT_STATIC_DIR` (dist/client).
+ * - `PEERCHAT_VIRTUAL_CLIENTS`: how many virtual clients to run in a child process (0-32, default 0).
  */
 export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig & { keyNote: string } {
   const mode: RelayConfig['mode'] =
@@ -261,8 +266,19 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig 
     host: env.HOST ?? '0.0.0.0',
     logLevel: isLogLevel(env.PEERCHAT_LOG_LEVEL) ? env.PEERCHAT_LOG_LEVEL : 'info',
     staticDir: resolve(cwd, env.PEERCHAT_STATIC_DIR ?? 'dist/client'),
+    virtualClients: parseVirtualClients(env.PEERCHAT_VIRTUAL_CLIENTS),
+    dataDir: resolve(cwd, env.PEERCHAT_DATA_DIR ?? '.data'),
     keyNote,
   };
+}
+
+function parseVirtualClients(text: string | undefined): number {
+  if (text === undefined || text.trim() === '') return 0;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 32) {
+    throw new ConfigError('BAD_VIRTUAL_CLIENTS', `PEERCHAT_VIRTUAL_CLIENTS must be a whole number from 0 to 32, got "${text}"`);
+  }
+  return n;
 }
 
 function pickKnown<T extends object>(from: Record<string, number> | undefined, known: T): Partial<T> {

@@ -1,10 +1,12 @@
 // Relay entry point: configuration from the environment (config.ts), the relay, the PeerJS signalling
 // endpoint on the same port, and graceful shutdown on SIGTERM/SIGINT (SPEC.md R12, R14).
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config';
 import { createRelay } from './createRelay';
 import { createLogger } from './logger';
 import { createSignallingServer } from './signalling/createSignallingServer';
 import { normalizePeerjsPath } from './signalling/peerjsWire';
+import { superviseVirtualClients, virtualEntry } from '../virtual/superviseVirtualClients';
 
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;
@@ -50,6 +52,19 @@ async function main(): Promise<void> {
     signalling.handleUpgrade(req, socket, head),
   );
   relay.addShutdownHook(() => signalling.close());
+
+  // PEERCHAT_VIRTUAL_CLIENTS=N: N virtual clients in ONE child process (SPEC.md VC9), so a wrtc crash
+  // cannot take the relay down; restarted with backoff if it dies, stopped on shutdown.
+  if (loaded.virtualClients > 0) {
+    const entry = virtualEntry(import.meta.url);
+    if (!entry) {
+      log.error('virtual_clients_unavailable', { reason: 'virtual client entry point not found next to the relay' });
+    } else {
+      const cliArgs = ['--relay', relay.url, '--count', String(loaded.virtualClients), '--key-dir', join(loaded.dataDir, 'virtual'), '--json', '--status-every', '60s'];
+      const virtuals = superviseVirtualClients({ entry, cliArgs, log: (event, fields) => (event === 'virtual_exited' ? log.warn : log.info)(event, fields) });
+      relay.addShutdownHook(() => virtuals.stop());
+    }
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {

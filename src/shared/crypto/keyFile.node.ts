@@ -4,6 +4,9 @@
 // Format: one JSON object `{"secretKey": "<base64url 32-byte seed>"}` plus a newline. Created once with
 // mode 0600 (the seed is a secret) and flag 'wx' (never overwrite: a second process that lost the race
 // reads the winner's key instead of replacing it, so every party keeps the identity it first got).
+//
+// Import it as `keyFile.node.js`: without the extension Node's resolver (under tsx) reads `.node` as a
+// native addon and fails; TypeScript and esbuild map `.js` back to this file.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
