@@ -1,6 +1,6 @@
 // The PeerJS `Peer` options every peerchat client uses (browser and virtual), built only from what the
 // relay says (SPEC.md T7). Nothing here may fall back to PeerJS's defaults: those point at the public
-// PeerJS public cloud signalling server and a public STUN server, neither of which peerchat may contact.
+// PeerJS cloud signalling server and a public STUN server, neither of which peerchat may contact.
 import type { IceServer, ServerInfo } from '../protocol/relay';
 
 export interface PeerjsClientOptions {
