@@ -8,11 +8,8 @@ import { type PeerjsClientOptions, peerjsOptions } from '../shared/transport/pee
 
 let loading: Promise<typeof Peer> | undefined;
 
-/**
- * Diagnostics of the ordering fixes below: messages that found no listener and were held, messages that
- * arrived before their connection's 'open' and were replayed after it, 'open's that had been lost.
- */
-export const wrtcOrderStats = { heldMessages: 0, replayed: 0, lateOpens: 0 };
+/** Messages that arrived before their connection's 'open' and were replayed after it (diagnostics). */
+export const wrtcOrderStats = { replayed: 0 };
 
 /**
  * A `ws` WebSocket that never throws 'error' at the process. PeerJS sets only `onclose`/`onmessage`
@@ -49,70 +46,10 @@ function closedSafe(Base: PcClass): PcClass {
   return PeerjsSafeRTCPeerConnection as unknown as PcClass;
 }
 
-interface WrtcEvent {
-  type: string;
-}
-type WrtcListener = ((this: unknown, e: WrtcEvent) => void) | { handleEvent(e: WrtcEvent): void };
-interface ChannelLike {
-  _listeners?: Record<string, Set<WrtcListener>>;
-  onmessage?: unknown;
-  __held?: WrtcEvent[];
-}
-interface ChannelProto {
-  dispatchEvent(this: ChannelLike, e: WrtcEvent): void;
-  addEventListener(this: ChannelLike, type: string, l: WrtcListener): void;
-}
-
-/** Messages a remote channel may receive before anyone listens; beyond, later ones are dropped (the link then fails its checks). */
-const MAX_HELD_MESSAGES = 256;
-
-/**
- * wrtc hands a remote data channel to JS in the peer connection's 'datachannel' event, and the
- * channel's own 'message' events come through another native queue: under load the first message
- * (our HELLO) was dispatched before PeerJS had added its listener, found nobody, and was gone (seen in
- * e2e/sync-node.test.ts: the answering side's first frame was RECON, and it dropped an honest peer as
- * BAD_FRAME). Here a message that finds no listener is held on its channel and delivered, in order,
- * the moment a 'message' listener is added. Same one-tick delivery as wrtc's EventTarget otherwise.
- */
-function holdEarlyMessages(DC: { prototype: ChannelProto }): void {
-  const proto = DC.prototype;
-  const dispatch = proto.dispatchEvent;
-  const add = proto.addEventListener;
-  const listening = (ch: ChannelLike): boolean => (ch._listeners?.message?.size ?? 0) > 0 || typeof ch.onmessage === 'function';
-  const deliver = (ch: ChannelLike, e: WrtcEvent): void => {
-    const all = new Set<WrtcListener>(ch._listeners?.message ?? []);
-    if (typeof ch.onmessage === 'function') all.add(ch.onmessage as WrtcListener);
-    for (const l of all) {
-      if (typeof l === 'function') l.call(ch, e);
-      else l.handleEvent(e);
-    }
-  };
-  proto.dispatchEvent = function (this: ChannelLike, e: WrtcEvent): void {
-    if (e.type !== 'message') return dispatch.call(this, e);
-    process.nextTick(() => {
-      if (listening(this) && !this.__held?.length) return deliver(this, e);
-      const held = (this.__held ??= []);
-      wrtcOrderStats.heldMessages++;
-      if (held.length < MAX_HELD_MESSAGES) held.push(e);
-      if (listening(this)) flush(this);
-    });
-  };
-  const flush = (ch: ChannelLike): void => {
-    const held = ch.__held ?? [];
-    ch.__held = [];
-    for (const e of held) deliver(ch, e);
-  };
-  proto.addEventListener = function (this: ChannelLike, type: string, l: WrtcListener): void {
-    add.call(this, type, l);
-    if (type === 'message' && this.__held?.length) flush(this);
-  };
-}
-
 /** Installs the globals PeerJS needs (once) and returns PeerJS's `Peer` class. */
 export function loadPeerjsForNode(): Promise<typeof Peer> {
   loading ??= (async () => {
     const wrtc = (await import('@roamhq/wrtc')).default;
-    holdEarlyMessages(wrtc.RTCDataChannel as unknown as { prototype: ChannelProto });
     const g = globalThis as Record<string, unknown>;
     g.RTCPeerConnection ??= closedSafe(wrtc.RTCPeerConnection);
     g.RTCSessionDescription ??= wrtc.RTCSessionDescription;
@@ -161,27 +98,21 @@ export async function createWrtcPeer(args: WrtcPeerArgs): Promise<Peer> {
 /** Frames a connection may deliver before it reports open; beyond this it is closed (a peer cannot get there honestly). */
 const MAX_DATA_BEFORE_OPEN = 256;
 
-
 /**
- * wrtc queues a data channel's events through process.nextTick from native callbacks, and a remote
- * channel's first 'message' can reach PeerJS before its 'open' (seen in e2e/sync-node.test.ts: the
- * answering side's first frame, HELLO, vanished, and the next frame made it drop an honest peer as
- * BAD_FRAME). PeerJS emits 'data' whether or not it emitted 'open', and whoever waits for 'open' to
- * start listening never sees that frame. Browsers order 'open' before 'message'; this restores that
- * order here: a message that arrives before 'open' is held and delivered right after every 'open' listener ran.
+ * wrtc can deliver a remote channel's first messages before PeerJS reports the connection open, and
+ * PeerJS emits them as 'data' at once: whoever starts listening at 'open' (peerjsTransport) never sees
+ * them. Measured (a Node initiator sending 3 frames right at open to a Node answerer in another process,
+ * 200 connections, 10 at a time): about 1 connection in 200 had frames delivered before 'open'. Here
+ * messages that arrive before 'open' are held and delivered right after every 'open' listener ran.
+ * wrtc also REORDERS those first messages (seen: 3,1,2 and 2,3,1), which nothing on the receiving side
+ * can undo: NodePeer sends a single frame on a new link until the remote has spoken (SPEC.md VC2).
  */
 function openBeforeData(conn: DataConnection): void {
-  // PeerJS's buffered connections (raw included) deliver each message through `this._handleDataMessage`,
-  // report open through `this.emit('open')` and get their channel through `this._initializeDataChannel`:
-  // all looked up on the instance, so all can be wrapped.
-  const c = conn as unknown as {
-    _handleDataMessage(e: unknown): void;
-    _initializeDataChannel(dc: RTCDataChannel): void;
-    emit(event: string, ...args: unknown[]): boolean;
-  };
-  if (typeof c._handleDataMessage !== 'function' || typeof c._initializeDataChannel !== 'function') return;
+  // PeerJS's buffered connections (raw included) deliver each message through `this._handleDataMessage`
+  // and report open through `this.emit('open')`: both are looked up on the instance, so both can be wrapped.
+  const c = conn as unknown as { _handleDataMessage(e: unknown): void; emit(event: string, ...args: unknown[]): boolean };
+  if (typeof c._handleDataMessage !== 'function') return;
   const handle = c._handleDataMessage.bind(conn);
-  const init = c._initializeDataChannel.bind(conn);
   const emit = c.emit.bind(conn);
   let opened = false;
   let held: unknown[] = [];
@@ -195,9 +126,8 @@ function openBeforeData(conn: DataConnection): void {
     held.push(e);
   };
   c.emit = (event: string, ...args: unknown[]): boolean => {
-    if (event === 'open' && opened) return false; // the real one after a stand-in (below)
     const result = emit(event, ...args);
-    if (event === 'open') {
+    if (event === 'open' && !opened) {
       opened = true;
       const replay = held;
       held = [];
@@ -205,17 +135,5 @@ function openBeforeData(conn: DataConnection): void {
       for (const e of replay) handle(e);
     }
     return result;
-  };
-  // The channel's own 'open' can also be dispatched before PeerJS has set `onopen` on it (the answering
-  // side gets the channel in a separate 'datachannel' event): then it never reports open, and the
-  // remote's link is never read. A channel already open once pending events had their turn gets a
-  // stand-in 'open'.
-  c._initializeDataChannel = (dc: RTCDataChannel): void => {
-    init(dc);
-    setImmediate(() => {
-      if (opened || dc.readyState !== 'open') return;
-      wrtcOrderStats.lateOpens++;
-      (dc.onopen as ((ev: Event) => void) | null)?.call(dc, new Event('open'));
-    });
   };
 }
