@@ -64,7 +64,7 @@ describe('chat', () => {
   it('M1 M2 a post must be signed by the logged-in key: wrong author, bad signature, unknown channel, empty', async () => {
     const u = await user();
     const other = await identity();
-    assert.equal(await refusal(u.client.chat.post.mutate(await makePost(other))), 'WRONG_AUTHOR');
+    assert.equal(await refusal(u.client.chat.post.mutate(await makePost(other, { relay: relay.info.publicKey }))), 'WRONG_AUTHOR');
     const forged = { ...(await makePost(u.id)), text: 'changed after signing' };
     assert.equal(await refusal(u.client.chat.post.mutate(forged)), 'BAD_SIGNATURE');
     assert.equal(await refusal(u.client.chat.post.mutate(await makePost(u.id, { channel: 'nope' }))), 'UNKNOWN_CHANNEL');
