@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     auth: relay.peerAuth,
     key: config.peerjs.key,
     path: config.peerjs.path,
+    clientIpHeader: loaded.clientIpHeader,
     log: (event, fields) => log.warn(`signalling_${event}`, fields),
   });
   relay.addUpgradeRoute(`${normalizePeerjsPath(config.peerjs.path)}peerjs`, (req, socket, head) =>
