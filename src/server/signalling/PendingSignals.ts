@@ -98,6 +98,10 @@ export class PendingSignals {
     return this.bySender.size + this.byAddress.size + this.bySourceAndDst.size;
   }
 
+  heldFor(dst: string): number {
+    return this.byDst.get(dst)?.length ?? 0;
+  }
+
   /** Holds `frame` for `dst`; null when held, else the bound that refused it (the message is dropped). */
   push(dst: string, from: PendingSource, frame: string, now: number): PendingBound | null {
     const l = this.limits;

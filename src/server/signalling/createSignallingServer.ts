@@ -116,6 +116,8 @@ export interface SignallingServer {
   /** Closes every socket (ERROR SHUTTING_DOWN, close 1012) and stops all timers. */
   close(): Promise<void>;
   stats(): SignallingStats;
+  /** Messages waiting for `peerId`'s socket to open (diagnostics, tests). */
+  pendingFor(peerId: string): number;
 }
 
 interface Conn {
@@ -457,6 +459,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   return {
     handleUpgrade,
     close,
+    pendingFor: (peerId) => pending.heldFor(peerId),
     stats: () => ({
       ...stats,
       rejected: { ...stats.rejected },
