@@ -6,7 +6,7 @@ import { fromB64url, toB64url } from '../shared/encoding';
 import { PROTOCOL_VERSION, zLoginOutput, zPeerId } from '../shared/protocol/relay';
 import { loginFields, signLogin } from '../shared/protocol/signed';
 import type { Relay } from './createRelay';
-import { backend, identity, login, originOf, rawClient, refusal, startTestRelay, type Identity } from './testKit';
+import { backend, identity, login, originOf, rawClient, rawRequest, rawSocket, refusal, startTestRelay, type Identity } from './testKit';
 
 let relay: Relay;
 let clock = Date.now();
@@ -189,5 +189,55 @@ describe('login', () => {
     assert.equal(await refusal(c.presence.update.mutate({ voiceRoom: null })), 'NOT_LOGGED_IN');
     await login(c, id);
     assert.equal(await refusal(c.auth.challenge.mutate({ protocol: PROTOCOL_VERSION })), 'ALREADY_LOGGED_IN');
+  });
+});
+
+describe('login: which origins a relay accepts (L9)', () => {
+  let r: Relay;
+  before(async () => {
+    r = await startTestRelay({ publicOrigins: ['https://chat.example'] });
+  });
+  after(() => r.close());
+
+  /** Challenge + login over a bare socket with chosen headers; resolves with the login reply. */
+  async function attempt(origin: string, headers: Record<string, string> = {}) {
+    const ws = await rawSocket(r, { headers });
+    try {
+      const ch = (await rawRequest(ws, 1, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION })).result.data.json;
+      const id = await identity();
+      const signature = await signLogin(backend, id.secretKey, { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey: id.publicKey, name: 'o', kind: 'browser' });
+      const reply = await rawRequest(ws, 2, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey: id.publicKey, name: 'o', kind: 'browser', nonce: ch.nonce, origin, signature });
+      return reply.error ? (reply.error.json.data.reason as string) : 'OK';
+    } finally {
+      ws.terminate();
+    }
+  }
+
+  it('L9 a configured public origin is accepted from anywhere; the Host header then counts for nothing', async () => {
+    assert.equal(await attempt('https://chat.example'), 'OK');
+    assert.equal(await attempt('https://evil.example', { Host: 'evil.example' }), 'WRONG_RELAY');
+    assert.equal(await attempt('http://evil.example', { Host: 'evil.example' }), 'WRONG_RELAY');
+  });
+
+  it("L9 a direct loopback connection may name the relay's own loopback origin, on its own port only", async () => {
+    assert.equal(await attempt(`http://127.0.0.1:${r.port}`), 'OK');
+    assert.equal(await attempt(`http://localhost:${r.port}`), 'OK');
+    assert.equal(await attempt(`http://127.0.0.1:${r.port + 1}`), 'WRONG_RELAY', 'a relaying process on another port');
+    assert.equal(await attempt(`http://127.0.0.1:${r.port}`, { 'X-Forwarded-For': '203.0.113.9' }), 'WRONG_RELAY', 'through a local proxy it is not loopback');
+  });
+
+  it('L9 local mode (no public origin): the origin the Host header names', async () => {
+    // The shared relay of this file has none configured.
+    const ws = await rawSocket(relay, { headers: { Host: 'localhost:5173' } });
+    try {
+      const ch = (await rawRequest(ws, 1, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION })).result.data.json;
+      const id = await identity();
+      const origin = 'http://localhost:5173'; // a page served by Vite's dev proxy
+      const signature = await signLogin(backend, id.secretKey, { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey: id.publicKey, name: 'vite', kind: 'browser' });
+      const reply = await rawRequest(ws, 2, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey: id.publicKey, name: 'vite', kind: 'browser', nonce: ch.nonce, origin, signature });
+      assert.equal(reply.result?.data.json.self.name, 'vite', JSON.stringify(reply.error));
+    } finally {
+      ws.terminate();
+    }
   });
 });
