@@ -6,7 +6,7 @@
 import { WebSocket } from 'ws';
 import { CloseCode } from '../shared/protocol/relay';
 import type { EventStream } from './EventHub';
-import type { OriginGrant } from './origins';
+import { NO_ORIGIN_GRANT, type OriginGrant } from './origins';
 import type { FrameEncoder } from './frameEncoder';
 import type { Session } from './SessionRegistry';
 import { type Family, familyOf, type RelayStats } from './RelayStats';
@@ -33,7 +33,6 @@ export interface SocketShared {
 }
 
 const PATH_KEY = Buffer.from('"path":"');
-const NO_GRANT: OriginGrant = { host: null, loopback: false };
 const QUOTE = 0x22;
 const DOT = 0x2e;
 
@@ -58,7 +57,7 @@ export function createRelaySocketClass(shared: SocketShared) {
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
     /** Which relay origins a login on this socket may name besides the public ones (SPEC.md L9). */
-    originGrant: OriginGrant = NO_GRANT;
+    originGrant: OriginGrant = NO_ORIGIN_GRANT;
     /** Set once the relay decided to close this socket: later frames are dropped unread. */
     closing: string | null = null;
     private frameWindow = 0;

@@ -22,7 +22,7 @@ import { EventHub } from './EventHub';
 import { createFrameEncoder } from './frameEncoder';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
-import { acceptsOrigin, clientIpOf, originGrantOf } from './origins';
+import { acceptsOrigin, clientIpOf, NO_ORIGIN_GRANT, originGrantOf } from './origins';
 import { RecentPosts } from './RecentPosts';
 import { reasonOf } from './relayError';
 import { createRelaySocketClass, type RelaySocket } from './RelaySocket';
@@ -111,8 +111,6 @@ export type { AppRouter };
  * bound stops one frame of tiny requests from becoming thousands of calls.
  */
 const MAX_BATCH_SIZE = 1000;
-
-const NO_ORIGIN_GRANT = { host: null, loopback: false } as const;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

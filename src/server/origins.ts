@@ -53,12 +53,14 @@ export interface OriginGrant {
   loopback: boolean;
 }
 
+/** The grant of a connection that may name only the public origins (shared: no object per socket). */
+export const NO_ORIGIN_GRANT: OriginGrant = Object.freeze({ host: null, loopback: false });
+
 export function originGrantOf(req: IncomingMessage, opts: { publicOrigins: readonly string[]; clientIpHeader?: string }): OriginGrant {
   const proxied = opts.clientIpHeader ? req.headers[opts.clientIpHeader.toLowerCase()] !== undefined : forwardingHeaderOf(req) !== null;
-  return {
-    host: opts.publicOrigins.length === 0 ? (req.headers.host ?? null) : null,
-    loopback: isLoopbackAddress(req.socket.remoteAddress) && !proxied,
-  };
+  const host = opts.publicOrigins.length === 0 ? (req.headers.host ?? null) : null;
+  const loopback = isLoopbackAddress(req.socket.remoteAddress) && !proxied;
+  return host === null && !loopback ? NO_ORIGIN_GRANT : { host, loopback };
 }
 
 const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]', '0.0.0.0'];
