@@ -1,7 +1,13 @@
 // SPEC.md R11: in production with no PEERCHAT_CLIENT_IP_HEADER, the relay warns once when connections look
 // proxied (private address, or loopback with a forwarding header), and never when the header is set.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toB64url } from '../shared/encoding';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
@@ -66,5 +72,48 @@ describe('client address behind a proxy', () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+
+  it('R11 the entry point in production, header unset: client_ip_header_unset logged once; not with the header set', async () => {
+    const lines = async (extraEnv: Record<string, string>) => {
+      const dir = mkdtempSync(join(tmpdir(), 'peerchat-proxywarn-'));
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('./main.ts', import.meta.url))], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH,
+          PEERCHAT_ENV: 'production',
+          PEERCHAT_RELAY_KEY: toB64url(new Uint8Array(32).fill(4)),
+          PEERCHAT_PUBLIC_ORIGIN: 'https://chat.example',
+          PORT: '0',
+          HOST: '127.0.0.1',
+          ...extraEnv,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          child.on('exit', (code) => reject(new Error(`relay exited ${code}: ${out}`)));
+          child.stdout.on('data', () => {
+            const m = /"event":"relay_started".*?"port":(\d+)/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+        });
+        for (let i = 0; i < 3; i++) await (await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { 'X-Forwarded-For': '203.0.113.5' } })).text();
+        // A request the relay answers after those: their log lines are out by then.
+        await (await fetch(`http://127.0.0.1:${port}/healthz`)).text();
+      } finally {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+        rmSync(dir, { recursive: true, force: true });
+      }
+      return out.split('\n').filter((l) => l.includes('"client_ip_header_unset"'));
+    };
+    const warned = await lines({});
+    assert.equal(warned.length, 1, 'once, whatever number of proxied connections');
+    assert.equal(JSON.parse(warned[0]!).level, 'warn');
+    assert.deepEqual(await lines({ PEERCHAT_CLIENT_IP_HEADER: 'fly-client-ip' }), []);
   });
 });
