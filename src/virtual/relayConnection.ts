@@ -120,7 +120,7 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayConn
   // What the login signs as the relay it meant to reach: the URL we dial, as the relay's origin (L9).
   const dialled = relayOrigin(opts.url);
   if (!dialled) throw new Error(`not a relay URL: ${opts.url}`);
-  const origin: string = dialled;
+  const origin: string = dialled; // narrowed once: logIn below is hoisted, so it would not see the check
   let clockOffsetMs = 0;
   let gate = deferred<LoginOutput>();
   let latest: LoginOutput | null = null;
@@ -166,7 +166,7 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayConn
 
   async function logIn(attempt: number): Promise<void> {
     try {
-      const sentAt = Date.now();
+      const askedAt = Date.now();
       const ch = await client.auth.challenge.mutate({ protocol: PROTOCOL_VERSION });
       // Refused before signing: a relay that shows another relay's key may be passing its challenge on.
       if (pinnedRelayKey && ch.relayKey !== pinnedRelayKey) throw new RelayKeyChangedError(pinnedRelayKey, ch.relayKey);
@@ -190,7 +190,7 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayConn
       });
       if (attempt !== attemptSeq || closed) return; // a newer socket superseded this one
       pinnedRelayKey ??= ch.relayKey;
-      clockOffsetMs = ch.relayTime - (sentAt + receivedAt) / 2;
+      clockOffsetMs = ch.relayTime - (askedAt + receivedAt) / 2;
       const reconnect = latest !== null;
       latest = out;
       gate.resolve(out);
