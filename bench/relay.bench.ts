@@ -21,7 +21,7 @@ import { randomSecretKey } from '../src/shared/crypto/ed25519';
 import { nodeBackend } from '../src/shared/crypto/nodeBackend';
 import { toB64url } from '../src/shared/encoding';
 import { type Envelope, LIMITS, PROTOCOL_VERSION, parseEnvelopeBatch, type Post } from '../src/shared/protocol/relay';
-import { signLogin, signPost } from '../src/shared/protocol/signed';
+import { relayOrigin, signLogin, signPost } from '../src/shared/protocol/signed';
 
 const SELF = fileURLToPath(import.meta.url);
 /**
@@ -196,9 +196,10 @@ async function trpcSubscriber(
   const r1 = wait(1);
   req(1, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION });
   const ch = (await r1).result.data.json;
-  const signature = await signLogin(backend, sk, { nonce: ch.nonce, relayKey: ch.relayKey, publicKey, name: 'bench', kind: 'virtual' });
+  const origin = relayOrigin(url)!;
+  const signature = await signLogin(backend, sk, { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey, name: 'bench', kind: 'virtual' });
   const r2 = wait(2);
-  req(2, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey, name: 'bench', kind: 'virtual', nonce: ch.nonce, signature });
+  req(2, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey, name: 'bench', kind: 'virtual', nonce: ch.nonce, origin, signature });
   const login = await r2;
   if (!login.result) throw new Error(`login failed: ${JSON.stringify(login)}`);
   if (!steps.subscribe) {
@@ -359,7 +360,16 @@ async function main(): Promise<void> {
     const makePosts = (n: number, tag: string): Promise<Post[]> =>
       Promise.all(
         Array.from({ length: n }, (_, i) =>
-          signPost(backend, sk, { channel: 'general', clientId: `${tag}${i}`.padEnd(8, '_'), text, attachments: [], replyTo: null, author }),
+          signPost(backend, sk, {
+            channel: 'general',
+            clientId: `${tag}${i}`.padEnd(8, '_'),
+            text,
+            attachments: [],
+            replyTo: null,
+            author,
+            relay: pub.login.info.publicKey,
+            sentAt: pub.relayNow(),
+          }),
         ),
       );
     const probeCount = () => received.length;

@@ -102,7 +102,8 @@ describe('R13 production build started as the Dockerfile starts it', () => {
     const relaySecret = randomSecretKey();
     const relayKey = toB64url(await backend.publicKeyOf(relaySecret));
     const port = await freePort();
-    const { proc, output } = start(dir, { ...env, PORT: String(port), PEERCHAT_RELAY_KEY: toB64url(relaySecret) });
+    // Production needs its public origin (SPEC.md L9); this login dials loopback, which the relay also takes.
+    const { proc, output } = start(dir, { ...env, PORT: String(port), PEERCHAT_RELAY_KEY: toB64url(relaySecret), PEERCHAT_PUBLIC_ORIGIN: 'https://chat.example' });
     try {
       await waitHealthy(port, proc);
       const info = await (await fetch(`http://127.0.0.1:${port}/.well-known/peerchat.json`)).json();

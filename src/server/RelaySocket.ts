@@ -6,6 +6,7 @@
 import { WebSocket } from 'ws';
 import { CloseCode } from '../shared/protocol/relay';
 import type { EventStream } from './EventHub';
+import { NO_ORIGIN_GRANT, type OriginGrant } from './origins';
 import type { FrameEncoder } from './frameEncoder';
 import type { Session } from './SessionRegistry';
 import { type Family, familyOf, type RelayStats } from './RelayStats';
@@ -55,6 +56,8 @@ export function createRelaySocketClass(shared: SocketShared) {
     /** Owned by the tRPC adapter (trpcWsAdapter.ts). */
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
+    /** Which relay origins a login on this socket may name besides the public ones (SPEC.md L9). */
+    originGrant: OriginGrant = NO_ORIGIN_GRANT;
     /** Set once the relay decided to close this socket: later frames are dropped unread. */
     closing: string | null = null;
     private frameWindow = 0;

@@ -1,9 +1,10 @@
-// SPEC.md M1-M5, R4-R7: posting, countersigned envelopes, ids, chains, idempotency, fan-out.
+// SPEC.md M1-M6, R4-R7: posting, countersigned envelopes, ids, chains, idempotency, replay, fan-out.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeTime } from 'ulidx';
-import { type Envelope, zEnvelope } from '../shared/protocol/relay';
-import { contentDigests, envelopeHash, signPost, verifyEnvelope } from '../shared/protocol/signed';
+import { toB64url } from '../shared/encoding';
+import { type Envelope, POST_TIME_WINDOW_MS, zEnvelope } from '../shared/protocol/relay';
+import { contentDigests, envelopeHash, signEnvelope, signPost, verifyEnvelope } from '../shared/protocol/signed';
 import type { Relay } from './createRelay';
 import { backend, collectEvents, identity, loggedIn, login, makePost, rawClient, refusal, startTestRelay } from './testKit';
 
@@ -64,7 +65,7 @@ describe('chat', () => {
   it('M1 M2 a post must be signed by the logged-in key: wrong author, bad signature, unknown channel, empty', async () => {
     const u = await user();
     const other = await identity();
-    assert.equal(await refusal(u.client.chat.post.mutate(await makePost(other))), 'WRONG_AUTHOR');
+    assert.equal(await refusal(u.client.chat.post.mutate(await makePost(other, { relay: relay.info.publicKey }))), 'WRONG_AUTHOR');
     const forged = { ...(await makePost(u.id)), text: 'changed after signing' };
     assert.equal(await refusal(u.client.chat.post.mutate(forged)), 'BAD_SIGNATURE');
     assert.equal(await refusal(u.client.chat.post.mutate(await makePost(u.id, { channel: 'nope' }))), 'UNKNOWN_CHANNEL');
@@ -166,5 +167,68 @@ describe('chat', () => {
     assert.ok(events.envelopes.every((e) => e.post.channel === 'media'));
     assert.equal(events.envelopes.length, 11);
     events.stop();
+  });
+});
+
+describe('chat: bound to this relay and to a moment (M6)', () => {
+  let clock = Date.now();
+  let r: Relay;
+  const mine: (() => Promise<void>)[] = [];
+  before(async () => {
+    r = await startTestRelay({ clock: () => clock, limits: { idempotencyEntries: 3, postsPerMinute: 100_000 } });
+  });
+  after(async () => {
+    await Promise.all(mine.map((c) => c()));
+    await r.close();
+  });
+  async function member(name = 'm') {
+    const u = await loggedIn(r, { name });
+    mine.push(u.close);
+    return u;
+  }
+
+  it("M6 a post signed for another relay is WRONG_RELAY; outside the window around the relay's clock STALE_POST / CLOCK_SKEW", async () => {
+    const u = await member();
+    const elsewhere = toB64url(new Uint8Array(32).fill(5));
+    assert.equal(await refusal(u.client.chat.post.mutate(await makePost(u.id, { relay: elsewhere }))), 'WRONG_RELAY');
+    assert.equal(await refusal(u.client.chat.post.mutate(await makePost(u.id, { sentAt: clock - POST_TIME_WINDOW_MS - 1 }))), 'STALE_POST');
+    assert.equal(await refusal(u.client.chat.post.mutate(await makePost(u.id, { sentAt: clock + POST_TIME_WINDOW_MS + 1 }))), 'CLOCK_SKEW');
+    const early = await u.client.chat.post.mutate(await makePost(u.id, { sentAt: clock - POST_TIME_WINDOW_MS }));
+    const late = await u.client.chat.post.mutate(await makePost(u.id, { sentAt: clock + POST_TIME_WINDOW_MS }));
+    assert.equal((await verifyEnvelope(backend, early, r.info.publicKey)).ok, true, 'the edges of the window are inside it');
+    assert.equal((await verifyEnvelope(backend, late, r.info.publicKey)).ok, true);
+  });
+
+  it('M6 R4 after the idempotency window an old signed post is refused, not relayed again as new', async () => {
+    const u = await member();
+    const watcher = await member('watcher');
+    const events = collectEvents(watcher.client, { channels: ['random'], presence: false });
+    const post = await makePost(u.id, { channel: 'random', text: 'said once', sentAt: clock });
+    const first = await u.client.chat.post.mutate(post);
+    clock += r.config.limits.idempotencyTtlMs + 1_000;
+    assert.equal(await refusal(u.client.chat.post.mutate(post)), 'STALE_POST');
+    const marker = await u.client.chat.post.mutate(await makePost(u.id, { channel: 'random', text: 'marker', sentAt: clock }));
+    await events.until(() => events.envelopes.some((e) => e.id === marker.id));
+    assert.deepEqual(events.envelopes.filter((e) => e.post.clientId === post.clientId).map((e) => e.id), [first.id]);
+    events.stop();
+  });
+
+  it('M6 R4 a post pushed out of the idempotency memory by newer ones is still refused while its window is open', async () => {
+    const u = await member();
+    const post = await makePost(u.id, { text: 'evicted', sentAt: clock });
+    await u.client.chat.post.mutate(post);
+    for (let i = 0; i < r.config.limits.idempotencyEntries; i++) await u.client.chat.post.mutate(await makePost(u.id, { text: `push ${i}`, sentAt: clock }));
+    assert.equal(await refusal(u.client.chat.post.mutate(post)), 'DUPLICATE_CLIENT_ID');
+  });
+
+  it('M5 M6 offline verification refuses an envelope whose post names another relay or lies outside the window', async () => {
+    const u = await member();
+    const env = await u.client.chat.post.mutate(await makePost(u.id, { sentAt: clock }));
+    const resign = (e: Omit<Envelope, 'rsig'>) => signEnvelope(backend, r.config.secretKey, e);
+    const { rsig: _, ...bare } = env;
+    const otherRelay = await resign({ ...bare, post: await signPost(backend, u.id.secretKey, { ...env.post, relay: toB64url(new Uint8Array(32).fill(5)) }) });
+    assert.deepEqual(await verifyEnvelope(backend, otherRelay, r.info.publicKey), { ok: false, reason: 'WRONG_RELAY' });
+    const stale = await resign({ ...bare, post: await signPost(backend, u.id.secretKey, { ...env.post, sentAt: env.ts - POST_TIME_WINDOW_MS - 1 }) });
+    assert.deepEqual(await verifyEnvelope(backend, stale, r.info.publicKey), { ok: false, reason: 'STALE_POST' });
   });
 });

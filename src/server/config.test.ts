@@ -65,8 +65,9 @@ describe('config', () => {
   it('R12 env: key, name, channels, ICE servers, port; the JSON file sets limits; defaults otherwise', () => {
     const cwd = tmp();
     const key = toB64url(new Uint8Array(32).fill(9));
-    const d = loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_ENV: 'production' }, cwd);
+    const d = loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_ENV: 'production', PEERCHAT_PUBLIC_ORIGIN: 'https://chat.example' }, cwd);
     assert.equal(d.config.mode, 'production');
+    assert.equal(d.clientIpHeader, undefined);
     assert.deepEqual(d.config.channels.map((c) => c.id), ['general', 'random', 'media']);
     assert.deepEqual(d.config.iceServers, []);
     assert.equal(d.port, 8080);
@@ -90,5 +91,38 @@ describe('config', () => {
     assert.deepEqual(e.config.channels.map((ch) => ch.id), ['x', 'y']);
     assert.throws(() => loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_CHANNELS: 'Bad Channel' }, cwd), ConfigError);
     assert.throws(() => loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_ICE_SERVERS: 'nope' }, cwd), ConfigError);
+  });
+
+  it('R12 L9 production needs PEERCHAT_PUBLIC_ORIGIN; origins are normalized, anything but a bare origin is refused', () => {
+    const cwd = tmp();
+    const key = toB64url(new Uint8Array(32).fill(9));
+    assert.throws(
+      () => loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_ENV: 'production' }, cwd),
+      (e: unknown) => e instanceof ConfigError && e.code === 'MISSING_PUBLIC_ORIGIN' && /PEERCHAT_PUBLIC_ORIGIN/.test(e.message),
+    );
+    const c = loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_ENV: 'production', PEERCHAT_PUBLIC_ORIGIN: 'https://Chat.Example:443, wss://chat.example:8443,https://chat.example' }, cwd);
+    assert.deepEqual(c.config.publicOrigins, ['https://chat.example', 'https://chat.example:8443']);
+    assert.deepEqual(loadConfig({ PEERCHAT_RELAY_KEY: key }, cwd).config.publicOrigins, [], 'local mode: none by default');
+    for (const bad of ['chat.example', 'https://chat.example/app', 'ftp://chat.example', 'https://u:p@chat.example']) {
+      assert.throws(
+        () => loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_PUBLIC_ORIGIN: bad }, cwd),
+        (e: unknown) => e instanceof ConfigError && e.code === 'BAD_PUBLIC_ORIGIN',
+        bad,
+      );
+    }
+  });
+
+  it('R11 R12 PEERCHAT_CLIENT_IP_HEADER is read; the shipped fly.toml sets it (fly-client-ip) and the public origin', () => {
+    const key = toB64url(new Uint8Array(32).fill(9));
+    assert.equal(loadConfig({ PEERCHAT_RELAY_KEY: key, PEERCHAT_CLIENT_IP_HEADER: 'Fly-Client-IP' }, tmp()).clientIpHeader, 'Fly-Client-IP');
+    const toml = readFileSync(fileURLToPath(new URL('../../fly.toml', import.meta.url)), 'utf8');
+    // The [env] table: from its header to the next table header.
+    const env = /^\[env\]\s*$([\s\S]*?)(?=^\[)/m.exec(toml)?.[1] ?? '';
+    const vars = Object.fromEntries([...env.matchAll(/^\s*([A-Z_]+)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
+    assert.equal(vars.PEERCHAT_CLIENT_IP_HEADER, 'fly-client-ip');
+    const loaded = loadConfig({ ...vars, PEERCHAT_RELAY_KEY: key }, tmp());
+    assert.equal(loaded.config.mode, 'production');
+    assert.equal(loaded.clientIpHeader, 'fly-client-ip');
+    assert.deepEqual(loaded.config.publicOrigins, ['https://peerchat-relay.fly.dev']);
   });
 });

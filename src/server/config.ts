@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { KeyFileError, loadOrCreateKeyFile } from '../shared/crypto/keyFile.node.js';
 import { fromB64url } from '../shared/encoding';
-import { LIMITS, type Channel, type IceServer, zChannel, zChannelId, zIceServer } from '../shared/protocol/relay';
+import { relayOrigin } from '../shared/protocol/signed';
+import { LIMITS, POST_TIME_WINDOW_MS, type Channel, type IceServer, zChannel, zChannelId, zIceServer } from '../shared/protocol/relay';
 import { isLogLevel, type LogLevel } from './logger';
 
 export interface RelayLimits {
@@ -30,7 +31,10 @@ export interface RelayLimits {
   maxQueuedEvents: number;
   /** Recent posts remembered for idempotent retries (SPEC.md M7). @default 10_000 */
   idempotencyEntries: number;
-  /** How long a post is remembered for idempotent retries. @default 10 min */
+  /**
+   * How long a post is remembered for idempotent retries; never less than 2 x POST_TIME_WINDOW_MS, the
+   * longest a relayed post can stay acceptable (SPEC.md M6). @default 10 min
+   */
   idempotencyTtlMs: number;
 }
 
@@ -61,6 +65,12 @@ export interface RelayConfig {
   iceServers: IceServer[];
   /** What clients pass to PeerJS: `path` + `peerjs` is the signalling WebSocket path. */
   peerjs: { path: string; key: string };
+  /**
+   * The relay's public origins (`https://host[:port]`, normalized) that a login may name (SPEC.md L9).
+   * Required in production (`PEERCHAT_PUBLIC_ORIGIN`); empty = local mode, where the request's Host header
+   * is trusted instead. @default []
+   */
+  publicOrigins: string[];
   limits: RelayLimits;
   timing: RelayTiming;
 }
@@ -101,6 +111,9 @@ export function resolveConfig(input: RelayConfigInput): RelayConfig {
   if (channels.length === 0 || channels.length > LIMITS.maxChannels) {
     throw new ConfigError('BAD_CHANNELS', `between 1 and ${LIMITS.maxChannels} channels are required`);
   }
+  const limits = { ...DEFAULT_LIMITS, ...input.limits };
+  // A relayed post stays acceptable for up to twice the window after it was first relayed (RecentPosts.ts).
+  limits.idempotencyTtlMs = Math.max(limits.idempotencyTtlMs, 2 * POST_TIME_WINDOW_MS);
   return {
     mode: input.mode ?? 'local',
     name: input.name ?? 'peerchat',
@@ -108,14 +121,15 @@ export function resolveConfig(input: RelayConfigInput): RelayConfig {
     channels,
     iceServers: input.iceServers ?? [],
     peerjs: input.peerjs ?? { path: '/', key: 'peerchat' },
-    limits: { ...DEFAULT_LIMITS, ...input.limits },
+    publicOrigins: parsePublicOrigins(input.publicOrigins ?? [], 'publicOrigins'),
+    limits,
     timing: { ...DEFAULT_TIMING, ...input.timing },
   };
 }
 
 export class ConfigError extends Error {
   constructor(
-    readonly code: 'MISSING_RELAY_KEY' | 'BAD_RELAY_KEY' | 'BAD_CHANNELS' | 'BAD_ICE_SERVERS' | 'BAD_CONFIG_FILE' | 'BAD_VIRTUAL_CLIENTS',
+    readonly code: 'MISSING_RELAY_KEY' | 'BAD_RELAY_KEY' | 'MISSING_PUBLIC_ORIGIN' | 'BAD_PUBLIC_ORIGIN' | 'BAD_CHANNELS' | 'BAD_ICE_SERVERS' | 'BAD_CONFIG_FILE' | 'BAD_VIRTUAL_CLIENTS',
     message: string,
   ) {
     super(message);
@@ -146,6 +160,31 @@ export interface LoadedConfig {
   virtualClients: number;
   /** Local state: the local-mode relay key, virtual clients' keys under `virtual/` (`PEERCHAT_DATA_DIR`). @default .data */
   dataDir: string;
+  /** Header carrying the client's address behind a proxy (`PEERCHAT_CLIENT_IP_HEADER`; fly.io: fly-client-ip). @default undefined */
+  clientIpHeader: string | undefined;
+}
+
+/**
+ * `https://chat.example, wss://chat.example:8443` -> normalized origins (relayOrigin). Anything that is not
+ * a bare http(s)/ws(s) origin is refused, naming it: a path or typo here would refuse every login.
+ */
+export function parsePublicOrigins(list: readonly string[], what: string): string[] {
+  const out: string[] = [];
+  for (const raw of list) {
+    const text = raw.trim();
+    if (!text) continue;
+    const origin = relayOrigin(text);
+    let bare = false;
+    try {
+      const u = new URL(text);
+      bare = (u.pathname === '/' || u.pathname === '') && !u.search && !u.hash && !u.username && !u.password;
+    } catch {
+      // relayOrigin gave null already
+    }
+    if (!origin || !bare) throw new ConfigError('BAD_PUBLIC_ORIGIN', `${what}: "${text}" is not an origin such as https://chat.example`);
+    if (!out.includes(origin)) out.push(origin);
+  }
+  return out;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -181,6 +220,9 @@ export function loadOrCreateLocalKey(dataDir: string): { secretKey: Uint8Array; 
  *   `PEERCHAT_CONFIG` (JSON file with the same settings plus `limits`/`timing`), `PEERCHAT_POSTS_PER_MINUTE`,
  *   `PORT` (8080), `HOST` (0.0.0.0), `PEERCHAT_LOG_LEVEL` (info), `PEERCHAT_STATIC_DIR` (dist/client).
  * - `PEERCHAT_VIRTUAL_CLIENTS`: how many virtual clients to run in a child process (0-32, default 0).
+ * - `PEERCHAT_PUBLIC_ORIGIN`: comma list of the origins clients reach the relay at (logins sign one, L9).
+ *   Required in production.
+ * - `PEERCHAT_CLIENT_IP_HEADER`: the proxy's client-address header (R11); unset = the TCP peer.
  */
 export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig & { keyNote: string } {
   const mode: RelayConfig['mode'] =
@@ -245,6 +287,15 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig 
     iceServers = parsed.data;
   }
 
+  const publicOrigins = parsePublicOrigins((env.PEERCHAT_PUBLIC_ORIGIN ?? '').split(','), 'PEERCHAT_PUBLIC_ORIGIN');
+  if (mode === 'production' && publicOrigins.length === 0) {
+    throw new ConfigError(
+      'MISSING_PUBLIC_ORIGIN',
+      'PEERCHAT_PUBLIC_ORIGIN is required in production (e.g. https://chat.example): every login signs the ' +
+        "relay's origin, and without it the relay could only trust the Host header the client writes",
+    );
+  }
+
   const limits: Partial<RelayLimits> = { ...pickKnown(file.limits, DEFAULT_LIMITS) };
   const ppm = Number(env.PEERCHAT_POSTS_PER_MINUTE);
   if (env.PEERCHAT_POSTS_PER_MINUTE && Number.isFinite(ppm) && ppm > 0) limits.postsPerMinute = ppm;
@@ -256,6 +307,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig 
     channels,
     iceServers,
     peerjs: file.peerjs,
+    publicOrigins,
     limits,
     timing: pickKnown(file.timing, DEFAULT_TIMING),
   });
@@ -268,6 +320,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig 
     staticDir: resolve(cwd, env.PEERCHAT_STATIC_DIR ?? 'dist/client'),
     virtualClients: parseVirtualClients(env.PEERCHAT_VIRTUAL_CLIENTS),
     dataDir: resolve(cwd, env.PEERCHAT_DATA_DIR ?? '.data'),
+    clientIpHeader: env.PEERCHAT_CLIENT_IP_HEADER?.trim() || undefined,
     keyNote,
   };
 }

@@ -13,7 +13,7 @@ import type { Ed25519Backend } from '../shared/crypto/ed25519';
 import { nodeBackend } from '../shared/crypto/nodeBackend';
 import { fingerprint } from '../shared/crypto/signing';
 import { toB64url } from '../shared/encoding';
-import { CloseCode, LIMITS, PROTOCOL_VERSION, RelayReason, type ServerInfo } from '../shared/protocol/relay';
+import { CloseCode, LIMITS, POST_TIME_WINDOW_MS, PROTOCOL_VERSION, RelayReason, type ServerInfo } from '../shared/protocol/relay';
 import { createInProcessBus, type RelayBus } from './bus';
 import { ChallengeBook } from './ChallengeBook';
 import { type RelayConfig, type RelayConfigInput, resolveConfig } from './config';
@@ -22,6 +22,7 @@ import { EventHub } from './EventHub';
 import { createFrameEncoder } from './frameEncoder';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
+import { acceptsOrigin, clientIpOf, NO_ORIGIN_GRANT, originGrantOf } from './origins';
 import { RecentPosts } from './RecentPosts';
 import { reasonOf } from './relayError';
 import { createRelaySocketClass, type RelaySocket } from './RelaySocket';
@@ -171,7 +172,14 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     mintId,
     publish: (env) => bus.publishEnvelope(env),
   });
-  const recent = new RecentPosts({ maxEntries: config.limits.idempotencyEntries, ttlMs: config.limits.idempotencyTtlMs, now });
+  const recent = new RecentPosts({
+    maxEntries: config.limits.idempotencyEntries,
+    ttlMs: config.limits.idempotencyTtlMs,
+    windowMs: POST_TIME_WINDOW_MS,
+    now,
+  });
+  const publicOrigins = new Set(config.publicOrigins);
+  let listenPort = 0; // set once listening; logins only arrive after that
   // rate-limiter-flexible: well kept, fixed windows that are correct at the edges, and memory bounded by
   // expiring keys (unref'd timers) -- a hand-rolled map would need all three.
   const perMinute = (points: number) => new RateLimiterMemory({ points, duration: 60 });
@@ -199,10 +207,13 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     stats,
     log,
     isShuttingDown: () => shuttingDown,
+    now,
+    acceptsOrigin: (origin, socket) => acceptsOrigin(origin, socket.originGrant, { publicOrigins, port: listenPort }),
     onLogin(socket, session) {
       if (socket.loginTimer) clearTimeout(socket.loginTimer);
       socket.loginTimer = null;
       socket.session = session;
+      socket.originGrant = NO_ORIGIN_GRANT; // only a login reads it: drop the Host string
       const waiting = socket.pendingStreams;
       socket.pendingStreams = null;
       if (waiting) for (const stream of waiting) stream.start();
@@ -275,6 +286,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     ws.ip = ip;
     ws.loginTimer = setTimeout(onLoginTimeout, config.timing.loginTimeoutMs, ws);
     ws.trpcAwaitingParams = adapter.expectsConnectionParams(req.url);
+    ws.originGrant = originGrantOf(req, { publicOrigins: config.publicOrigins, clientIpHeader: options.clientIpHeader });
   }
 
   // Heartbeat (SPEC.md P4): one sweep for all sockets. A socket that did not answer the previous ping is
@@ -299,11 +311,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
 
   const upgradeSockets = new Set<Duplex>();
   const upgradeRoutes = new Map(Object.entries(options.upgradeRoutes ?? {}));
-  const clientIp = (req: IncomingMessage): string => {
-    const h = options.clientIpHeader ? req.headers[options.clientIpHeader.toLowerCase()] : undefined;
-    const v = Array.isArray(h) ? h[0] : h;
-    return (v?.split(',')[0]?.trim() || req.socket.remoteAddress) ?? 'unknown';
-  };
+  const clientIp = (req: IncomingMessage): string => clientIpOf(req, options.clientIpHeader);
 
   function routeFor(pathname: string): UpgradeHandler | undefined {
     for (const [path, handler] of upgradeRoutes) {
@@ -436,6 +444,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     });
   });
   const port = (server.address() as AddressInfo).port;
+  listenPort = port;
   const host = !options.host || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   log.info('relay_started', { port, name: config.name, publicKey: relayKey, fingerprint: info.fingerprint, epoch, mode: config.mode });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config';
 import { createRelay } from './createRelay';
 import { createLogger } from './logger';
+import { warnOnProxiedClients } from './proxyWarning';
 import { createSignallingServer } from './signalling/createSignallingServer';
 import { normalizePeerjsPath } from './signalling/peerjsWire';
 import { superviseVirtualClients, virtualEntry } from '../virtual/superviseVirtualClients';
@@ -39,13 +40,15 @@ async function main(): Promise<void> {
     logger: log,
     staticDir: loaded.staticDir,
     defaultMetrics: true,
-    clientIpHeader: process.env.PEERCHAT_CLIENT_IP_HEADER || undefined,
+    clientIpHeader: loaded.clientIpHeader,
   });
+  warnOnProxiedClients(relay.server, { mode: config.mode, clientIpHeader: loaded.clientIpHeader, warn: (event, fields) => log.warn(event, fields) });
 
   const signalling = createSignallingServer({
     auth: relay.peerAuth,
     key: config.peerjs.key,
     path: config.peerjs.path,
+    clientIpHeader: loaded.clientIpHeader,
     log: (event, fields) => log.warn(`signalling_${event}`, fields),
   });
   relay.addUpgradeRoute(`${normalizePeerjsPath(config.peerjs.path)}peerjs`, (req, socket, head) =>

@@ -12,6 +12,7 @@ import {
   type Envelope,
   type LoginOutput,
   LIMITS,
+  POST_TIME_WINDOW_MS,
   PROTOCOL_VERSION,
   type PresenceUser,
   type RelayEvent,
@@ -56,6 +57,10 @@ export interface RouterDeps {
   stats: RelayStats;
   log: Logger;
   isShuttingDown: () => boolean;
+  /** The relay's clock (challenge `relayTime`, the post window). */
+  now: () => number;
+  /** May a login on this socket name `origin` as the relay it meant (SPEC.md L9, origins.ts)? */
+  acceptsOrigin: (origin: string, socket: RelaySocket) => boolean;
   /** A login succeeded on a still-open socket: stop its login timer, start waiting streams. */
   onLogin: (socket: RelaySocket, session: Session) => void;
 }
@@ -108,7 +113,7 @@ export function createRouter(d: RouterDeps) {
         if (ctx.socket.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
         await consume(d.limiters.logins, ctx.socket.ip);
         const c = d.challenges.issue(ctx.socket.connId);
-        return { nonce: c.nonce, expiresAt: c.expiresAt, relayKey: d.relayKey };
+        return { nonce: c.nonce, expiresAt: c.expiresAt, relayKey: d.relayKey, relayTime: d.now() };
       }),
 
       login: t.procedure.input(zLoginInput).mutation(async ({ ctx, input }): Promise<LoginOutput> => {
@@ -122,7 +127,10 @@ export function createRouter(d: RouterDeps) {
         if (!c.ok) throw relayError(c.reason);
         const key = fromB64url(input.publicKey);
         if (!key || checkPublicKey(key) !== null) throw relayError(RelayReason.BAD_KEY);
-        const fields = { nonce: input.nonce, relayKey: d.relayKey, publicKey: input.publicKey, name: input.name, kind: input.kind };
+        if (input.origin === undefined) throw relayError(RelayReason.BAD_INPUT, 'origin is required');
+        // Signed for another relay's origin: a relay that passed our challenge on to its own client (L9).
+        if (!d.acceptsOrigin(input.origin, s)) throw relayError(RelayReason.WRONG_RELAY, 'login signed for another origin');
+        const fields = { nonce: input.nonce, relayKey: d.relayKey, origin: input.origin, publicKey: input.publicKey, name: input.name, kind: input.kind };
         const v = await verifyLogin(d.backend, fields, input.signature);
         if (!v.ok) throw relayError(v.reason === 'NON_CANONICAL_KEY' || v.reason === 'SMALL_ORDER_KEY' ? RelayReason.BAD_KEY : RelayReason.BAD_SIGNATURE);
         // The socket may have closed while we verified; a session for it would never end.
@@ -140,10 +148,17 @@ export function createRouter(d: RouterDeps) {
         if (post.author !== ctx.session.user.userId) throw relayError(RelayReason.WRONG_AUTHOR);
         if (!channelIds.has(post.channel)) throw relayError(RelayReason.UNKNOWN_CHANNEL);
         if (post.text.length === 0 && post.attachments.length === 0) throw relayError(RelayReason.BAD_INPUT, 'empty post');
+        if (post.relay !== d.relayKey) throw relayError(RelayReason.WRONG_RELAY, 'post signed for another relay');
         const digest = postDigest(post);
         const seen = d.recent.lookup(post.author, post.clientId, digest);
-        if (seen.kind === 'same') return seen.result; // idempotent retry (SPEC.md M7)
-        if (seen.kind === 'conflict') throw relayError(RelayReason.DUPLICATE_CLIENT_ID);
+        // An idempotent retry (R4) gets its envelope even once its window closed: nothing new is relayed.
+        if (seen.kind === 'same') return seen.result;
+        if (seen.kind === 'conflict' || seen.kind === 'spent') throw relayError(RelayReason.DUPLICATE_CLIENT_ID);
+        // SPEC.md M6: an old signed post cannot come back as new.
+        const skew = post.sentAt - d.now();
+        if (skew < -POST_TIME_WINDOW_MS) throw relayError(RelayReason.STALE_POST, `sentAt is more than ${POST_TIME_WINDOW_MS} ms behind the relay's clock`);
+        if (skew > POST_TIME_WINDOW_MS) throw relayError(RelayReason.CLOCK_SKEW, `sentAt is more than ${POST_TIME_WINDOW_MS} ms ahead of the relay's clock`);
+        if (!d.recent.hasRoom(post.author, post.clientId)) throw relayError(RelayReason.RATE_LIMITED, 'too many recent posts to remember');
         // Remembered before the first await, so a concurrent retry finds this attempt instead of starting another.
         const result = (async () => {
           await consume(d.limiters.posts, post.author);
@@ -157,7 +172,7 @@ export function createRouter(d: RouterDeps) {
           d.stats.posts++;
           return d.minter.mint(post);
         })();
-        d.recent.remember(post.author, post.clientId, digest, result);
+        d.recent.remember(post.author, post.clientId, digest, post.sentAt, result);
         return result;
       }),
     }),

@@ -7,7 +7,7 @@ import { randomSecretKey } from '../shared/crypto/ed25519';
 import { nodeBackend } from '../shared/crypto/nodeBackend';
 import { toB64url } from '../shared/encoding';
 import { type ClientKind, type Envelope, type LoginOutput, PROTOCOL_VERSION, type RelayEvent, parseEnvelopeBatch } from '../shared/protocol/relay';
-import { signLogin, signPost, type UnsignedPost } from '../shared/protocol/signed';
+import { relayOrigin, signLogin, signPost, type UnsignedPost } from '../shared/protocol/signed';
 import { createRelay, type Relay, type RelayOptions } from './createRelay';
 import { silentLogger } from './logger';
 import type { AppRouter } from './router';
@@ -39,28 +39,45 @@ export interface RawClient {
   close(): Promise<void>;
 }
 
+/** The origin each raw client dialled: what `login` signs (SPEC.md L9). */
+const originOfClient = new WeakMap<object, string>();
+/** The relay key each identity last logged in to: what `makePost` binds a post to (SPEC.md M6). */
+const relayKeyOfIdentity = new WeakMap<Identity, string>();
+
 /** A tRPC client with no automatic login and no reconnect jitter: for refusal tests. */
-export function rawClient(relay: Relay, opts: { WebSocket?: unknown } = {}): RawClient {
+export function rawClient(relay: Relay, opts: { WebSocket?: unknown; url?: string } = {}): RawClient {
+  const url = opts.url ?? relay.trpcUrl;
   const wsClient = createWSClient({
-    url: relay.trpcUrl,
+    url,
     WebSocket: (opts.WebSocket ?? WebSocket) as typeof globalThis.WebSocket,
     // tRPC sleeps retryDelayMs even after close(), holding the test process open for that long: keep it short.
     retryDelayMs: (attempt) => (attempt === 0 ? 0 : 100),
   });
   const client = createTRPCClient<AppRouter>({ links: [wsLink<AppRouter>({ client: wsClient, transformer: superjson })] });
+  originOfClient.set(client, relayOrigin(url)!);
   return { client, close: () => wsClient.close() };
+}
+
+/** The origin a login over `client` signs: the URL it dialled (rawClient), as the relay's origin. */
+export function originOf(client: TRPCClient<AppRouter>): string {
+  const origin = originOfClient.get(client);
+  if (!origin) throw new Error('not a rawClient: pass opts.origin');
+  return origin;
 }
 
 export async function login(
   client: TRPCClient<AppRouter>,
   id: Identity,
-  opts: { name?: string; kind?: ClientKind } = {},
+  opts: { name?: string; kind?: ClientKind; origin?: string } = {},
 ): Promise<LoginOutput> {
   const name = opts.name ?? 'tester';
   const kind = opts.kind ?? 'virtual';
+  const origin = opts.origin ?? originOf(client);
   const ch = await client.auth.challenge.mutate({ protocol: PROTOCOL_VERSION });
-  const signature = await signLogin(backend, id.secretKey, { nonce: ch.nonce, relayKey: ch.relayKey, publicKey: id.publicKey, name, kind });
-  return client.auth.login.mutate({ protocol: PROTOCOL_VERSION, publicKey: id.publicKey, name, kind, nonce: ch.nonce, signature });
+  const signature = await signLogin(backend, id.secretKey, { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey: id.publicKey, name, kind });
+  const out = await client.auth.login.mutate({ protocol: PROTOCOL_VERSION, publicKey: id.publicKey, name, kind, nonce: ch.nonce, origin, signature });
+  relayKeyOfIdentity.set(id, out.info.publicKey);
+  return out;
 }
 
 /** A logged-in raw client. */
@@ -82,7 +99,13 @@ export async function refusal(p: Promise<unknown>): Promise<string> {
   throw new Error('expected a refusal, the call succeeded');
 }
 
+/**
+ * A signed post by `id`, bound to the relay `id` last logged in to (or `fields.relay`) and to the current
+ * time (or `fields.sentAt`).
+ */
 export function makePost(id: Identity, fields: Partial<UnsignedPost> = {}) {
+  const relay = fields.relay ?? relayKeyOfIdentity.get(id);
+  if (!relay) throw new Error('makePost: this identity has not logged in here; pass fields.relay');
   return signPost(backend, id.secretKey, {
     channel: 'general',
     clientId: `c${toB64url(randomSecretKey()).slice(0, 20)}`,
@@ -90,6 +113,8 @@ export function makePost(id: Identity, fields: Partial<UnsignedPost> = {}) {
     attachments: [],
     replyTo: null,
     author: id.publicKey,
+    relay,
+    sentAt: Date.now(),
     ...fields,
   });
 }

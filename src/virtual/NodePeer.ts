@@ -306,6 +306,9 @@ export class NodePeer {
       attachments,
       replyTo: null,
       author: this.publicKey,
+      // Bound to this relay and to its clock as we estimate it (SPEC.md M6).
+      relay: this.relay.login.info.publicKey,
+      sentAt: this.relay.relayNow(),
     });
     const env = await this.relay.client.chat.post.mutate(post);
     await this.ingest([env]);

@@ -1,13 +1,19 @@
 // SPEC.md L8: a client stays logged in across reconnects (network drop, relay restart) and its events
-// stream resumes without the caller resubscribing.
+// stream resumes without the caller resubscribing. L9: it logs in only to the relay it dialled, with the
+// key it pinned. M6: it posts on the relay's clock.
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { TRPCClientError } from '@trpc/client';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Ed25519Backend } from '../shared/crypto/ed25519';
 import { randomSecretKey } from '../shared/crypto/ed25519';
 import type { Envelope, LoginOutput, RelayEvent } from '../shared/protocol/relay';
 import { parseEnvelopeBatch } from '../shared/protocol/relay';
+import { toB64url } from '../shared/encoding';
 import type { Relay } from '../server/createRelay';
-import { backend, eventually, loggedIn, makePost, startTestRelay } from '../server/testKit';
-import { connectRelay, type RelayConnection } from './relayConnection';
+import { backend, eventually, loggedIn, makePost, refusal, startTestRelay } from '../server/testKit';
+import { connectRelay, type RelayConnection, RelayKeyChangedError } from './relayConnection';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -30,7 +36,7 @@ function watch(conn: RelayConnection) {
   return { events, envelopes };
 }
 
-async function connect(relay: Relay, logins: LoginOutput[]) {
+async function connect(relay: Relay, logins: LoginOutput[], extra: { onError?: (err: unknown) => void } = {}) {
   const secretKey = randomSecretKey();
   const conn = await connectRelay({
     url: relay.trpcUrl,
@@ -41,6 +47,7 @@ async function connect(relay: Relay, logins: LoginOutput[]) {
     retryBaseMs: 20,
     restartDelayMs: 50,
     onLogin: (l) => logins.push(l),
+    ...extra,
   });
   cleanup.push(() => conn.close());
   return { conn, id: { secretKey, publicKey: conn.publicKey } };
@@ -67,7 +74,7 @@ describe('relayConnection', () => {
     assert.notEqual(logins[1]!.self.sessionId, logins[0]!.self.sessionId);
     assert.equal(conn.login, logins[1]);
     // Gated calls work on the new connection.
-    const mine = await conn.client.chat.post.mutate(await makePost(id, { text: 'mine' }));
+    const mine = await conn.client.chat.post.mutate(await makePost(id, { text: 'mine', relay: relay.info.publicKey }));
     assert.equal(mine.post.author, conn.publicKey);
 
     const p2 = await poster.client.chat.post.mutate(await makePost(poster.id, { text: 'after' }));
@@ -94,4 +101,107 @@ describe('relayConnection', () => {
     const p = await poster.client.chat.post.mutate(await makePost(poster.id, { text: 'new epoch' }));
     await eventually(() => seen.envelopes.some((e) => e.id === p.id), 'message from the new relay');
   });
+
+  it("L9 a man in the middle forwarding relay B's challenge cannot log its victim in at B", async () => {
+    const b = await startTestRelay();
+    cleanup.push(() => b.close());
+    const mitm = await transparentProxy(b.trpcUrl);
+    cleanup.push(mitm.close);
+    // The victim dials the attacker's address and, without a pin, would trust whatever key it is shown.
+    const err = await connectRelay({ url: mitm.url, secretKey: randomSecretKey(), name: 'victim', kind: 'browser', backend }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof TRPCClientError, String(err));
+    assert.equal((err.data as { reason?: string }).reason, 'WRONG_RELAY');
+    assert.ok(mitm.forwarded() >= 2, 'the challenge and the login did pass through the attacker');
+    assert.equal(b.counts().sessions, 0, 'nobody was logged in at B');
+  });
+
+  it('L9 a challenge with another relay key than the pinned one is refused before anything is signed', async () => {
+    const relay = await startTestRelay();
+    cleanup.push(() => relay.close());
+    const counting = countingSigner(backend);
+    const pinned = toB64url(new Uint8Array(32).fill(3)); // some other relay's key
+    await assert.rejects(
+      connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'pinned', kind: 'browser', backend: counting.backend, pinnedRelayKey: pinned }),
+      (e: unknown) => e instanceof RelayKeyChangedError && e.code === 'RELAY_KEY_CHANGED' && e.expected === pinned && e.got === relay.info.publicKey,
+    );
+    assert.equal(counting.signed(), 0, 'no login was signed');
+    // With the right pin it logs in.
+    const ok = await connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'pinned', kind: 'browser', backend, pinnedRelayKey: relay.info.publicKey });
+    cleanup.push(() => ok.close());
+    assert.equal(ok.login.info.publicKey, relay.info.publicKey);
+  });
+
+  it('L9 after a reconnect to a relay with another key on the same address, the client reports RELAY_KEY_CHANGED and does not log in', async () => {
+    const relay1 = await startTestRelay();
+    const logins: LoginOutput[] = [];
+    const errors: unknown[] = [];
+    await connect(relay1, logins, { onError: (e) => errors.push(e) });
+    await relay1.close();
+    const relay2 = await startTestRelay({ port: relay1.port });
+    cleanup.push(() => relay2.close());
+    await eventually(() => errors.some((e) => e instanceof RelayKeyChangedError), 'RELAY_KEY_CHANGED');
+    assert.equal(logins.length, 1);
+    assert.equal(relay2.counts().sessions, 0);
+  });
+
+  it("M6 a client whose clock is an hour off posts on the relay's clock (estimated at login)", async () => {
+    const relay = await startTestRelay({ clock: () => Date.now() + 3_600_000 });
+    cleanup.push(() => relay.close());
+    const { conn, id } = await connect(relay, []);
+    assert.ok(Math.abs(conn.relayNow() - (Date.now() + 3_600_000)) < 5_000, 'offset estimated from the challenge');
+    const env = await conn.client.chat.post.mutate(await makePost(id, { text: 'on time', sentAt: conn.relayNow(), relay: relay.info.publicKey }));
+    assert.equal(env.post.text, 'on time');
+    assert.equal(await refusal(conn.client.chat.post.mutate(await makePost(id, { text: 'local clock', relay: relay.info.publicKey }))), 'STALE_POST');
+  });
 });
+
+/** A WebSocket proxy that passes every frame both ways unchanged: a relay forwarding another's challenge. */
+async function transparentProxy(upstreamUrl: string) {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  let forwarded = 0;
+  wss.on('connection', (client) => {
+    const up = new WebSocket(upstreamUrl);
+    const early: { data: unknown; isBinary: boolean }[] = [];
+    up.on('error', () => client.terminate());
+    client.on('error', () => up.terminate());
+    client.on('message', (data, isBinary) => {
+      forwarded++;
+      if (up.readyState === WebSocket.OPEN) up.send(data as Buffer, { binary: isBinary });
+      else early.push({ data, isBinary });
+    });
+    up.on('open', () => {
+      for (const m of early) up.send(m.data as Buffer, { binary: m.isBinary });
+    });
+    up.on('message', (data, isBinary) => client.readyState === WebSocket.OPEN && client.send(data as Buffer, { binary: isBinary }));
+    client.on('close', () => up.close());
+    up.on('close', () => client.close());
+  });
+  return {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/trpc`,
+    forwarded: () => forwarded,
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+function countingSigner(inner: Ed25519Backend) {
+  let n = 0;
+  return {
+    signed: () => n,
+    backend: {
+      name: `counting ${inner.name}`,
+      verifyRaw: (k: Uint8Array, m: Uint8Array, s: Uint8Array) => inner.verifyRaw(k, m, s),
+      publicKeyOf: (sk: Uint8Array) => inner.publicKeyOf(sk),
+      sign: (sk: Uint8Array, msg: Uint8Array) => {
+        n++;
+        return inner.sign(sk, msg);
+      },
+    } satisfies Ed25519Backend,
+  };
+}

@@ -14,7 +14,7 @@ import type { AppRouter } from '../server/router';
 import type { Ed25519Backend } from '../shared/crypto/ed25519';
 import { toB64url } from '../shared/encoding';
 import { CloseCode, type ClientKind, type LoginOutput, PROTOCOL_VERSION } from '../shared/protocol/relay';
-import { signLogin } from '../shared/protocol/signed';
+import { relayOrigin, signLogin } from '../shared/protocol/signed';
 
 export interface ConnectRelayOptions {
   /** ws://host:port/trpc */
@@ -24,8 +24,12 @@ export interface ConnectRelayOptions {
   name: string;
   kind: ClientKind;
   backend: Ed25519Backend;
-  /** Refuse to log in to a relay with another key (e.g. the key pinned at first contact). @default undefined (trust the first) */
-  relayKey?: string;
+  /**
+   * The relay key this client trusts (pinned at first contact). A challenge carrying another key is refused
+   * before anything is signed, with `RelayKeyChangedError` (SPEC.md L9). @default undefined (trust the first
+   * login's key, then hold every reconnect to it)
+   */
+  pinnedRelayKey?: string;
   /** First reconnect delay scale; attempts back off exponentially with full jitter. @default 500 */
   retryBaseMs?: number;
   /** @default 30_000 */
@@ -44,6 +48,18 @@ export interface ConnectRelayOptions {
   WebSocket?: unknown;
 }
 
+/** The challenge named another relay key than the pinned one; nothing was signed (SPEC.md L9). */
+export class RelayKeyChangedError extends Error {
+  readonly code = 'RELAY_KEY_CHANGED';
+  constructor(
+    readonly expected: string,
+    readonly got: string,
+  ) {
+    super(`relay key changed: expected ${expected}, got ${got}`);
+    this.name = 'RelayKeyChangedError';
+  }
+}
+
 export interface RelayConnection {
   /** Typed tRPC client. Calls other than auth/info wait for the current connection's login. */
   readonly client: TRPCClient<AppRouter>;
@@ -51,6 +67,11 @@ export interface RelayConnection {
   readonly login: LoginOutput;
   /** The public key logged in with (base64url). */
   readonly publicKey: string;
+  /**
+   * The relay's clock as estimated from the latest challenge (its `relayTime` against the round trip's
+   * midpoint): what a post's `sentAt` should be (SPEC.md M6), so a client whose own clock is off still posts.
+   */
+  relayNow(): number;
   /** Resolves once the current connection is logged in. */
   ready(): Promise<LoginOutput>;
   /** The underlying WebSocket client (connection state, tests). */
@@ -95,7 +116,12 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayConn
   const publicKey = toB64url(await opts.backend.publicKeyOf(opts.secretKey));
   const base = opts.retryBaseMs ?? 500;
   const cap = opts.retryMaxMs ?? 30_000;
-  let pinnedRelayKey = opts.relayKey;
+  let pinnedRelayKey = opts.pinnedRelayKey;
+  // What the login signs as the relay it meant to reach: the URL we dial, as the relay's origin (L9).
+  const dialled = relayOrigin(opts.url);
+  if (!dialled) throw new Error(`not a relay URL: ${opts.url}`);
+  const origin: string = dialled; // narrowed once: logIn below is hoisted, so it would not see the check
+  let clockOffsetMs = 0;
   let gate = deferred<LoginOutput>();
   let latest: LoginOutput | null = null;
   let attemptSeq = 0;
@@ -140,11 +166,15 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayConn
 
   async function logIn(attempt: number): Promise<void> {
     try {
+      const askedAt = Date.now();
       const ch = await client.auth.challenge.mutate({ protocol: PROTOCOL_VERSION });
-      if (pinnedRelayKey && ch.relayKey !== pinnedRelayKey) throw new Error(`relay key changed: expected ${pinnedRelayKey}, got ${ch.relayKey}`);
+      // Refused before signing: a relay that shows another relay's key may be passing its challenge on.
+      if (pinnedRelayKey && ch.relayKey !== pinnedRelayKey) throw new RelayKeyChangedError(pinnedRelayKey, ch.relayKey);
+      const receivedAt = Date.now();
       const signature = await signLogin(opts.backend, opts.secretKey, {
         nonce: ch.nonce,
         relayKey: ch.relayKey,
+        origin,
         publicKey,
         name: opts.name,
         kind: opts.kind,
@@ -155,10 +185,12 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayConn
         name: opts.name,
         kind: opts.kind,
         nonce: ch.nonce,
+        origin,
         signature,
       });
       if (attempt !== attemptSeq || closed) return; // a newer socket superseded this one
       pinnedRelayKey ??= ch.relayKey;
+      clockOffsetMs = ch.relayTime - (askedAt + receivedAt) / 2;
       const reconnect = latest !== null;
       latest = out;
       gate.resolve(out);
@@ -237,6 +269,7 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayConn
       return latest!;
     },
     publicKey,
+    relayNow: () => Math.round(Date.now() + clockOffsetMs),
     ready: () => gate.promise,
     wsClient,
     close,

@@ -8,8 +8,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { clientIpOf } from '../origins';
 import type { PeerAuth, PeerGrant } from './PeerAuth';
-import { DEFAULT_PENDING_LIMITS, type Dropped, type PendingLimits, PendingSignals } from './PendingSignals';
+import { type Dropped, type PendingBound, type PendingLimits, PendingSignals } from './PendingSignals';
 import {
   MAX_TOKEN_LENGTH,
   MsgType,
@@ -61,8 +62,13 @@ export interface SignallingServerOptions {
   maxPayload?: number;
   /** Max signalling sockets at once (open plus being rejected); beyond it upgrades get HTTP 503. @default 10_000 */
   maxSockets?: number;
-  /** Bounds of the queue for online destinations whose socket is not open yet. */
+  /** Bounds of the queue for online destinations whose socket is not open yet (fair per key and address, W5). */
   pending?: Partial<PendingLimits>;
+  /**
+   * Header carrying the client's address behind a proxy (the relay's PEERCHAT_CLIENT_IP_HEADER): the
+   * waiting room's per-address bound needs the client, not the proxy. @default undefined (the TCP peer)
+   */
+  clientIpHeader?: string;
   /** Per-socket flood limits. */
   rate?: Partial<SignallingRateLimits>;
   /**
@@ -92,6 +98,8 @@ export interface SignallingStats {
   relayed: number;
   /** EXPIRE messages sent back to senders. */
   expired: number;
+  /** Messages the waiting room refused, by the bound that refused them (W5). */
+  waitingRoomRefused: Record<PendingBound, number>;
   rejected: { unauthorized: number; invalidKey: number; protocolMismatch: number; badRequest: number; capacity: number };
   replaced: number;
   sessionEnded: number;
@@ -108,10 +116,16 @@ export interface SignallingServer {
   /** Closes every socket (ERROR SHUTTING_DOWN, close 1012) and stops all timers. */
   close(): Promise<void>;
   stats(): SignallingStats;
+  /** Messages waiting for `peerId`'s socket to open (diagnostics, tests). */
+  pendingFor(peerId: string): number;
 }
 
 interface Conn {
   readonly id: string;
+  /** The user behind this peer id: every session of one key shares it (the id's key prefix, P1). */
+  readonly key: string;
+  /** The client's address (the proxy's header when configured). */
+  readonly addr: string;
   readonly ws: WebSocket;
   alive: boolean;
   /** Set once the relay decided to close this socket: later messages are ignored. */
@@ -119,6 +133,15 @@ interface Conn {
   readonly messages: TokenBucket;
   readonly bytes: TokenBucket;
   unsubscribe: () => void;
+}
+
+/**
+ * The user a peer id belongs to: relay-minted ids are `<first 16 hex chars of the key>-<session tag>` (P1),
+ * so all sessions of one key share the prefix (ids without a '-', as in tests, are their own user).
+ */
+function keyOfPeerId(id: string): string {
+  const dash = id.indexOf('-');
+  return dash < 0 ? id : id.slice(0, dash);
 }
 
 /** Refusals are only counted by default: logging each would let anyone flood the log. */
@@ -144,7 +167,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   const sweepIntervalMs = opts.sweepIntervalMs ?? 1_000;
   const now = opts.now ?? Date.now;
   const log = opts.log ?? defaultLog;
-  const pending = new PendingSignals({ ...DEFAULT_PENDING_LIMITS, ...opts.pending });
+  const pending = new PendingSignals(opts.pending);
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -161,6 +184,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   const stats: Omit<SignallingStats, 'sockets' | 'pending'> = {
     relayed: 0,
     expired: 0,
+    waitingRoomRefused: { total: 0, destination: 0, sender: 0, address: 0, source_destination: 0 },
     rejected: { unauthorized: 0, invalidKey: 0, protocolMismatch: 0, badRequest: 0, capacity: 0 },
     replaced: 0,
     sessionEnded: 0,
@@ -301,14 +325,16 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (refusal || !grant) return refuse(ws, refusal?.frame ?? errorFrame(SignalReason.UNAUTHORIZED), SignalClose.UNAUTHORIZED, refusal?.reason ?? SignalReason.UNAUTHORIZED);
       if (shuttingDown) return refuse(ws, errorFrame(SignalReason.SHUTTING_DOWN), SignalClose.SERVICE_RESTART, SignalReason.SHUTTING_DOWN);
-      attach(ws, id, grant);
+      attach(ws, id, grant, clientIpOf(req, opts.clientIpHeader));
     });
   }
 
-  function attach(ws: WebSocket, id: string, grant: PeerGrant): void {
+  function attach(ws: WebSocket, id: string, grant: PeerGrant, addr: string): void {
     const t = now();
     const conn: Conn = {
       id,
+      key: keyOfPeerId(id),
+      addr,
       ws,
       alive: true,
       closing: false,
@@ -405,9 +431,13 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     }
     // PeerJS's own server never answers an undeliverable LEAVE either.
     if (msg.type === MsgType.LEAVE) return;
-    if (auth.isOnline(msg.dst) && pending.push(msg.dst, from.id, frame, now())) {
-      armSweep();
-      return;
+    if (auth.isOnline(msg.dst)) {
+      const refused = pending.push(msg.dst, { src: from.id, key: from.key, addr: from.addr }, frame, now());
+      if (refused === null) {
+        armSweep();
+        return;
+      }
+      stats.waitingRoomRefused[refused]++;
     }
     from.ws.send(expireFrame(msg.dst, from.id));
     stats.expired++;
@@ -429,9 +459,11 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   return {
     handleUpgrade,
     close,
+    pendingFor: (peerId) => pending.heldFor(peerId),
     stats: () => ({
       ...stats,
       rejected: { ...stats.rejected },
+      waitingRoomRefused: { ...stats.waitingRoomRefused },
       sockets: conns.size,
       pending: pending.size,
     }),

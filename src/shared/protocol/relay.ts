@@ -2,8 +2,18 @@
 // nobody redeclares a shape. Rules are numbered in ./SPEC.md and cited in the tests.
 import { z } from 'zod';
 
-/** Bumped on any incompatible change to this file or to the signed payloads (SPEC.md V1). */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on any incompatible change to this file or to the signed payloads (SPEC.md V1).
+ * 2: the login signs the relay's origin (L4, L9); a post signs the relay key and the client's time (M6).
+ */
+export const PROTOCOL_VERSION = 2;
+
+/**
+ * A post's `sentAt` may differ from the relay's clock by at most this much, either way (SPEC.md M6). Together
+ * with the idempotency window (R4, at least twice this) it keeps an old signed post from being relayed again.
+ * A protocol constant, not a setting: `verifyEnvelope` checks `ts` against `sentAt` with it.
+ */
+export const POST_TIME_WINDOW_MS = 5 * 60_000;
 
 /** Stable machine codes carried in `error.data.reason` (SPEC.md E1). Never match on message text. */
 export const RelayReason = {
@@ -24,6 +34,12 @@ export const RelayReason = {
   TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
   TOO_LARGE: 'TOO_LARGE',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** The login names another relay's origin, or the post another relay's key (SPEC.md L9, M6). */
+  WRONG_RELAY: 'WRONG_RELAY',
+  /** The post's `sentAt` is older than the relay's clock minus POST_TIME_WINDOW_MS (SPEC.md M6). */
+  STALE_POST: 'STALE_POST',
+  /** The post's `sentAt` is later than the relay's clock plus POST_TIME_WINDOW_MS (SPEC.md M6). */
+  CLOCK_SKEW: 'CLOCK_SKEW',
   INTERNAL: 'INTERNAL',
 } as const;
 export type RelayReason = (typeof RelayReason)[keyof typeof RelayReason];
@@ -76,6 +92,11 @@ export const zDisplayName = z
   .max(LIMITS.maxNameLength)
   .refine((s) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s), 'no control characters');
 export const zClientKind = z.enum(['browser', 'virtual']);
+/**
+ * The relay's origin as the client sees it: `http(s)://host[:port]`, lowercase, default port left out, as
+ * `relayOrigin(url)` (signed.ts) makes it from the URL the client connected to (SPEC.md L9).
+ */
+export const zOrigin = z.string().max(256).regex(/^https?:\/\/[a-z0-9.\-\[\]:]+$/, 'origin');
 export type ClientKind = z.infer<typeof zClientKind>;
 /** PeerJS ids are minted by the relay: `<hex key prefix>-<session tag>` (SPEC.md W1). */
 export const zPeerId = z.string().regex(/^[a-f0-9]{16}-[a-z0-9]{10}$/, 'peer id');
@@ -116,7 +137,13 @@ export type ServerInfo = z.infer<typeof zServerInfo>;
 
 // ---- login (SPEC.md L1-L6) ----
 export const zChallengeInput = z.object({ protocol: z.number().int() });
-export const zChallenge = z.object({ nonce: zNonce, expiresAt: z.number(), relayKey: zPublicKey });
+export const zChallenge = z.object({
+  nonce: zNonce,
+  expiresAt: z.number(),
+  relayKey: zPublicKey,
+  /** The relay's clock when it issued the challenge: clients estimate their offset from it for `sentAt` (M6). */
+  relayTime: z.number(),
+});
 export type Challenge = z.infer<typeof zChallenge>;
 
 export const zLoginInput = z.object({
@@ -125,6 +152,12 @@ export const zLoginInput = z.object({
   name: zDisplayName,
   kind: zClientKind,
   nonce: zNonce,
+  /**
+   * The relay origin the client connected to; signed, and checked against the relay's own (SPEC.md L9).
+   * Required since protocol 2; optional in the schema only so that a version-1 client, which never sends
+   * it, hears PROTOCOL_MISMATCH rather than BAD_INPUT (L6).
+   */
+  origin: zOrigin.optional(),
   /** Signs signingBytes('login', loginFields(...)). */
   signature: zSignature,
 });
@@ -188,6 +221,10 @@ export const zPost = z.object({
   attachments: z.array(zSignedAttachment).max(LIMITS.maxAttachmentsPerMessage),
   replyTo: zUlid.nullable(),
   author: zPublicKey,
+  /** The relay this post is meant for (its public key): another relay refuses it (SPEC.md M6). */
+  relay: zPublicKey,
+  /** The author's estimate of the relay's clock when signing, ms (SPEC.md M6). */
+  sentAt: z.number().int().nonnegative(),
   /** Author's signature over signingBytes('post', postFields(post)). */
   sig: zSignature,
 });

@@ -1,30 +1,56 @@
 // Signed payloads: the fields each signature covers, in their fixed order, and the functions that sign
-// and verify them. Pure: the Ed25519 backend is passed in. SPEC.md S1-S4, L2, M2-M5, A2.
+// and verify them. Pure: the Ed25519 backend is passed in. SPEC.md S1-S4, L4, L9, M2-M6, A2.
 import { concatBytes, fromB64url, toB64url } from '../encoding';
 import { type Ed25519Backend, strictVerify } from '../crypto/ed25519';
 import { sha256, sha256B64 } from '../crypto/hash';
 import { type CanonicalField, signingBytes } from '../crypto/signing';
 import type { StrictReason } from '../crypto/strictPolicy';
-import { LIMITS, type AttachmentMeta, type ClientKind, type Envelope, type Post, type SignedAttachment } from './relay';
+import { LIMITS, POST_TIME_WINDOW_MS, type AttachmentMeta, type ClientKind, type Envelope, type Post, type SignedAttachment } from './relay';
 
 export type SignedCheck =
   | { ok: true }
-  | { ok: false; reason: StrictReason | 'BAD_ENCODING' | 'WRONG_RELAY' | 'BAD_ATTACHMENT' | 'WRONG_AUTHOR' };
+  | { ok: false; reason: StrictReason | 'BAD_ENCODING' | 'WRONG_RELAY' | 'BAD_ATTACHMENT' | 'WRONG_AUTHOR' | 'STALE_POST' };
 
+/**
+ * The relay's origin as a client sees it (SPEC.md L9): `ws(s)://` and `http(s)://` URLs both give
+ * `http(s)://host[:port]` (WHATWG URL: lowercase host, default port left out), so a browser page at
+ * `https://chat.example` and its socket `wss://chat.example/trpc` name the same origin. Null if not a URL
+ * of those schemes.
+ */
+export function relayOrigin(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  const scheme = u.protocol === 'ws:' || u.protocol === 'http:' ? 'http:' : u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : null;
+  if (!scheme || !u.host) return null;
+  // Re-parse with the http(s) scheme so the default port of THAT scheme is dropped (ws:80 == http:80).
+  return `${scheme}//${new URL(`${scheme}//${u.host}`).host}`;
+}
+
+/**
+ * Login signing fields (SPEC.md L4). `origin` binds the login to the relay the client meant to reach, as
+ * NIP-42 binds its AUTH event to the relay URL: a relay that passes another relay's challenge on gets a
+ * signature that relay refuses (L9).
+ */
 export function loginFields(a: {
   nonce: string;
   relayKey: string;
+  origin: string;
   publicKey: string;
   name: string;
   kind: ClientKind;
 }): CanonicalField[] {
-  return [a.nonce, a.relayKey, a.publicKey, a.name, a.kind];
+  return [a.nonce, a.relayKey, a.origin, a.publicKey, a.name, a.kind];
 }
 
 export type UnsignedPost = Omit<Post, 'sig'>;
 
+/** Post signing fields (SPEC.md M2, M6): `relay` and `sentAt` bind the post to one relay and one moment. */
 export function postFields(p: UnsignedPost): CanonicalField[] {
-  return [p.channel, p.clientId, p.author, p.text, p.attachments.map((a) => a.id).join(','), p.replyTo];
+  return [p.channel, p.clientId, p.author, p.relay, p.sentAt, p.text, p.attachments.map((a) => a.id).join(','), p.replyTo];
 }
 
 export function attachmentFields(a: Omit<SignedAttachment, 'rsig'>): CanonicalField[] {
@@ -129,14 +155,17 @@ export async function signEnvelope(
 
 /**
  * Full offline verification of a relayed message (SPEC.md M5): the relay's countersignature, the author's
- * signature, and every attachment's relay signature and uploader. Any holder can run it.
+ * signature, the post's relay and time (M6), and every attachment's relay signature and uploader. Any
+ * holder can run it.
  */
 export async function verifyEnvelope(
   backend: Ed25519Backend,
   e: Envelope,
   relayKey: string,
 ): Promise<SignedCheck> {
-  if (e.relay !== relayKey) return { ok: false, reason: 'WRONG_RELAY' };
+  if (e.relay !== relayKey || e.post.relay !== relayKey) return { ok: false, reason: 'WRONG_RELAY' };
+  // The relay refuses posts outside the window (M6), so an envelope minted outside it is not honest.
+  if (Math.abs(e.ts - e.post.sentAt) > POST_TIME_WINDOW_MS) return { ok: false, reason: 'STALE_POST' };
   const relayCheck = await check(backend, e.relay, signingBytes('envelope', envelopeFields(e)), e.rsig);
   if (!relayCheck.ok) return relayCheck;
   const authorCheck = await verifyPostSignature(backend, e.post);

@@ -67,6 +67,8 @@ export async function createFixtures(now: () => number = Date.now): Promise<Stor
       attachments: opts.attachments ?? [],
       replyTo: null,
       author: authorKey,
+      relay: relayKey,
+      sentAt: ts,
     });
     const last = lastOfChannel.get(channel);
     const env = await signEnvelope(backend, relaySk, {

@@ -55,6 +55,8 @@ export async function createSyncFixtures(now: () => number, seed = 1): Promise<S
       attachments: opts.attachments ?? [],
       replyTo: null,
       author: authorKey,
+      relay: relayKey,
+      sentAt: ts,
     });
     const prev = last.get(channel);
     const env = await signEnvelope(backend, sk, {
