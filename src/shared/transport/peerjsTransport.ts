@@ -208,7 +208,6 @@ class PeerjsLink extends BaseLink {
 }
 
 class PeerjsTransportImpl implements PeerjsTransport {
-  readonly localPeerId: string;
   private readonly peer: Peer;
   private readonly connectTimeoutMs: number;
   private readonly maxLinks: number;
@@ -223,7 +222,6 @@ class PeerjsTransportImpl implements PeerjsTransport {
 
   constructor(opts: PeerjsTransportOptions) {
     this.peer = opts.peer;
-    this.localPeerId = opts.peer.id;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 20_000;
     this.maxLinks = opts.maxLinks ?? 64;
     this.maxOpeningPerPeer = opts.maxOpeningPerPeer ?? 4;
@@ -237,6 +235,11 @@ class PeerjsTransportImpl implements PeerjsTransport {
     // EXPIRE (the relay could not deliver our signalling to that peer) is read off the socket itself:
     // PeerJS only turns it into a 'peer-unavailable' error whose sole data is English text.
     this.peer.socket.on('message', this.onServerMessage);
+  }
+
+  /** Read from the Peer: made before OPEN (T9), the transport may exist before a server-assigned id would. */
+  get localPeerId(): string {
+    return this.peer.id;
   }
 
   connect(remotePeerId: string, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<PeerLink> {
