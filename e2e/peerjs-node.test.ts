@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { DataConnection, Peer } from 'peerjs';
 import { type TestSignallingRelay, startTestSignallingRelay } from '../src/server/signalling/startTestSignallingRelay';
-import { createPeerjsTransport } from '../src/shared/transport/peerjsTransport';
-import { TransportError, TransportReason } from '../src/shared/transport/PeerTransport';
+import { MAX_FRAMES_BEFORE_OPEN, createPeerjsTransport } from '../src/shared/transport/peerjsTransport';
+import { type PeerLink, TransportError, TransportReason } from '../src/shared/transport/PeerTransport';
 import { transportConformance } from '../src/shared/transport/transportConformance';
 import { createWrtcPeer } from '../src/virtual/wrtcPeer';
 
@@ -26,13 +26,17 @@ after(async () => {
 });
 
 /** Logs a new peer id in on the fake relay and creates its wrtc Peer. */
-async function newPeer(opts: { token?: string; login?: boolean } = {}): Promise<Peer> {
-  const peerId = `n${process.pid}x${++seq}`;
-  const token = `tok${seq}`;
+async function newPeer(opts: { token?: string; login?: boolean; peerId?: string } = {}): Promise<Peer> {
+  const peerId = opts.peerId ?? nextPeerId();
+  const token = `tok${peerId}`;
   if (opts.login !== false) relay.auth.login(peerId, token);
   const peer = await createWrtcPeer({ peerId, peerToken: opts.token ?? token, relayUrl: `http://127.0.0.1:${relay.port}`, info });
   peers.push(peer);
   return peer;
+}
+
+function nextPeerId(): string {
+  return `n${process.pid}x${++seq}`;
 }
 
 /** The next `ev` from a PeerJS emitter (their typed events do not fit one generic signature). */
@@ -131,18 +135,88 @@ describe('PeerJS over wrtc through the signalling endpoint', () => {
     await b.close();
   });
 
+  it('T9 an offer the relay held for us is answered before our signalling socket opened, and its link handed over', async () => {
+    // Bob is logged in but his Peer does not exist yet: the relay holds Alice's OFFER (W5) and delivers
+    // it right after Bob's OPEN, in the same read. A transport that started listening only once the Peer
+    // was open never saw it: Alice got an open link nobody on Bob's side read.
+    const pa = await newPeer();
+    const a = await createPeerjsTransport({ peer: pa });
+    const bobId = nextPeerId();
+    relay.auth.login(bobId, `tok${bobId}`);
+    const connecting = a.connect(bobId, { timeoutMs: 20_000 });
+    // The OFFER is on its way to the waiting room before Bob's socket exists.
+    while (relay.signalling.stats().pending === 0) await new Promise((r) => setTimeout(r, 5));
+    const pb = await newPeer({ peerId: bobId, login: false });
+    const b = await createPeerjsTransport({ peer: pb });
+    const ab = await connecting;
+    const incoming = new Promise<PeerLink>((resolve) => b.onLink(resolve));
+    const got = new Promise<Uint8Array>((resolve) => void incoming.then((l) => l.onFrame(resolve)));
+    ab.send(new Uint8Array([1, 2, 3]));
+    const late = new Promise<'lost'>((r) => setTimeout(r, 20_000, 'lost').unref());
+    assert.deepEqual(await Promise.race([got, late]), new Uint8Array([1, 2, 3]));
+    await a.close();
+    await b.close();
+  });
+
+  it('T9 messages a connection delivers before it reports open reach the link first, in order', async () => {
+    // wrtc sometimes emits a channel's first messages before PeerJS's 'open' (about 1 link in 200);
+    // here they are made to, by emitting 'data' on the incoming connection as soon as it exists.
+    const pb = await newPeer();
+    const b = await createPeerjsTransport({ peer: pb });
+    pb.on('connection', (conn) => {
+      conn.emit('data', new Uint8Array([41]).buffer);
+      conn.emit('data', new Uint8Array([42]).buffer);
+    });
+    const got: number[] = [];
+    b.onLink((l) => l.onFrame((f) => got.push(f[0]!)));
+    const pa = await newPeer();
+    const a = await createPeerjsTransport({ peer: pa });
+    const ab = await a.connect(pb.id, { timeoutMs: 20_000 });
+    ab.send(new Uint8Array([43]));
+    const deadline = Date.now() + 20_000;
+    while (got.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(got, [41, 42, 43]);
+    await a.close();
+    await b.close();
+  });
+
+  it('T9 more than MAX_FRAMES_BEFORE_OPEN messages before open drop the connection and leave nothing behind', async () => {
+    const pb = await newPeer();
+    const b = await createPeerjsTransport({ peer: pb });
+    let links = 0;
+    b.onLink(() => links++);
+    const seen = new Promise<void>((resolve) =>
+      pb.on('connection', (conn) => {
+        for (let i = 0; i <= MAX_FRAMES_BEFORE_OPEN; i++) conn.emit('data', new Uint8Array([i & 0xff]).buffer);
+        resolve();
+      }),
+    );
+    const pa = await newPeer();
+    const a = await createPeerjsTransport({ peer: pa });
+    const connecting = a.connect(pb.id, { timeoutMs: 20_000 }).then((l) => new Promise<void>((r) => (l.closed ? r() : l.onClose(() => r()))), () => {});
+    await seen;
+    while (b.liveResources() > 0) await new Promise((r) => setTimeout(r, 10));
+    await connecting;
+    assert.equal(links, 0);
+    await a.close();
+    await b.close();
+  });
+
   describe('conformance', () => {
     for (const c of transportConformance({
       name: 'peerjs+wrtc',
       waitMs: 20_000,
       async create() {
         const [pa, pb] = await Promise.all([newPeer(), newPeer()]);
-        const [a, b] = await Promise.all([createPeerjsTransport({ peer: pa }), createPeerjsTransport({ peer: pb })]);
+        // quietMaxMs short: the T11 case with a silent remote waits it out.
+        const opts = { oneFrameUntilHeard: { quietMaxMs: 500 } };
+        const [a, b] = await Promise.all([createPeerjsTransport({ peer: pa, ...opts }), createPeerjsTransport({ peer: pb, ...opts })]);
         return {
           a,
           b,
           offlinePeerId: 'neverLoggedIn',
           liveResources: () => a.liveResources() + b.liveResources(),
+          linksOfB: () => b.linkCount(),
           async dispose() {
             await a.close();
             await b.close();

@@ -11,7 +11,7 @@
 // Ownership (STYLE 10): this object owns the relay connection, the events subscription, each session's
 // Peer/transport/engine, its timers, and the store unless the caller passed one in. stop() ends all of
 // them; `liveResources()` counts what is still held, 0 after stop.
-import type { DataConnection, Peer } from 'peerjs';
+import type { Peer } from 'peerjs';
 import type { Unsubscribable } from '@trpc/server/observable';
 import type { Ed25519Backend } from '../shared/crypto/ed25519';
 import { nodeBackend } from '../shared/crypto/nodeBackend';
@@ -32,7 +32,7 @@ import { MemoryStore } from '../shared/store/MemoryStore';
 import { type FetchResult, SyncEngine, type SyncTuning } from '../shared/sync/SyncEngine';
 import type { Clock } from '../shared/sync/Clock';
 import { type PeerjsTransport, createPeerjsTransport } from '../shared/transport/peerjsTransport';
-import { MAX_FRAME_BYTES, type PeerLink, type PeerTransport } from '../shared/transport/PeerTransport';
+import type { PeerLink, PeerTransport } from '../shared/transport/PeerTransport';
 import { type ConnectRelayOptions, type RelayConnection, connectRelay } from './relayConnection';
 import { createWrtcPeer } from './wrtcPeer';
 import { enableWrtcGc, noteWrtcClosed } from './wrtcGc';
@@ -475,17 +475,6 @@ export class NodePeer {
   private async buildSession(gen: number, login: LoginOutput): Promise<void> {
     const peer = await createWrtcPeer({ peerId: login.self.peerId, peerToken: login.peerToken, relayUrl: this.opts.relayUrl, info: login.info });
     this.building = peer;
-    // Peers that saw us join in presence connect at once; the relay holds their OFFERs until our socket is
-    // open and delivers them right after OPEN (P5), in the same read, before createPeerjsTransport's
-    // listener exists. PeerJS answers them anyway, so the remote would get an open link nobody here reads.
-    // Keep those connections and hand them to the transport once it listens.
-    const early: DataConnection[] = [];
-    const onEarly = (c: DataConnection): void => {
-      // As many listeners as when ours was added: the transport is not listening yet.
-      if (peer.listenerCount('connection') === before) early.push(c);
-    };
-    peer.on('connection', onEarly);
-    const before = peer.listenerCount('connection');
     let transport: PeerjsTransport;
     try {
       if (this.stopped || gen !== this.generation) throw new Error('superseded');
@@ -500,15 +489,12 @@ export class NodePeer {
       throw err;
     } finally {
       this.building = null;
-      peer.off('connection', onEarly);
     }
     if (this.stopped || gen !== this.generation) {
       await transport.close();
       peer.destroy();
       return;
     }
-    // The transport's own listener now takes them (they are still negotiating: ICE takes far longer than this tick).
-    for (const c of early) peer.emit('connection', c);
     const engine = new SyncEngine({
       ...this.opts.sync,
       store: this.store,
@@ -641,39 +627,20 @@ export function trpcUrlOf(relayUrl: string): string {
   return u.toString();
 }
 
-/** Links held until the engine listens: beyond this many, later ones are closed (the engine caps links anyway). */
-const MAX_EARLY_LINKS = 64;
-/** Frames queued on a new link until the remote speaks; beyond, `send` reports backpressure (G9). */
-const QUIET_QUEUE_BYTES = 256 * 1024;
-/** A remote that has said nothing for this long gets the queued frames anyway. */
-const QUIET_MAX_MS = 5_000;
-
 /**
- * The transport as the engine sees it. Incoming links that open before the engine registers its handler
- * (engine.start() loads its index first) are held and handed over when it does, instead of being dropped
- * half-open (VC2 b); every closed link is noted for the wrtc collector (VC5); and every link says one
- * frame, then waits until the remote has spoken before sending more (VC2 c).
+ * The transport as the engine sees it: every closed link is noted for the wrtc collector (VC5), and link
+ * events are traced when asked. Links that open before the engine subscribes, frames that arrive before
+ * a connection opens, and "one frame until the remote has spoken" are the shared transport's (T9-T11).
  */
 function sessionTransport(inner: PeerTransport, trace?: NodePeerLog): PeerTransport {
-  const watch = (raw: PeerLink, dir: 'in' | 'out'): PeerLink => {
-    trace?.('link_open', { dir, peer: raw.remotePeerId });
-    raw.onClose((reason) => {
-      trace?.('link_closed', { dir, peer: raw.remotePeerId, reason });
+  const watch = (link: PeerLink, dir: 'in' | 'out'): PeerLink => {
+    trace?.('link_open', { dir, peer: link.remotePeerId });
+    link.onClose((reason) => {
+      trace?.('link_closed', { dir, peer: link.remotePeerId, reason });
       noteWrtcClosed();
     });
-    return oneFrameUntilHeard(raw);
+    return link;
   };
-  let held: PeerLink[] | null = [];
-  const handlers = new Set<(link: PeerLink) => void>();
-  inner.onLink((raw) => {
-    const link = watch(raw, 'in');
-    if (held) {
-      if (held.length >= MAX_EARLY_LINKS) link.close('TOO_MANY_LINKS');
-      else held.push(link);
-      return;
-    }
-    for (const h of handlers) h(link);
-  });
   return {
     get localPeerId() {
       return inner.localPeerId;
@@ -687,109 +654,7 @@ function sessionTransport(inner: PeerTransport, trace?: NodePeerLog): PeerTransp
         throw err;
       }
     },
-    onLink(handler) {
-      handlers.add(handler);
-      const waiting = held ?? [];
-      held = null;
-      for (const link of waiting) if (!link.closed) handler(link);
-      return () => handlers.delete(handler);
-    },
+    onLink: (handler) => inner.onLink((link) => handler(watch(link, 'in'))),
     close: () => inner.close(),
-  };
-}
-
-/**
- * wrtc delivers the first messages of a channel that is still being set up on the receiving side out of
- * order (wrtcPeer.ts; measured 1-2 connections in 200 when 3 frames are sent at open). A single
- * frame cannot be reordered, and once the remote has sent something its side is set up: so a link
- * sends its first frame (HELLO), queues the rest until the first frame from the remote arrives (its
- * HELLO), then sends them in order. Measured with that rule: 400 of 400 in order. Costs one one-way
- * trip on a new link. Browsers running the same protocol are not reordered, so the rule only needs
- * to hold where the receiver is Node; it is applied to every link a NodePeer opens or accepts.
- */
-function oneFrameUntilHeard(link: PeerLink): PeerLink {
-  let heard = false;
-  let sentFirst = false;
-  let queue: Uint8Array[] = [];
-  let queuedBytes = 0;
-  let drainWanted = false;
-  const drainHandlers = new Set<() => void>();
-  let timer: ReturnType<typeof setTimeout> | null = null;
-
-  const flush = (): void => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    while (queue.length > 0 && !link.closed) {
-      if (!link.send(queue[0]!)) return; // the link's buffer is full: the rest goes on its drain
-      queuedBytes -= queue[0]!.byteLength;
-      queue.shift();
-    }
-    if (queue.length === 0 && drainWanted) {
-      drainWanted = false;
-      for (const h of [...drainHandlers]) h();
-    }
-  };
-  const hear = (): void => {
-    if (heard) return;
-    heard = true;
-    flush();
-  };
-  link.onDrain(() => {
-    if (queue.length > 0) flush();
-    else if (drainWanted) {
-      drainWanted = false;
-      for (const h of [...drainHandlers]) h();
-    }
-  });
-  link.onClose(() => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-    queue = [];
-    queuedBytes = 0;
-    drainHandlers.clear();
-  });
-
-  return {
-    get remotePeerId() {
-      return link.remotePeerId;
-    },
-    get closed() {
-      return link.closed;
-    },
-    send(frame: Uint8Array): boolean {
-      if (link.closed) return false;
-      const direct = (): boolean => {
-        const ok = link.send(frame);
-        if (!ok && !link.closed) drainWanted = true;
-        return ok;
-      };
-      if (heard && queue.length === 0) return direct();
-      if (!sentFirst) {
-        sentFirst = true;
-        timer = setTimeout(hear, QUIET_MAX_MS);
-        return direct();
-      }
-      if (frame.byteLength > MAX_FRAME_BYTES) throw new RangeError(`frame of ${frame.byteLength} bytes`);
-      if (queuedBytes + frame.byteLength > QUIET_QUEUE_BYTES) {
-        drainWanted = true;
-        return false;
-      }
-      // A view's bytes are the caller's at send time (T1): keep a copy.
-      queue.push(frame.slice());
-      queuedBytes += frame.byteLength;
-      return true;
-    },
-    bufferedAmount: () => link.bufferedAmount() + queuedBytes,
-    onFrame: (h) =>
-      link.onFrame((f) => {
-        h(f);
-        hear();
-      }),
-    onDrain(h) {
-      drainHandlers.add(h);
-      return () => drainHandlers.delete(h);
-    },
-    onClose: (h) => link.onClose(h),
-    close: (reason) => link.close(reason),
   };
 }

@@ -1,15 +1,12 @@
 // PeerJS in Node (SPEC.md T7-T8): @roamhq/wrtc supplies WebRTC, `ws` supplies WebSocket, and the Peer
 // is pointed at our relay only. PeerJS checks for WebRTC when it is imported, so the globals go in
 // first and PeerJS is imported dynamically afterwards.
-import type { DataConnection, Peer } from 'peerjs';
+import type { Peer } from 'peerjs';
 import { WebSocket as WsWebSocket } from 'ws';
 import type { ServerInfo } from '../shared/protocol/relay';
 import { type PeerjsClientOptions, peerjsOptions } from '../shared/transport/peerjsOptions';
 
 let loading: Promise<typeof Peer> | undefined;
-
-/** Messages that arrived before their connection's 'open' and were replayed after it (diagnostics). */
-export const wrtcOrderStats = { replayed: 0 };
 
 /**
  * A `ws` WebSocket that never throws 'error' at the process. PeerJS sets only `onclose`/`onmessage`
@@ -83,57 +80,6 @@ export interface WrtcPeerArgs {
 export async function createWrtcPeer(args: WrtcPeerArgs): Promise<Peer> {
   const PeerClass = await loadPeerjsForNode();
   const options: PeerjsClientOptions = peerjsOptions({ relayUrl: args.relayUrl, info: args.info, peerToken: args.peerToken });
-  const peer = new PeerClass(args.peerId, options);
-  // Every data connection, incoming or outgoing, gets the open-before-data order (see openBeforeData).
-  peer.on('connection', openBeforeData);
-  const connect = peer.connect.bind(peer);
-  peer.connect = (...a: Parameters<Peer['connect']>) => {
-    const conn = connect(...a);
-    if (conn) openBeforeData(conn);
-    return conn;
-  };
-  return peer;
-}
-
-/** Frames a connection may deliver before it reports open; beyond this it is closed (a peer cannot get there honestly). */
-const MAX_DATA_BEFORE_OPEN = 256;
-
-/**
- * wrtc can deliver a remote channel's first messages before PeerJS reports the connection open, and
- * PeerJS emits them as 'data' at once: whoever starts listening at 'open' (peerjsTransport) never sees
- * them. Measured (a Node initiator sending 3 frames right at open to a Node answerer in another process,
- * 200 connections, 10 at a time): about 1 connection in 200 had frames delivered before 'open'. Here
- * messages that arrive before 'open' are held and delivered right after every 'open' listener ran.
- * wrtc also REORDERS those first messages (seen: 3,1,2 and 2,3,1), which nothing on the receiving side
- * can undo: NodePeer sends a single frame on a new link until the remote has spoken (SPEC.md VC2).
- */
-function openBeforeData(conn: DataConnection): void {
-  // PeerJS's buffered connections (raw included) deliver each message through `this._handleDataMessage`
-  // and report open through `this.emit('open')`: both are looked up on the instance, so both can be wrapped.
-  const c = conn as unknown as { _handleDataMessage(e: unknown): void; emit(event: string, ...args: unknown[]): boolean };
-  if (typeof c._handleDataMessage !== 'function') return;
-  const handle = c._handleDataMessage.bind(conn);
-  const emit = c.emit.bind(conn);
-  let opened = false;
-  let held: unknown[] = [];
-  c._handleDataMessage = (e: unknown): void => {
-    if (opened) return handle(e);
-    if (held.length >= MAX_DATA_BEFORE_OPEN) {
-      held = [];
-      conn.close();
-      return;
-    }
-    held.push(e);
-  };
-  c.emit = (event: string, ...args: unknown[]): boolean => {
-    const result = emit(event, ...args);
-    if (event === 'open' && !opened) {
-      opened = true;
-      const replay = held;
-      held = [];
-      wrtcOrderStats.replayed += replay.length;
-      for (const e of replay) handle(e);
-    }
-    return result;
-  };
+  // wrtc's early and reordered first messages are handled by the shared transport (SPEC.md T9, T11).
+  return new PeerClass(args.peerId, options);
 }

@@ -3,8 +3,11 @@
 // (SPEC.md T1-T5): frames are copied on send and delivered later, in order; `bufferedAmount` counts
 // bytes sent but not yet delivered and drains at `bytesPerTurn` per scheduler turn, so send returns
 // false above the high-water mark and `onDrain` fires; close drops what is in flight and reaches the
-// other side a turn later; an unknown or closed peer id is PEER_UNAVAILABLE.
-import { BaseLink, type ErrorReporter } from './BaseLink';
+// other side a turn later; an unknown or closed peer id is PEER_UNAVAILABLE. Links that open while nobody
+// subscribed are held (T10). Two options model wrtc for tests: `reorderFirstFrames` does to a new link's
+// first frames what wrtc was seen to do, and `oneFrameUntilHeard` is the rule that undoes it (T11).
+import { BaseLink, type ErrorReporter, type OneFrameUntilHeard } from './BaseLink';
+import { IncomingLinks } from './IncomingLinks';
 import { type PeerLink, type PeerTransport, TransportError, TransportReason } from './PeerTransport';
 
 export interface MemoryHubOptions {
@@ -19,6 +22,14 @@ export interface MemoryHubOptions {
   maxLinks?: number;
   /** Where exceptions thrown by handlers go. @default console.error */
   onError?: ErrorReporter;
+  /**
+   * Reverses the frames of a link direction's first delivery turn when the receiving side has not
+   * sent anything yet: what wrtc does to the first messages of a channel the receiver is still setting
+   * up (measured 1-2 links in 200; SPEC.md T11). For tests of the rule that undoes it. @default false
+   */
+  reorderFirstFrames?: boolean;
+  /** T11 on every link (as the PeerJS transport does). Off keeps a simulation's turn counts. @default false */
+  oneFrameUntilHeard?: OneFrameUntilHeard | false;
 }
 
 export interface MemoryTransport extends PeerTransport {
@@ -40,6 +51,8 @@ export function createMemoryHub(opts: MemoryHubOptions = {}): MemoryHub {
   const bytesPerTurn = opts.bytesPerTurn ?? 256 * 1024;
   const maxLinks = opts.maxLinks ?? 64;
   const report: ErrorReporter = opts.onError ?? ((err, where) => console.error(`[memoryTransport] ${where}`, err));
+  const reorderFirstFrames = opts.reorderFirstFrames ?? false;
+  const oneFrameUntilHeard = opts.oneFrameUntilHeard ?? false;
   const rawSchedule = opts.schedule ?? ((fn: () => void) => {
     const t = setTimeout(fn, 0);
     return () => clearTimeout(t);
@@ -71,6 +84,9 @@ export function createMemoryHub(opts: MemoryHubOptions = {}): MemoryHub {
 
   class MemoryLink extends BaseLink {
     other: MemoryLink | null = null;
+    /** Something was put on the wire by this side (reorderFirstFrames). */
+    hasSent = false;
+    private pumped = false;
     private outbox: Uint8Array[] = [];
     private outBytes = 0;
     private cancelPump: (() => void) | null = null;
@@ -79,29 +95,37 @@ export function createMemoryHub(opts: MemoryHubOptions = {}): MemoryHub {
       readonly remotePeerId: string,
       private readonly owner: MemoryTransportImpl,
     ) {
-      super(report);
+      super(report, { oneFrameUntilHeard });
     }
 
-    send(frame: Uint8Array): boolean {
-      if (!this.admit(frame)) return false;
+    protected transmit(frame: Uint8Array): boolean {
       // Copied like a real channel does: the caller may reuse its buffer.
       this.outbox.push(frame.slice());
       this.outBytes += frame.byteLength;
+      this.hasSent = true;
       if (!this.cancelPump) this.cancelPump = schedule(() => this.pump());
       return true;
     }
 
-    bufferedAmount(): number {
+    protected channelBuffered(): number {
       return this.outBytes;
     }
 
     private pump(): void {
       this.cancelPump = null;
       let budget = bytesPerTurn;
+      const turn: Uint8Array[] = [];
       while (this.outbox.length > 0 && budget > 0 && !this.closed) {
         const frame = this.outbox.shift()!;
         this.outBytes -= frame.byteLength;
         budget -= frame.byteLength;
+        turn.push(frame);
+      }
+      const first = !this.pumped;
+      this.pumped = true;
+      if (reorderFirstFrames && first && this.other && !this.other.hasSent) turn.reverse();
+      for (const frame of turn) {
+        if (this.closed) break;
         this.other?.receive(frame);
       }
       if (this.outbox.length > 0 && !this.closed) this.cancelPump = schedule(() => this.pump());
@@ -138,7 +162,7 @@ export function createMemoryHub(opts: MemoryHubOptions = {}): MemoryHub {
 
   class MemoryTransportImpl implements MemoryTransport {
     readonly links = new Set<MemoryLink>();
-    private readonly linkHandlers = new Set<(link: PeerLink) => void>();
+    private readonly incoming = new IncomingLinks(report);
     private readonly pendingConnects = new Set<(err: TransportError) => void>();
     isClosed = false;
 
@@ -198,19 +222,12 @@ export function createMemoryHub(opts: MemoryHubOptions = {}): MemoryHub {
     }
 
     emitLink(link: MemoryLink): void {
-      for (const h of [...this.linkHandlers]) {
-        try {
-          h(link);
-        } catch (err) {
-          report(err, 'onLink');
-        }
-      }
+      this.incoming.arrived(link);
     }
 
     onLink(handler: (link: PeerLink) => void): () => void {
       if (this.isClosed) return () => {};
-      this.linkHandlers.add(handler);
-      return () => this.linkHandlers.delete(handler);
+      return this.incoming.subscribe(handler);
     }
 
     async close(): Promise<void> {
@@ -219,7 +236,7 @@ export function createMemoryHub(opts: MemoryHubOptions = {}): MemoryHub {
       if (transports.get(this.localPeerId) === this) transports.delete(this.localPeerId);
       for (const fail of [...this.pendingConnects]) fail(new TransportError(TransportReason.CLOSED));
       for (const link of [...this.links]) link.close(TransportReason.CLOSED);
-      this.linkHandlers.clear();
+      this.incoming.clear();
     }
   }
 

@@ -9,8 +9,14 @@
 // more. Our frames are at most MAX_FRAME_BYTES (64 KiB), under every browser's and wrtc's
 // maxMessageSize (256 KiB), so no chunking is needed. `reliable` matters: PeerJS maps it to
 // `ordered`, and without it the channel is unordered.
+//
+// Nothing a new link carries is lost or reordered (T9-T11): the transport listens from the moment it is
+// made, before the signalling socket is open; each connection's messages are read from the moment it
+// exists and held until it opens; links that open while nobody subscribed are held; and a new link sends
+// one frame until the remote has spoken. Each was seen to lose or reorder frames on real wrtc links.
 import type { DataConnection, Peer } from 'peerjs';
-import { BaseLink, type ErrorReporter } from './BaseLink';
+import { BaseLink, EARLY_FRAME_BYTES, type ErrorReporter, type OneFrameUntilHeard } from './BaseLink';
+import { IncomingLinks } from './IncomingLinks';
 import {
   LOW_WATER_BYTES,
   MAX_FRAME_BYTES,
@@ -38,17 +44,41 @@ export interface PeerjsTransportOptions {
   drainPollMs?: number;
   /** Where exceptions thrown by handlers, and refused incoming connections, are reported. @default console.error */
   onError?: ErrorReporter;
+  /**
+   * T11: a new link sends one frame, then waits for the remote's first frame before sending more (wrtc
+   * reorders the first messages of a channel the receiver is still setting up). `false` turns it off.
+   * @default { quietMaxMs: 5_000 }
+   */
+  oneFrameUntilHeard?: OneFrameUntilHeard | false;
 }
 
 export interface PeerjsTransport extends PeerTransport {
   /** Links, pending connects, timers and PeerJS connections still held; 0 when idle (SPEC.md T4). */
   liveResources(): number;
+  /** Open links, incoming and outgoing, claimed or not. */
+  linkCount(): number;
 }
 
-/** Waits for `peer` to be registered with the relay, then returns a transport over it. */
+/**
+ * Messages one connection may deliver before it reports open (T9); beyond this many, or beyond
+ * EARLY_FRAME_BYTES, the connection is dropped: an honest remote sends one frame before it hears us (T11).
+ */
+export const MAX_FRAMES_BEFORE_OPEN = 256;
+
+/**
+ * Returns a transport over `peer` once the peer is registered with the relay. It listens before that
+ * (T9): the relay delivers offers held for us right after OPEN, in the same read, before an `await`
+ * here would resume, and PeerJS answers them whether or not anyone listens.
+ */
 export async function createPeerjsTransport(opts: PeerjsTransportOptions): Promise<PeerjsTransport> {
-  await whenOpen(opts.peer, opts.openTimeoutMs ?? 15_000);
-  return new PeerjsTransportImpl(opts);
+  const transport = new PeerjsTransportImpl(opts);
+  try {
+    await whenOpen(opts.peer, opts.openTimeoutMs ?? 15_000);
+  } catch (err) {
+    await transport.close();
+    throw err;
+  }
+  return transport;
 }
 
 function whenOpen(peer: Peer, timeoutMs: number): Promise<void> {
@@ -102,8 +132,9 @@ class PeerjsLink extends BaseLink {
     private readonly drainPollMs: number,
     private readonly onFinished: (link: PeerjsLink) => void,
     report: ErrorReporter,
+    oneFrameUntilHeard: OneFrameUntilHeard | false,
   ) {
-    super(report);
+    super(report, { oneFrameUntilHeard });
     this.remotePeerId = conn.peer;
     conn.on('data', this.onData);
     conn.on('close', this.onConnClose);
@@ -111,8 +142,7 @@ class PeerjsLink extends BaseLink {
     dc.bufferedAmountLowThreshold = LOW_WATER_BYTES;
   }
 
-  send(frame: Uint8Array): boolean {
-    if (!this.admit(frame)) return false;
+  protected transmit(frame: Uint8Array): boolean {
     if (this.dc.readyState !== 'open') {
       this.finish(TransportReason.REMOTE_CLOSED);
       return false;
@@ -129,13 +159,18 @@ class PeerjsLink extends BaseLink {
     }
   }
 
-  bufferedAmount(): number {
+  protected channelBuffered(): number {
     return this.dc.readyState === 'open' ? this.dc.bufferedAmount : 0;
   }
 
   /** Timers this link holds (for liveResources). */
   timerCount(): number {
-    return this.drainTimer ? 1 : 0;
+    return (this.drainTimer ? 1 : 0) + this.quietTimerCount();
+  }
+
+  /** Messages that arrived before the connection opened (T9), in arrival order. */
+  replay(held: unknown[]): void {
+    for (const data of held) this.receive(data);
   }
 
   protected startDrainWatch(): void {
@@ -173,32 +208,38 @@ class PeerjsLink extends BaseLink {
 }
 
 class PeerjsTransportImpl implements PeerjsTransport {
-  readonly localPeerId: string;
   private readonly peer: Peer;
   private readonly connectTimeoutMs: number;
   private readonly maxLinks: number;
   private readonly maxOpeningPerPeer: number;
   private readonly drainPollMs: number;
   private readonly report: ErrorReporter;
+  private readonly oneFrameUntilHeard: OneFrameUntilHeard | false;
   private readonly links = new Set<PeerjsLink>();
   private readonly opening = new Set<Opening>();
-  private readonly linkHandlers = new Set<(link: PeerLink) => void>();
+  private readonly incoming: IncomingLinks;
   private closed = false;
 
   constructor(opts: PeerjsTransportOptions) {
     this.peer = opts.peer;
-    this.localPeerId = opts.peer.id;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 20_000;
     this.maxLinks = opts.maxLinks ?? 64;
     this.maxOpeningPerPeer = opts.maxOpeningPerPeer ?? 4;
     this.drainPollMs = opts.drainPollMs ?? 20;
     this.report = opts.onError ?? ((err, where) => console.error(`[peerjsTransport] ${where}`, err));
+    this.oneFrameUntilHeard = opts.oneFrameUntilHeard ?? {};
+    this.incoming = new IncomingLinks(this.report);
     this.peer.on('connection', this.onConnection);
     this.peer.on('disconnected', this.onSignallingLost);
     this.peer.on('close', this.onPeerDestroyed);
     // EXPIRE (the relay could not deliver our signalling to that peer) is read off the socket itself:
     // PeerJS only turns it into a 'peer-unavailable' error whose sole data is English text.
     this.peer.socket.on('message', this.onServerMessage);
+  }
+
+  /** Read from the Peer: made before OPEN (T9), the transport may exist before a server-assigned id would. */
+  get localPeerId(): string {
+    return this.peer.id;
   }
 
   connect(remotePeerId: string, o: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<PeerLink> {
@@ -226,8 +267,11 @@ class PeerjsTransportImpl implements PeerjsTransport {
 
   onLink(handler: (link: PeerLink) => void): () => void {
     if (this.closed) return () => {};
-    this.linkHandlers.add(handler);
-    return () => this.linkHandlers.delete(handler);
+    return this.incoming.subscribe(handler);
+  }
+
+  linkCount(): number {
+    return this.links.size;
   }
 
   async close(): Promise<void> {
@@ -239,7 +283,7 @@ class PeerjsTransportImpl implements PeerjsTransport {
     this.peer.socket.off('message', this.onServerMessage);
     for (const o of [...this.opening]) o.fail(TransportReason.CLOSED);
     for (const link of [...this.links]) link.close(TransportReason.CLOSED);
-    this.linkHandlers.clear();
+    this.incoming.clear();
   }
 
   liveResources(): number {
@@ -262,15 +306,7 @@ class PeerjsTransportImpl implements PeerjsTransport {
     for (const o of this.opening) if (!o.outgoing && o.remotePeerId === conn.peer) fromSamePeer++;
     if (fromSamePeer >= this.maxOpeningPerPeer) return void conn.close();
     this.watchOpening(conn, conn.peer, false, this.connectTimeoutMs, {
-      opened: (link) => {
-        for (const h of [...this.linkHandlers]) {
-          try {
-            h(link);
-          } catch (err) {
-            this.report(err, 'onLink');
-          }
-        }
-      },
+      opened: (link) => this.incoming.arrived(link),
       failed: () => {},
     });
   };
@@ -283,10 +319,20 @@ class PeerjsTransportImpl implements PeerjsTransport {
     timeoutMs: number,
     done: { opened(link: PeerjsLink): void; failed(reason: TransportReason, detail?: string): void },
   ): Opening {
+    // T9: wrtc can deliver a channel's first messages before PeerJS reports it open, and PeerJS emits
+    // them as 'data' at once. Read from the start and hand them to the link when it exists.
+    let held: unknown[] = [];
+    let heldBytes = 0;
+    const onEarlyData = (data: unknown) => {
+      heldBytes += ArrayBuffer.isView(data) || data instanceof ArrayBuffer ? data.byteLength : 1;
+      if (held.length >= MAX_FRAMES_BEFORE_OPEN || heldBytes > EARLY_FRAME_BYTES) return entry.fail(TransportReason.OVERFLOW);
+      held.push(data);
+    };
     const settle = () => {
       clearTimeout(timer);
       conn.off('open', onOpen);
       conn.off('error', onError);
+      conn.off('data', onEarlyData);
       this.opening.delete(entry);
     };
     const onOpen = () => {
@@ -296,8 +342,13 @@ class PeerjsTransportImpl implements PeerjsTransport {
         conn.close();
         return done.failed(this.closed ? TransportReason.CLOSED : TransportReason.NEGOTIATION_FAILED);
       }
-      const link = new PeerjsLink(conn, dc, this.drainPollMs, (l) => this.links.delete(l), this.report);
+      const link = new PeerjsLink(conn, dc, this.drainPollMs, (l) => this.links.delete(l), this.report, this.oneFrameUntilHeard);
       this.links.add(link);
+      const early = held;
+      held = [];
+      // Into the link's own early-frame hold (T1), before anyone can have subscribed to it.
+      link.replay(early);
+      if (link.closed) return done.failed(TransportReason.BAD_FRAME);
       done.opened(link);
     };
     const onError = (err: { type?: string; message?: string }) =>
@@ -309,6 +360,7 @@ class PeerjsTransportImpl implements PeerjsTransport {
       fail: (reason, detail) => {
         if (!this.opening.has(entry)) return;
         settle();
+        held = [];
         conn.close();
         done.failed(reason, detail);
       },
@@ -316,6 +368,7 @@ class PeerjsTransportImpl implements PeerjsTransport {
     const timer = setTimeout(() => entry.fail(TransportReason.TIMEOUT), timeoutMs);
     conn.on('open', onOpen);
     conn.on('error', onError);
+    conn.on('data', onEarlyData);
     this.opening.add(entry);
     return entry;
   }

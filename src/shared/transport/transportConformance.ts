@@ -1,4 +1,4 @@
-// The one conformance suite every PeerTransport runs (SPEC.md T1-T5), like automerge-repo's
+// The one conformance suite every PeerTransport runs (SPEC.md T1-T5, T9-T11), like automerge-repo's
 // network-adapter-tests. It imports no test runner and no Node module, so a browser page can run it
 // too: each case is a named async function that throws on failure. A Node test file does
 // `for (const c of transportConformance(factory)) it(c.name, c.run)`.
@@ -14,6 +14,8 @@ export interface TransportPair {
    * over both transports. Must reach 0 once every link is closed (T4).
    */
   liveResources(): number;
+  /** Open links on `b` (claimed by an `onLink` handler or not): lets a case wait for a link nobody claimed yet. */
+  linksOfB(): number;
   /** Closes both transports and whatever the factory started. */
   dispose(): Promise<void>;
 }
@@ -43,8 +45,29 @@ export function transportConformance(factory: TransportFactory): ConformanceCase
     }
   };
 
-  /** Connects a to b; returns both ends. */
+  /**
+   * Connects a to b; returns both ends after each has said one frame to the other, as the sync engine
+   * does (HELLO both ways): a transport that holds frames until the remote has spoken (T11) then sends
+   * the case's frames at once, so a case that sends one way only does not wait out `quietMaxMs`.
+   */
   async function link(p: TransportPair): Promise<{ ab: PeerLink; ba: PeerLink }> {
+    const { ab, ba } = await rawLink(p);
+    const hello = (l: PeerLink) =>
+      new Promise<void>((resolve) => {
+        const off = l.onFrame(() => {
+          off();
+          resolve();
+        });
+      });
+    const heardByB = hello(ba);
+    const heardByA = hello(ab);
+    check(ab.send(new Uint8Array([0xaa])) && ba.send(new Uint8Array([0xbb])), 'hello sent');
+    await within(Promise.all([heardByA, heardByB]), 'hello both ways');
+    return { ab, ba };
+  }
+
+  /** Connects a to b with nothing said yet. */
+  async function rawLink(p: TransportPair): Promise<{ ab: PeerLink; ba: PeerLink }> {
     const incoming = new Promise<PeerLink>((resolve) => {
       const off = p.b.onLink((l) => {
         off();
@@ -268,6 +291,86 @@ export function transportConformance(factory: TransportFactory): ConformanceCase
         ac2.abort();
         await expectReject(pending, TransportReason.ABORTED);
         await until(() => p.liveResources() === 0, `resources to reach 0 (now ${p.liveResources()})`);
+      }),
+    },
+    {
+      name: `T9 T11 ${factory.name}: frames sent the moment a link opens arrive in order, as the remote answers the first`,
+      run: withPair(async (p) => {
+        // The engine's start: the caller says HELLO then RECON at once; the callee answers once it heard.
+        const atB: Uint8Array[] = [];
+        let answered = false;
+        const incoming = new Promise<PeerLink>((resolve) => {
+          const off = p.b.onLink((l) => {
+            off();
+            l.onFrame((f) => {
+              atB.push(f);
+              if (!answered) {
+                answered = true;
+                l.send(seqFrame(100, 8));
+              }
+            });
+            resolve(l);
+          });
+        });
+        const ab = await p.a.connect(p.b.localPeerId, { timeoutMs: waitMs });
+        const atA = collector(ab);
+        for (let i = 0; i < 5; i++) check(ab.send(seqFrame(i, 100 + i)), `send ${i}`);
+        await within(incoming, 'incoming link');
+        await until(() => atB.length >= 5, `5 frames at b (got ${atB.length})`);
+        atB.forEach((f, i) => check(readSeq(f) === i && f.byteLength === 100 + i, `frame ${i} in order (got ${readSeq(f)})`));
+        const [reply] = await atA.upTo(1);
+        check(readSeq(reply!) === 100, 'the answer arrives');
+      }),
+    },
+    {
+      name: `T9 T11 ${factory.name}: both sides sending several frames at open get them all, in order`,
+      run: withPair(async (p) => {
+        const atB: Uint8Array[] = [];
+        const incoming = new Promise<PeerLink>((resolve) => {
+          const off = p.b.onLink((l) => {
+            off();
+            l.onFrame((f) => atB.push(f));
+            for (let i = 0; i < 4; i++) l.send(seqFrame(200 + i, 64));
+            resolve(l);
+          });
+        });
+        const ab = await p.a.connect(p.b.localPeerId, { timeoutMs: waitMs });
+        const atA = collector(ab);
+        for (let i = 0; i < 4; i++) check(ab.send(seqFrame(i, 64)), `send ${i}`);
+        await within(incoming, 'incoming link');
+        await until(() => atB.length >= 4, `4 frames at b (got ${atB.length})`);
+        atB.forEach((f, i) => check(readSeq(f) === i, `a->b frame ${i} in order (got ${readSeq(f)})`));
+        (await atA.upTo(4)).forEach((f, i) => check(readSeq(f) === 200 + i, `b->a frame ${i} in order (got ${readSeq(f)})`));
+      }),
+    },
+    {
+      name: `T11 ${factory.name}: a remote that never speaks still gets every frame, in order`,
+      run: withPair(async (p) => {
+        const { ab, ba } = await rawLink(p);
+        const got = collector(ba);
+        for (let i = 0; i < 3; i++) check(ab.send(seqFrame(i, 32)), `send ${i}`);
+        (await got.upTo(3)).forEach((f, i) => check(readSeq(f) === i, `frame ${i} in order (got ${readSeq(f)})`));
+        check(got.frames.length === 3, `exactly 3 frames (got ${got.frames.length})`);
+      }),
+    },
+    {
+      name: `T10 ${factory.name}: a link that opens before anyone subscribed is handed to the first subscriber, frames included`,
+      run: withPair(async (p) => {
+        const ab = await p.a.connect(p.b.localPeerId, { timeoutMs: waitMs });
+        check(ab.send(seqFrame(7, 16)), 'send');
+        // b's end is open, and nobody on b has subscribed yet.
+        await until(() => p.linksOfB() === 1, `b to hold the link (has ${p.linksOfB()})`);
+        const handed: PeerLink[] = [];
+        p.b.onLink((l) => handed.push(l));
+        check(handed.length === 0, 'not inside the registration');
+        await until(() => handed.length === 1, 'the held link to be handed over');
+        const ba = handed[0]!;
+        check(ba.remotePeerId === p.a.localPeerId && !ba.closed, 'the open link from a');
+        const [first] = await collector(ba).upTo(1);
+        check(readSeq(first!) === 7, 'the frame sent before anyone subscribed');
+        const atA = collector(ab);
+        check(ba.send(seqFrame(8, 16)), 'reply');
+        check(readSeq((await atA.upTo(1))[0]!) === 8, 'both directions work');
       }),
     },
   ];
