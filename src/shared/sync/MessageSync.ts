@@ -39,13 +39,14 @@ const MSGS_PACK_BYTES = 192 * 1024;
  */
 export const GAVE_UP_MAX = 64;
 /**
- * RECON frames a peer may send us per link: a burst of two full sessions (32 rounds each), then this many
- * per second. Each RECON costs the responder up to one pass over its index plus a few thousand
- * fingerprints (a 64 KiB message), so this is what bounds the CPU one link can take (G11). Over it the
- * RECON is answered NACK FLOOD (not served, no blame) and the initiator ends that session.
+ * RECON frames a peer may have served per link: a burst of one full session (32 rounds; honest sessions
+ * take a few), then this many per second. Each RECON costs the responder up to one pass over its index
+ * plus a few thousand fingerprints (a 64 KiB message; ~10 ms at 100k ids), so this is what bounds the
+ * CPU one link can take (G11). Over it the RECON is answered NACK FLOOD unread (no blame) and the
+ * initiator ends that session; its next one is a resync away.
  */
-export const RECON_BURST = 64;
-export const RECON_PER_SECOND = 2;
+export const RECON_BURST = 32;
+export const RECON_PER_SECOND = 1;
 /**
  * A peer that let a GET_MSGS pass its deadline is asked last for this long (other sources first), so a
  * staller costs one deadline per need at most (G5).
@@ -257,7 +258,8 @@ export class MessageSync {
     this.slow.set(peerId, now + SLOW_SOURCE_MS);
   }
 
-  private isSlow(peerId: string): boolean {
+  /** Whether the peer let a message request pass its deadline lately (asked last, SLOW_SOURCE_MS). */
+  isSlow(peerId: string): boolean {
     const until = this.slow.get(peerId);
     if (until === undefined) return false;
     if (until > this.ctx.clock.now()) return true;
@@ -275,8 +277,6 @@ export class MessageSync {
   }
 
   private async onRecon(conn: Conn, frame: Frame): Promise<void> {
-    const msg = decodeReconcile(frame.body);
-    if (!msg) return this.ctx.drop(conn, 'BAD_FRAME', true);
     // One session per link: a RECON under a new request id starts a new one (the initiator gave up on
     // the last), so its state is one small record whatever the peer sends.
     const now = this.ctx.clock.now();
@@ -295,6 +295,9 @@ export class MessageSync {
       return;
     }
     s.tokens -= 1;
+    // Decoded only once admitted: decoding a 64 KiB message is work too.
+    const msg = decodeReconcile(frame.body);
+    if (!msg) return this.ctx.drop(conn, 'BAD_FRAME', true);
     await this.ensureIndex();
     const step = reconcileStep(this.index, msg, 'responder');
     conn.sendFrame(encodeFrame(PeerKind.RECON_REPLY, frame.reqId, encodeReconcile(step.reply!)));

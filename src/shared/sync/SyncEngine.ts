@@ -303,6 +303,11 @@ export class SyncEngine implements SyncContext {
     };
   }
 
+  /** Reconciliation work done so far: ids summed into fingerprints (IdIndex.scanned), a CPU measure. */
+  indexWork(): number {
+    return this.messages.index.scanned;
+  }
+
   isBanned(peerId: string): boolean {
     return this.bad.has(peerId, this.roster.get(peerId)?.userId);
   }
@@ -581,7 +586,9 @@ export class SyncEngine implements SyncContext {
       this.messages.pump();
       if (this.opts.resyncIntervalMs > 0 && now - this.lastSync >= this.opts.resyncIntervalMs) {
         this.lastSync = now;
-        const peer = this.rng.shuffle(this.onlinePeers().filter((p) => p.kind !== 'virtual'))[0];
+        // Peers that let a request pass its deadline lately come last (G5).
+        const real = this.rng.shuffle(this.onlinePeers().filter((p) => p.kind !== 'virtual'));
+        const peer = real.find((p) => !this.messages.isSlow(p.peerId)) ?? real[0];
         // Not awaited: a session must not hold up the next ticks' offers and pulls.
         if (peer) this.spawn(this.connect(peer.peerId).then((conn) => conn && this.messages.startSession(conn)), 'resync');
       }

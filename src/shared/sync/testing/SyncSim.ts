@@ -107,9 +107,11 @@ export class SyncSim {
     this.publishRoster();
   }
 
-  /** A raw transport on the network for a hand-written (adversarial) peer, listed in the roster. */
-  addRaw(kind: ClientKind = 'browser'): { id: string; transport: PeerTransport } {
-    const id = peerId(this.nextIndex++);
+  /**
+   * A raw transport on the network for a hand-written (adversarial) peer, listed in the roster. `id`
+   * picks its peer id: several sessions of one user share the key prefix (peerId(i, tag), SPEC.md P1).
+   */
+  addRaw(kind: ClientKind = 'browser', id: string = peerId(this.nextIndex++)): { id: string; transport: PeerTransport } {
     const transport = this.net.add(id);
     this.extras.set(id, { peerId: id, kind, userId: `user-${id}` });
     this.publishRoster();
