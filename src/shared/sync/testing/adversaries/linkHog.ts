@@ -34,7 +34,7 @@ class GatedStore extends MemoryStore {
   }
 }
 
-export async function runLinkHog(seed: number): Promise<{ result: AdversaryResult; sessions: number; accepted: number }> {
+export async function runLinkHog(seed: number): Promise<{ result: AdversaryResult; sessions: number; flooded: number; maxOpenLinks: number }> {
   // Fast links: one turn carries a whole burst, so the inbox really fills before the handler runs.
   const sim = await SyncSim.create({ seed, bytesPerTurn: 4 * 1024 * 1024 });
   const all = await sim.fx.envelopes(200);
@@ -66,6 +66,8 @@ export async function runLinkHog(seed: number): Promise<{ result: AdversaryResul
   // Each attempt is a fresh login of the same user: a new peer id, so a ban on one id does not stop it.
   let made = 0;
   const live = new Set<PeerLink>();
+  const accepted = new Set<PeerLink>();
+  let maxOpen = 0;
   let connecting = 0;
   const wanted = all.map((e) => e.id);
   const run = await attack(sim, {
@@ -74,6 +76,9 @@ export async function runLinkHog(seed: number): Promise<{ result: AdversaryResul
     each: () => {
       store.release();
       for (const l of live) if (l.closed) live.delete(l);
+      let open = 0;
+      for (const l of accepted) if (!l.closed) open++;
+      maxOpen = Math.max(maxOpen, open);
       while (live.size + connecting < SESSIONS && made < MAX_SESSIONS) {
         const raw = sim.addRaw('browser', peerId(HOG_USER, `hog${(made++).toString(36)}`));
         connecting++;
@@ -81,6 +86,10 @@ export async function runLinkHog(seed: number): Promise<{ result: AdversaryResul
           (link) => {
             connecting--;
             live.add(link);
+            // The victim says HELLO on a link it accepts, only BYE on one it refuses.
+            link.onFrame((bytes) => {
+              if (bytes[1] === PeerKind.HELLO) accepted.add(link);
+            });
             flood(link);
           },
           () => connecting--,
@@ -92,7 +101,7 @@ export async function runLinkHog(seed: number): Promise<{ result: AdversaryResul
   store.release();
   const r = await result(victim, honest, wanted, run);
   await sim.stopAll();
-  return { result: r, sessions: made, accepted: flooded.size };
+  return { result: r, sessions: made, flooded: flooded.size, maxOpenLinks: maxOpen };
 }
 
 export const scenario: AdversaryScenario = {

@@ -86,6 +86,8 @@ export async function runStaller(seed: number): Promise<{ result: AdversaryResul
       let s: ReturnType<typeof stallerTransport> | undefined;
       const p = await sim.addPeer({
         start: false,
+        // Its engine believes it answered; a staller keeps the link open instead of letting it idle out.
+        tuning: { idleLinkMs: 24 * 60 * 60 * 1000 },
         wrap: (t) => {
           s = stallerTransport(t);
           return s.transport;
