@@ -6,12 +6,17 @@
 // Per N: the author publishes one attachment; some peers join late (catching the message up from peers,
 // then pulling the bytes), some leave mid-transfer. Prints rounds until every online peer holds it,
 // redundancy (payload bytes received / ((N-1) * size)), control bytes; then the bytes a late joiner
-// exchanges to catch up d missing of n messages. Writes bench/out/gossip.svg and docs/gossip.svg.
-// Last line: one JSON object.
+// exchanges to catch up d missing of n messages; then every adversary scenario of the simulator
+// (src/shared/sync/testing/adversaries): honest delivery (target 100%), bans on honest peers (target 0),
+// the victim's peak held bytes and its CPU per second of attack, against the bounds the SPEC states
+// (G11, G13). Writes bench/out/gossip.svg and docs/gossip.svg. Last line: one JSON object.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { utf8 } from '../src/shared/encoding';
+import { scenarios } from '../src/shared/sync/testing/adversaries';
+import { ADVERSARY_BOUNDS } from '../src/shared/sync/testing/adversaries/harness';
+import type { AdversaryResult } from '../src/shared/sync/testing/adversaries/types';
 import { content } from '../src/shared/sync/testing/fixtures';
 import { type SimPeer, SyncSim } from '../src/shared/sync/testing/SyncSim';
 
@@ -252,6 +257,24 @@ for (const [n, d, layout] of [
   );
 }
 
+const adversaries: (AdversaryResult & { name: string; pass: boolean })[] = [];
+for (const s of scenarios) {
+  const r = await s.run(SEED);
+  const pass =
+    r.honestDelivery >= ADVERSARY_BOUNDS.honestDelivery &&
+    r.honestBans <= ADVERSARY_BOUNDS.honestBans &&
+    r.victimPeakBytes <= ADVERSARY_BOUNDS.peakBytes &&
+    r.victimCpuMsPerAttackSecond <= ADVERSARY_BOUNDS.cpuMsPerAttackSecond;
+  adversaries.push({ name: s.name, ...r, pass });
+  console.log(
+    `adversary ${s.name}: honest delivery ${(r.honestDelivery * 100).toFixed(1)}% (target 100%), ` +
+      `honest bans ${r.honestBans}, victim peak ${(r.victimPeakBytes / 1024 / 1024).toFixed(2)} MiB ` +
+      `(bound ${(ADVERSARY_BOUNDS.peakBytes / 1024 / 1024).toFixed(1)}), ` +
+      `victim CPU ${r.victimCpuMsPerAttackSecond.toFixed(1)} ms per second of attack (bound ${ADVERSARY_BOUNDS.cpuMsPerAttackSecond})` +
+      (pass ? '' : '  FAIL'),
+  );
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 const chart = svg(results);
 for (const file of [join(here, 'out', 'gossip.svg'), join(here, '..', 'docs', 'gossip.svg')]) {
@@ -262,13 +285,15 @@ console.log('wrote bench/out/gossip.svg and docs/gossip.svg');
 
 const pass =
   results.every((r) => r.delivered === 1 && r.redundancy <= 1.2 && r.rounds <= r.target) &&
-  catchUps.every((c) => c.complete && (c.layout !== 'newest' || c.exchanged <= c.budget));
+  catchUps.every((c) => c.complete && (c.layout !== 'newest' || c.exchanged <= c.budget)) &&
+  adversaries.every((a) => a.pass);
 console.log(
   JSON.stringify({
     bench: 'gossip',
     attachmentBytes: ATTACHMENT_BYTES,
     gossip: results.map(({ curve, ...r }) => ({ ...r, curve: curve.map((f) => Math.round(f * 1000) / 1000) })),
     catchUp: catchUps,
+    adversaries,
     pass,
     seconds: Math.round((performance.now() - started) / 100) / 10,
   }),

@@ -37,6 +37,14 @@ export class StoreClosedError extends Error {
   }
 }
 
+/** What one eviction dropped (SPEC.md H13). */
+export interface Evicted {
+  /** Message ids, ascending. */
+  messages: string[];
+  /** Attachment ids (metadata and any bytes went together), ascending. */
+  attachments: string[];
+}
+
 export interface AttachmentRecord {
   meta: SignedAttachment;
   /** Complete, verified content; undefined while only the metadata is known. */
@@ -79,6 +87,13 @@ export interface HistoryStore {
    * below it, so a sync engine should not fetch ids below it (SPEC.md H11). Absent = keeps everything.
    */
   horizon?(): string;
+
+  /**
+   * Stores that drop entries on their own (bounded stores) report each eviction, synchronously, before the
+   * call that caused it resolves, so an index over the store can drop exactly those ids instead of
+   * reloading (SPEC.md H13). Returns the unsubscribe. Absent = the store never drops anything itself.
+   */
+  onEvict?(listener: (evicted: Evicted) => void): () => void;
 
   /** Releases the store. Idempotent; any later call rejects with StoreClosedError (SPEC.md H8). */
   close(): Promise<void>;

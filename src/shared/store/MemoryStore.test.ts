@@ -207,6 +207,32 @@ describe('MemoryStore bounds', () => {
     await store.close();
   });
 
+  it('H13 evictions are reported, exactly the ids dropped, by age and by bytes, before the call resolves', async () => {
+    const clock = manualClock();
+    const fx = await createFixtures(clock.now);
+    const envs: Envelope[] = [];
+    for (let i = 0; i < 6; i++) {
+      envs.push(await fx.envelope());
+      clock.advance(10 * MIN);
+    }
+    const sizes = await sizesOf(envs);
+    const store = new MemoryStore({ maxAgeMs: HOUR, maxBytes: sum(sizes) - sizes[0]!, now: clock.now });
+    const reports: { messages: string[]; attachments: string[] }[] = [];
+    const off = store.onEvict((e) => reports.push(e));
+    // Six do not fit a budget of all but the first: the oldest goes within this put.
+    assert.deepEqual(await store.putMessages(envs), ids(envs.slice(1)));
+    assert.deepEqual(reports, [{ messages: [envs[0]!.id], attachments: [] }]);
+    // Age: now +60 min; one ms later envs[1] (ts +10) is still young, 11 min later it is not.
+    clock.advance(11 * MIN);
+    assert.equal(await store.countMessages(), 4);
+    assert.deepEqual(reports[1], { messages: [envs[1]!.id], attachments: [] });
+    off();
+    clock.advance(10 * MIN);
+    assert.equal(await store.countMessages(), 3);
+    assert.equal(reports.length, 2, 'no report after unsubscribing');
+    await store.close();
+  });
+
   it('H8 closing drops what the store held', async () => {
     const fx = await createFixtures();
     const store = new MemoryStore();

@@ -9,6 +9,7 @@ import { encodeTime } from 'ulidx';
 import type { Envelope, SignedAttachment } from '../protocol/relay';
 import {
   type AttachmentRecord,
+  type Evicted,
   type HistoryStore,
   type IdRange,
   StoreClosedError,
@@ -69,6 +70,8 @@ export class MemoryStore implements HistoryStore {
   /** Set once the byte bound has evicted something: from then on, older than the oldest held is unwanted. */
   #evictedForBytes = false;
   #closed = false;
+  /** Eviction listeners (H13): one per engine over this store, each removed at the engine's stop. */
+  readonly #evictListeners = new Set<(e: Evicted) => void>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#maxAgeMs = options.maxAgeMs ?? MEMORY_STORE_DEFAULTS.maxAgeMs;
@@ -189,6 +192,11 @@ export class MemoryStore implements HistoryStore {
     return out;
   }
 
+  onEvict(listener: (evicted: Evicted) => void): () => void {
+    this.#evictListeners.add(listener);
+    return () => this.#evictListeners.delete(listener);
+  }
+
   horizon(): string {
     this.#begin();
     const byAge = encodeTime(Math.max(0, this.#cutoff()), 10) + '0'.repeat(16);
@@ -207,6 +215,7 @@ export class MemoryStore implements HistoryStore {
     this.#ids = [];
     this.#attIds = [];
     this.#bytes = 0;
+    this.#evictListeners.clear();
   }
 
   #cutoff(): number {
@@ -256,8 +265,11 @@ export class MemoryStore implements HistoryStore {
 
   /** Removes the `m` oldest messages and `a` oldest attachments, one splice per array. */
   #dropOldest(m: number, a: number): void {
+    if (m === 0 && a === 0) return;
+    const evicted: Evicted = { messages: [], attachments: [] };
     if (m > 0) {
       const dropped = this.#ids.splice(0, m);
+      evicted.messages = dropped;
       // The dropped ids of a channel are a prefix of that channel's list, because they are a prefix of
       // the global order: count per channel, splice each once.
       const perChannel = new Map<string, number>();
@@ -275,10 +287,19 @@ export class MemoryStore implements HistoryStore {
       }
     }
     if (a > 0) {
-      for (const id of this.#attIds.splice(0, a)) {
+      evicted.attachments = this.#attIds.splice(0, a);
+      for (const id of evicted.attachments) {
         const entry = this.#attachments.get(id)!;
         this.#attachments.delete(id);
         this.#bytes -= entry.metaSize + (entry.bytes?.length ?? 0);
+      }
+    }
+    // Reported once the store is consistent again; a listener's failure is its own (H13).
+    for (const listener of [...this.#evictListeners]) {
+      try {
+        listener(evicted);
+      } catch {
+        // Never into the caller's put or get.
       }
     }
   }

@@ -19,6 +19,20 @@ import type { Clock, TimerHandle } from './Clock';
 
 /** Frames received and not yet handled, per link. Beyond this the peer is flooding (G11). */
 export const INBOX_MAX_FRAMES = 512;
+/**
+ * Bytes of frames received and not yet handled, per link (G11). What an honest peer can have in flight to
+ * us on one link: the chunks we asked for (maxChunksInFlight x 16 KiB = 1 MiB) plus answers to our other
+ * requests (4 MSGS packs of at most 192 KiB, a RECON_REPLY, HASHES pages) and its own small requests;
+ * 2 MiB holds that with room. Beyond it the peer sends what nobody asked for: FLOOD. With maxLinks (32)
+ * links the engine holds at most 64 MiB of inboxes, and one user (at most MAX_LINKS_PER_USER links) 4 MiB.
+ */
+export const INBOX_MAX_BYTES = 2 * 1024 * 1024;
+/**
+ * Frames a peer may send before its HELLO (a new channel may deliver its first frames out of order,
+ * SPEC.md VC2 (d)); they wait for the HELLO. An honest peer sends HELLO and at most a few more before it
+ * heard from us; beyond this it is flooding.
+ */
+export const EARLY_FRAMES_MAX = 16;
 /** Control frames a peer may send in a burst, and per second after it (G11). */
 export const CONTROL_BURST = 512;
 export const CONTROL_PER_SECOND = 64;
@@ -36,13 +50,21 @@ export const BYE_GRACE_MS = 1000;
 
 /** A request this side sent and still waits on. */
 export type Pending =
-  | { kind: 'recon'; at: number; rounds: number; found: number }
-  | { kind: 'msgs'; at: number; ids: Set<string>; got: Set<string>; claimed: Set<string> }
+  /** `deadline`: absolute, this round's RECON_REPLY is due by then (G5); answers do not move it. */
+  | { kind: 'recon'; at: number; deadline: number; rounds: number; found: number }
+  /** `deadline`: absolute, the whole answer is due by then (G5); a partial answer does not move it. */
+  | { kind: 'msgs'; at: number; deadline: number; ids: Set<string>; got: Set<string>; claimed: Set<string> }
   | { kind: 'want'; at: number; ids: Set<string> }
   | { kind: 'hashes'; at: number; id: string }
   | { kind: 'chunks'; at: number; id: string; indices: Set<number> };
 
 export interface ConnHandlers {
+  /**
+   * Checked on arrival, before a whole frame takes room in the inbox (G11, G13): null to queue it,
+   * 'ignore' to drop it silently (a late answer to a request this side gave up on), or the reason that
+   * drops the peer (an answer nobody asked for). @default every frame is queued
+   */
+  admit?(conn: Conn, frame: Frame): PeerReason | 'ignore' | null;
   /** A whole frame (control bodies reassembled). Awaited: frames of one link are handled in order. */
   frame(conn: Conn, frame: Frame): Promise<void>;
   /** Undecodable or out-of-bounds input: the engine drops the peer. */
@@ -52,10 +74,26 @@ export interface ConnHandlers {
   closed(conn: Conn, reason: string): void;
 }
 
+/**
+ * Bytes the engine holds for its peers: inboxes, partly received control bodies, send queues. One per
+ * engine, shared by its links; `peak` is what an attack cost at most (SPEC.md G11, the adversary tests).
+ */
+export class HeldBytes {
+  total = 0;
+  peak = 0;
+  add(delta: number): void {
+    this.total += delta;
+    if (this.total > this.peak) this.peak = this.total;
+  }
+}
+
 export class Conn {
   readonly peerId: string;
   /** Whether the frames from the other side started with a valid HELLO. */
   helloSeen = false;
+  /** Frames that arrived before the peer's HELLO, handled right after it (at most EARLY_FRAMES_MAX). */
+  readonly early: Frame[] = [];
+  readonly openedAt: number;
   lastActive: number;
   readonly pending = new Map<number, Pending>();
   /** Requests the peer has open on us (answered or not yet), bounded by PEER_LIMITS.maxRequestsInFlight. */
@@ -70,6 +108,9 @@ export class Conn {
   private nextReq = 1;
   private readonly assembler = new ControlAssembler();
   private readonly inbox: Frame[] = [];
+  private inboxBytes = 0;
+  /** Bytes of a control body whose MORE pieces are still arriving (the assembler holds them). */
+  private partialBytes = 0;
   private draining = false;
   private tokens = CONTROL_BURST;
   private tokensAt: number;
@@ -86,10 +127,12 @@ export class Conn {
     readonly outbound: boolean,
     private readonly clock: Clock,
     private readonly handlers: ConnHandlers,
+    private readonly held: HeldBytes = new HeldBytes(),
   ) {
     this.peerId = link.remotePeerId;
     this.now = () => clock.now();
     this.lastActive = this.now();
+    this.openedAt = this.lastActive;
     this.tokensAt = this.lastActive;
     this.disposers.push(
       link.onFrame((bytes) => this.receive(bytes)),
@@ -102,6 +145,11 @@ export class Conn {
   /** Bytes waiting for the link to drain. */
   get backlog(): number {
     return this.outBytes;
+  }
+
+  /** Bytes this link holds now: unhandled frames (inbox and early), a partial control body, the send queue. */
+  get heldBytes(): number {
+    return this.inboxBytes + this.partialBytes + this.outBytes;
   }
 
   newReqId(): number {
@@ -134,6 +182,7 @@ export class Conn {
     if (this.link.closed) return false;
     this.out.push(frame);
     this.outBytes += frame.length;
+    this.held.add(frame.length);
     if (this.outBytes > OUT_QUEUE_MAX_BYTES) this.handlers.slow(this);
     return false;
   }
@@ -147,7 +196,9 @@ export class Conn {
   private flush(): void {
     while (this.out.length > 0 && !this.link.closed) {
       if (!this.link.send(this.out[0]!)) return; // Still full: the link fires onDrain again later.
-      this.outBytes -= this.out.shift()!.length;
+      const sent = this.out.shift()!.length;
+      this.outBytes -= sent;
+      this.held.add(-sent);
     }
     this.wakeDrainWaiters();
   }
@@ -165,8 +216,7 @@ export class Conn {
       return;
     }
     // BYE's body is tiny and its layout the same in every version; it goes ahead of queued frames.
-    this.out.length = 0;
-    this.outBytes = 0;
+    this.dropHeld();
     if (!this.link.send(encodeFrame(PeerKind.BYE, 0, utf8(JSON.stringify({ reason }))))) {
       this.link.close(reason);
       return;
@@ -204,11 +254,41 @@ export class Conn {
     this.closed = true;
     // Keep the close listener while a BYE lingers (close() registers it after this), drop the rest.
     for (const d of this.disposers.splice(0)) d();
-    this.inbox.length = 0;
-    this.out.length = 0;
-    this.outBytes = 0;
+    this.dropHeld();
     this.wakeDrainWaiters();
     this.handlers.closed(this, reason);
+  }
+
+  /** Forgets everything queued either way, and its accounting. */
+  private dropHeld(): void {
+    this.held.add(-this.heldBytes);
+    this.inbox.length = 0;
+    this.early.length = 0;
+    this.inboxBytes = 0;
+    this.partialBytes = 0;
+    this.out.length = 0;
+    this.outBytes = 0;
+  }
+
+  /** A frame held before HELLO still counts against the inbox bound until it is handled. */
+  holdEarly(frame: Frame): boolean {
+    if (this.early.length >= EARLY_FRAMES_MAX) return false;
+    this.early.push(frame);
+    this.inboxBytes += frame.body.length;
+    this.held.add(frame.body.length);
+    return true;
+  }
+
+  /** Takes the frames held before HELLO (their bytes are released as each is handled, see `handled`). */
+  takeEarly(): Frame[] {
+    return this.early.splice(0);
+  }
+
+  /** An early frame was handled: its bytes leave the inbox accounting. */
+  handled(frame: Frame): void {
+    if (this.closed) return; // Closing reset the accounting.
+    this.inboxBytes -= frame.body.length;
+    this.held.add(-frame.body.length);
   }
 
   private wakeDrainWaiters(): void {
@@ -242,7 +322,14 @@ export class Conn {
       if (frame.kind !== PeerKind.CHUNK && frame.kind !== PeerKind.HASHES && frame.kind !== PeerKind.RECON && frame.kind !== PeerKind.RECON_REPLY) {
         const whole = this.assembler.push(frame);
         if (whole === null) return this.handlers.bad(this, 'BAD_FRAME');
-        if (whole === 'pending') return;
+        if (whole === 'pending') {
+          // The assembler copies the piece: it counts as held until the body is whole (<= 256 KiB).
+          this.partialBytes += frame.body.length;
+          this.held.add(frame.body.length);
+          return;
+        }
+        this.held.add(-this.partialBytes);
+        this.partialBytes = 0;
         if (!this.takeToken()) return this.handlers.bad(this, 'FLOOD');
         this.enqueue({ ...frame, more: false, body: whole });
       } else {
@@ -258,8 +345,15 @@ export class Conn {
   }
 
   private enqueue(frame: Frame): void {
-    if (this.inbox.length >= INBOX_MAX_FRAMES) return this.handlers.bad(this, 'FLOOD');
+    const verdict = this.handlers.admit?.(this, frame) ?? null;
+    if (verdict === 'ignore') return;
+    if (verdict !== null) return this.handlers.bad(this, verdict);
+    if (this.inbox.length >= INBOX_MAX_FRAMES || this.inboxBytes + frame.body.length > INBOX_MAX_BYTES) {
+      return this.handlers.bad(this, 'FLOOD');
+    }
     this.inbox.push(frame);
+    this.inboxBytes += frame.body.length;
+    this.held.add(frame.body.length);
     this.lastActive = this.now();
     if (!this.draining) this.drainInbox().catch(() => this.close("INTERNAL", "now"));
   }
@@ -274,6 +368,10 @@ export class Conn {
         } catch {
           // A handler failure (our bug, our store) must not wedge the link, nor count against the peer.
           this.close('INTERNAL');
+        } finally {
+          // Held until handled, not until dequeued: a slow handler is what lets an inbox fill.
+          // (A frame kept as early is counted again by holdEarly.)
+          this.handled(frame);
         }
       }
     } finally {

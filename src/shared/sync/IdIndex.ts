@@ -9,6 +9,11 @@ export class IdIndex {
   /** Per id: the first 16 bytes of SHA-256(id) as four little-endian u32 limbs (the summed element). */
   private limbs = new Uint32Array(4 * 64);
   private count = 0;
+  /**
+   * Ids summed into fingerprints so far: the reconciliation work done, a deterministic measure of CPU that
+   * tests can bound (G11) where wall time would depend on the machine.
+   */
+  scanned = 0;
 
   get size(): number {
     return this.count;
@@ -41,6 +46,37 @@ export class IdIndex {
 
   clear(): void {
     this.count = 0;
+  }
+
+  /**
+   * Removes these ids (those present; the rest are ignored) in one pass over the index: what a store
+   * reports it evicted (H13). Evictions are the oldest ids, so the usual case is one move of the rest.
+   */
+  remove(ids: readonly (string | Uint8Array)[]): number {
+    const at: number[] = [];
+    for (const id of ids) {
+      const key = typeof id === 'string' ? ulidToBytes(id) : id;
+      if (!key || key.length !== ID_BYTES) continue;
+      const i = this.lowerBound(key);
+      if (i < this.count && this.cmpAt(i, key) === 0) at.push(i);
+    }
+    if (at.length === 0) return 0;
+    at.sort((a, b) => a - b);
+    // The same id twice in the report is removed once.
+    for (let k = at.length - 1; k > 0; k--) if (at[k] === at[k - 1]) at.splice(k, 1);
+    let write = at[0]!;
+    const removed = at.length;
+    for (let k = 0; k < at.length; k++) {
+      const from = at[k]! + 1;
+      const to = k + 1 < at.length ? at[k + 1]! : this.count;
+      if (to > from) {
+        this.keys.copyWithin(write * ID_BYTES, from * ID_BYTES, to * ID_BYTES);
+        this.limbs.copyWithin(write * 4, from * 4, to * 4);
+        write += to - from;
+      }
+    }
+    this.count -= removed;
+    return removed;
   }
 
   /** The index of the first id >= bound (a zero-padded prefix); size for +infinity. */
@@ -83,6 +119,7 @@ export class IdIndex {
     let s1 = 0;
     let s2 = 0;
     let s3 = 0;
+    if (hi > lo) this.scanned += hi - lo;
     for (let i = lo; i < hi; i++) {
       const b = i * 4;
       // Carry through four 32-bit limbs using float arithmetic below 2^53.

@@ -4,6 +4,7 @@
 import {
   PEER_LIMITS,
   PeerKind,
+  type PeerReason,
   type Frame,
   type GetMsgsBody,
   type MsgsBody,
@@ -32,6 +33,35 @@ export const MAX_FUTURE_MS = 5 * 60 * 1000;
 export const DENIAL_TOLERANCE = 32;
 /** MSGS bodies are packed up to this many bytes of envelopes (under maxControlBodyBytes). */
 const MSGS_PACK_BYTES = 192 * 1024;
+/**
+ * Requests per link this side gave up on (deadline passed) whose late answers are dropped quietly, not
+ * taken for unsolicited data: an honest but slow peer answers after all (G5, G13).
+ */
+export const GAVE_UP_MAX = 64;
+/**
+ * RECON frames a peer may have served per link: a burst of one full session (32 rounds; honest sessions
+ * take a few), then this many per second. Each RECON costs the responder up to one pass over its index
+ * plus a few thousand fingerprints (a 64 KiB message; ~10 ms at 100k ids), so this is what bounds the
+ * CPU one link can take (G11). Over it the RECON is answered NACK FLOOD unread (no blame) and the
+ * initiator ends that session; its next one is a resync away.
+ */
+export const RECON_BURST = 32;
+export const RECON_PER_SECOND = 1;
+/**
+ * A peer that let a GET_MSGS pass its deadline is asked last for this long (other sources first), so a
+ * staller costs one deadline per need at most (G5).
+ */
+export const SLOW_SOURCE_MS = 10 * 60 * 1000;
+/** Peers remembered as slow sources at once (the oldest is forgotten first). */
+const SLOW_SOURCES_MAX = 1024;
+
+/** The responder's side of the one reconciliation session a link may run (G4, G11). */
+interface Served {
+  reqId: number;
+  rounds: number;
+  tokens: number;
+  tokensAt: number;
+}
 
 interface Need {
   /** Peers believed to hold it: those that claimed it in reconciliation, or hinted by a prev link. */
@@ -53,6 +83,13 @@ export class MessageSync {
   private inflight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly sessionWaiters = new Map<Conn, (() => void)[]>();
+  /** Per link: requests given up on (deadline), so their late answers are dropped quietly. */
+  private readonly gaveUp = new WeakMap<Conn, Set<number>>();
+  /** Per link: the reconciliation session it runs on us (responder side). */
+  private readonly served = new WeakMap<Conn, Served>();
+  /** Peer id -> until when it is asked last (it let a request pass its deadline). */
+  private readonly slow = new Map<string, number>();
+  private offEvict: (() => void) | null = null;
 
   constructor(
     private readonly ctx: SyncContext,
@@ -71,15 +108,19 @@ export class MessageSync {
   }
 
   /**
-   * Keeps the index equal to the store's ids. The engine adds what it stores; a reload is only needed
-   * when something else wrote to the store or a bounded store evicted (counts differ).
+   * Loads the index from the store once; from then on it follows the store without reading it again:
+   * the engine adds what it stores, and a bounded store reports what it evicts, which the index drops
+   * (H13). The engine is the only writer of its store's messages while it runs. (Reloading whenever the
+   * store's count differed cost a full reload per live message once an age bound evicted: 38 ms each at
+   * 30k cached messages.)
    */
   ensureIndex(): Promise<void> {
+    if (this.loaded) return Promise.resolve();
     if (this.loading) return this.loading;
     this.loading = (async () => {
       try {
-        const count = await this.ctx.store.countMessages();
-        if (this.loaded && count === this.index.size) return;
+        // Subscribed before the first page: an eviction during the load is not missed.
+        this.offEvict ??= this.ctx.store.onEvict?.((e) => this.index.remove(e.messages)) ?? null;
         this.index.clear();
         let from: string | undefined;
         for (;;) {
@@ -132,7 +173,8 @@ export class MessageSync {
     }
     for (const p of conn.pending.values()) if (p.kind === 'recon') return done;
     const reqId = conn.newReqId();
-    conn.pending.set(reqId, { kind: 'recon', at: this.ctx.clock.now(), rounds: 0, found: 0 });
+    const now = this.ctx.clock.now();
+    conn.pending.set(reqId, { kind: 'recon', at: now, deadline: now + this.ctx.opts.requestTimeoutMs, rounds: 0, found: 0 });
     conn.sendFrame(encodeFrame(PeerKind.RECON, reqId, encodeReconcile(initiateReconcile(this.index, this.lower()))));
     return done;
   }
@@ -154,7 +196,106 @@ export class MessageSync {
     }
   }
 
+  /**
+   * Checked when a frame arrives, before it takes inbox room (G11, G13): an answer must match a request
+   * of its kind open on this link. A late answer to one this side gave up on is dropped quietly.
+   */
+  admit(conn: Conn, frame: Frame): PeerReason | 'ignore' | null {
+    const kind = frame.kind === PeerKind.RECON_REPLY ? 'recon' : frame.kind === PeerKind.MSGS ? 'msgs' : null;
+    if (kind === null || conn.pending.get(frame.reqId)?.kind === kind) return null;
+    return this.gaveUp.get(conn)?.has(frame.reqId) ? 'ignore' : 'UNSOLICITED';
+  }
+
+  /** Whether a NACK (or late answer) for this request id is one this side gave up on. */
+  gaveUpOn(conn: Conn, reqId: number): boolean {
+    return this.gaveUp.get(conn)?.has(reqId) ?? false;
+  }
+
+  private giveUp(conn: Conn, reqId: number): void {
+    let set = this.gaveUp.get(conn);
+    if (!set) this.gaveUp.set(conn, (set = new Set()));
+    if (set.size >= GAVE_UP_MAX) set.delete(set.values().next().value!);
+    set.add(reqId);
+  }
+
+  /**
+   * Requests past their absolute deadline (G5): a GET_MSGS's unmet ids move to their other sources (this
+   * peer is asked last for SLOW_SOURCE_MS), a reconciliation round ends its session. Nobody is blamed: an
+   * honest peer can be slow, and a peer that answers in dribbles to hold a request open gains nothing.
+   */
+  expire(conn: Conn, now: number): void {
+    let moved = false;
+    for (const [reqId, p] of conn.pending) {
+      if ((p.kind !== 'msgs' && p.kind !== 'recon') || now <= p.deadline) continue;
+      conn.pending.delete(reqId);
+      this.giveUp(conn, reqId);
+      if (p.kind === 'recon') {
+        this.endSession(conn);
+        continue;
+      }
+      this.finishedGet();
+      this.markSlow(conn.peerId, now);
+      for (const id of p.ids) if (!p.got.has(id)) this.unsource(id, conn.peerId);
+      moved = true;
+    }
+    if (moved) this.pump();
+  }
+
+  /** A NACK for one of our requests: not served (a busy or deferring peer), no blame. */
+  onNack(conn: Conn, reqId: number): void {
+    const p = conn.pending.get(reqId);
+    if (!p || (p.kind !== 'msgs' && p.kind !== 'recon')) return;
+    conn.pending.delete(reqId);
+    if (p.kind === 'recon') return this.endSession(conn);
+    this.finishedGet();
+    for (const id of p.ids) if (!p.got.has(id)) this.unsource(id, conn.peerId);
+    this.pump();
+  }
+
+  private markSlow(peerId: string, now: number): void {
+    this.slow.delete(peerId);
+    if (this.slow.size >= SLOW_SOURCES_MAX) this.slow.delete(this.slow.keys().next().value!);
+    this.slow.set(peerId, now + SLOW_SOURCE_MS);
+  }
+
+  /** Whether the peer let a message request pass its deadline lately (asked last, SLOW_SOURCE_MS). */
+  isSlow(peerId: string): boolean {
+    const until = this.slow.get(peerId);
+    if (until === undefined) return false;
+    if (until > this.ctx.clock.now()) return true;
+    this.slow.delete(peerId);
+    return false;
+  }
+
+  /** `peerId` is no longer a source of `id` (it did not deliver); the need waits for another one. */
+  private unsource(id: string, peerId: string): void {
+    const need = this.needs.get(id);
+    if (!need) return;
+    need.sources = need.sources.filter((s) => s !== peerId);
+    if (need.from === peerId) need.from = null;
+    if (need.sources.length === 0) this.needs.delete(id);
+  }
+
   private async onRecon(conn: Conn, frame: Frame): Promise<void> {
+    // One session per link: a RECON under a new request id starts a new one (the initiator gave up on
+    // the last), so its state is one small record whatever the peer sends.
+    const now = this.ctx.clock.now();
+    let s = this.served.get(conn);
+    if (!s) this.served.set(conn, (s = { reqId: frame.reqId, rounds: 0, tokens: RECON_BURST, tokensAt: now }));
+    if (s.reqId !== frame.reqId) {
+      s.reqId = frame.reqId;
+      s.rounds = 0;
+    }
+    // An initiator stops after maxReconcileRounds RECONs in one session; more is not an honest session.
+    if (++s.rounds > PEER_LIMITS.maxReconcileRounds) return this.ctx.drop(conn, 'FLOOD', true);
+    s.tokens = Math.min(RECON_BURST, s.tokens + ((now - s.tokensAt) / 1000) * RECON_PER_SECOND);
+    s.tokensAt = now;
+    if (s.tokens < 1) {
+      conn.sendControl(PeerKind.NACK, frame.reqId, { reason: 'FLOOD' });
+      return;
+    }
+    s.tokens -= 1;
+    // Decoded only once admitted: decoding a 64 KiB message is work too.
     const msg = decodeReconcile(frame.body);
     if (!msg) return this.ctx.drop(conn, 'BAD_FRAME', true);
     await this.ensureIndex();
@@ -164,7 +305,7 @@ export class MessageSync {
 
   private async onReconReply(conn: Conn, frame: Frame): Promise<void> {
     const p = conn.pending.get(frame.reqId);
-    if (!p || p.kind !== 'recon') return this.ctx.drop(conn, 'UNSOLICITED', true);
+    if (!p || p.kind !== 'recon') return this.gaveUpOn(conn, frame.reqId) ? undefined : this.ctx.drop(conn, 'UNSOLICITED', true);
     const msg = decodeReconcile(frame.body);
     if (!msg) return this.ctx.drop(conn, 'BAD_FRAME', true);
     const step = reconcileStep(this.index, msg, 'initiator');
@@ -183,6 +324,8 @@ export class MessageSync {
       this.ctx.events.emit('synced', { peerId: conn.peerId, need: p.found });
       this.endSession(conn);
     } else {
+      // Each round is a request of its own, with its own absolute deadline.
+      p.deadline = p.at + this.ctx.opts.requestTimeoutMs;
       conn.sendFrame(encodeFrame(PeerKind.RECON, frame.reqId, encodeReconcile(step.reply)));
     }
     this.pump();
@@ -226,12 +369,15 @@ export class MessageSync {
     const batches = new Map<string, string[]>();
     const usable = (peerId: string): boolean => batches.has(peerId) || slots(peerId) > 0;
     const ids = [...this.needs.keys()].sort().reverse();
+    const real = (s: string): boolean => !this.ctx.isVirtual(s);
     for (const id of ids) {
       const need = this.needs.get(id)!;
       if (need.from !== null) continue;
+      // Real before virtual (G7); among real ones, those that never let a request pass its deadline.
       const pick =
-        need.sources.find((s) => !this.ctx.isVirtual(s) && usable(s)) ??
-        (need.sources.some((s) => !this.ctx.isVirtual(s) && this.ctx.conn(s)) ? undefined : need.sources.find(usable));
+        need.sources.find((s) => real(s) && !this.isSlow(s) && usable(s)) ??
+        need.sources.find((s) => real(s) && usable(s)) ??
+        (need.sources.some((s) => real(s) && this.ctx.conn(s)) ? undefined : need.sources.find(usable));
       if (!pick) continue;
       let batch = batches.get(pick);
       if (!batch) {
@@ -260,7 +406,15 @@ export class MessageSync {
     const reqId = conn.newReqId();
     const claimed = new Set(ids.filter((id) => this.needs.get(id)?.claimed));
     this.inflight++;
-    conn.pending.set(reqId, { kind: 'msgs', at: this.ctx.clock.now(), ids: new Set(ids), got: new Set(), claimed });
+    const now = this.ctx.clock.now();
+    conn.pending.set(reqId, {
+      kind: 'msgs',
+      at: now,
+      deadline: now + this.ctx.opts.requestTimeoutMs,
+      ids: new Set(ids),
+      got: new Set(),
+      claimed,
+    });
     conn.sendControl(PeerKind.GET_MSGS, reqId, { ids, lastResort: this.ctx.isVirtual(peerId) || undefined });
   }
 
@@ -298,7 +452,10 @@ export class MessageSync {
 
   private async onMsgs(conn: Conn, reqId: number, body: MsgsBody): Promise<void> {
     const p = conn.pending.get(reqId);
-    if (!p || p.kind !== 'msgs') return this.ctx.drop(conn, 'UNSOLICITED', true);
+    if (!p || p.kind !== 'msgs') return this.gaveUpOn(conn, reqId) ? undefined : this.ctx.drop(conn, 'UNSOLICITED', true);
+    // A part that is not the last must carry envelopes: an empty one is no progress, only a way to look
+    // busy (G5). Honest senders cut a part only when it is full.
+    if (!body.last && body.envs.length === 0) return this.ctx.drop(conn, 'BAD_FRAME', true);
     // Only what was asked, each once: anything else is a replay or an injection (G13).
     const seen = new Set<string>();
     for (const env of body.envs) {
@@ -334,11 +491,7 @@ export class MessageSync {
 
   private denied(conn: Conn, id: string, claimed: boolean): void {
     if (claimed) conn.denied++;
-    const need = this.needs.get(id);
-    if (!need) return;
-    need.sources = need.sources.filter((s) => s !== conn.peerId);
-    need.from = null;
-    if (need.sources.length === 0) this.needs.delete(id);
+    this.unsource(id, conn.peerId);
   }
 
   /** Verifies and stores envelopes from the relay (or any caller); G2. */
@@ -391,6 +544,8 @@ export class MessageSync {
 
   /** Engine stop: nothing waits on sessions or fetches any more. */
   stop(): void {
+    this.offEvict?.();
+    this.offEvict = null;
     for (const w of this.idleWaiters.splice(0)) w();
     for (const conn of [...this.sessionWaiters.keys()]) this.endSession(conn);
     this.needs.clear();

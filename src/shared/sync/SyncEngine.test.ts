@@ -15,6 +15,7 @@ import type { Envelope } from '../protocol/relay';
 import { verifyEnvelope } from '../protocol/signed';
 import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { HIGH_WATER_BYTES } from '../transport/PeerTransport';
+import { CONTROL_BURST } from './Conn';
 import { DENIAL_TOLERANCE } from './MessageSync';
 import { content } from './testing/fixtures';
 import { type SimPeer, SyncSim } from './testing/SyncSim';
@@ -525,7 +526,7 @@ describe('G13 adversarial peers', () => {
     await sim.stopAll();
   });
 
-  it('G13 G3 garbage is dropped; another protocol version is told so but not banned', async () => {
+  it('G13 G3 garbage is dropped; another protocol version is told so but not banned; frames before HELLO wait for it', async () => {
     const sim = await SyncSim.create({ seed: 19 });
     const victim = await sim.addPeer();
     const a = sim.addRaw();
@@ -542,11 +543,27 @@ describe('G13 adversarial peers', () => {
     assert.equal(future.bye(), 'PROTOCOL_MISMATCH');
     assert.equal(victim.engine.isBanned(b.id), false);
 
+    // A frame ahead of HELLO waits for it (a new channel may reorder its first frames), then is served.
     const c = sim.addRaw();
-    const noHello = await rawLink(sim, c.transport, victim.id, false);
-    for (const f of encodeControl(PeerKind.WANT, 1, { ids: ['01ARZ3NDEKTSV4RRFFQ69G5FAV'] })!) noHello.link.send(f);
+    const early = await rawLink(sim, c.transport, victim.id, false);
+    for (const f of encodeControl(PeerKind.WANT, 1, { ids: ['01ARZ3NDEKTSV4RRFFQ69G5FAV'] })!) early.link.send(f);
     await sim.net.settle();
-    assert.equal(noHello.bye(), 'BAD_FRAME', 'HELLO comes first');
+    assert.equal(early.frames.filter((f) => f.kind === PeerKind.HAVE).length, 0, 'not served before HELLO');
+    early.send(PeerKind.HELLO, 0, { protocol: PEER_PROTOCOL_VERSION });
+    await sim.net.settle();
+    assert.equal(early.bye(), null);
+    assert.equal(early.frames.filter((f) => f.kind === PeerKind.HAVE).length, 1, 'served once HELLO came');
+    assert.equal(victim.engine.isBanned(c.id), false);
+
+    // No HELLO at all: the link is closed after the request timeout, without blame.
+    const d = sim.addRaw();
+    const mute = await rawLink(sim, d.transport, victim.id, false);
+    for (const f of encodeControl(PeerKind.WANT, 1, { ids: ['01ARZ3NDEKTSV4RRFFQ69G5FAV'] })!) mute.link.send(f);
+    await sim.net.settle();
+    sim.clock.advance(30_000 + 250);
+    await sim.net.settle();
+    assert.equal(mute.bye(), 'TIMEOUT');
+    assert.equal(victim.engine.isBanned(d.id), false);
     await sim.stopAll();
   });
 
@@ -559,7 +576,8 @@ describe('G13 adversarial peers', () => {
     await sim.net.settle();
     assert.equal(peer.bye(), 'FLOOD');
     const answered = peer.frames.filter((f) => f.kind === PeerKind.HAVE).length;
-    assert.ok(answered < 600, `${answered} of 600 answered before the drop`);
+    // The control budget (G11): a burst of CONTROL_BURST frames, of which HELLO took one; the rest is FLOOD.
+    assert.ok(answered <= CONTROL_BURST - 1, `${answered} of 600 answered before the drop`);
     const again = await rawLink(sim, raw.transport, victim.id);
     await sim.net.settle();
     assert.equal(again.bye(), 'BANNED');

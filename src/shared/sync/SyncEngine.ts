@@ -23,7 +23,7 @@ import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { AttachmentSync, type FetchResult, type PublishResult } from './AttachmentSync';
 import { BadPeers } from './BadPeers';
 import { type Clock, type TimerHandle, systemClock } from './Clock';
-import { Conn } from './Conn';
+import { Conn, HeldBytes } from './Conn';
 import { Emitter } from './Emitter';
 import { type AddResult, MessageSync } from './MessageSync';
 import { type Prng, createPrng, randomSeed } from './prng';
@@ -107,6 +107,19 @@ export const SYNC_DEFAULTS: ResolvedSyncOptions = {
 
 /** Gaps in live history trigger at most one catch-up per this period. */
 export const HOLE_SYNC_MIN_MS = 5000;
+/**
+ * Open links to one remote user (all its sessions together), G10: two, so that two peers that connect
+ * to each other at once keep both links (the duplicate pair is not a fault); a third is refused
+ * TOO_MANY_LINKS. Without it one key could hold every one of our maxLinks links, each with its inbox.
+ * The user is the peer id's key prefix (SPEC.md P1: the relay mints `<16 hex of the key>-<random>`).
+ */
+export const MAX_LINKS_PER_USER = 2;
+
+/** The remote user of a relay-minted peer id (P1): its key prefix. */
+export function userOfPeer(peerId: string): string {
+  const dash = peerId.indexOf('-');
+  return dash > 0 ? peerId.slice(0, dash) : peerId;
+}
 
 export interface SyncStats {
   links: number;
@@ -120,6 +133,10 @@ export interface SyncStats {
   wanted: number;
   pushes: number;
   banned: number;
+  /** Bytes held for peers now: inboxes, partial control bodies, send queues (G11). */
+  heldBytes: number;
+  /** The most `heldBytes` has been since the engine was made. */
+  peakHeldBytes: number;
 }
 
 export class SyncEngine implements SyncContext {
@@ -138,6 +155,7 @@ export class SyncEngine implements SyncContext {
   private readonly messages: MessageSync;
   private readonly attachments: AttachmentSync;
   private readonly bad: BadPeers;
+  private readonly held = new HeldBytes();
   private roster = new Map<string, RosterPeer>();
   /** One link per peer used for new requests; `all` holds every open link (both may exist briefly). */
   private readonly primary = new Map<string, Conn>();
@@ -174,13 +192,17 @@ export class SyncEngine implements SyncContext {
 
   // ---- public API ----
 
-  /** Loads the reconciliation index, accepts links, starts the gossip timer and a first catch-up. */
+  /** Accepts links, loads the reconciliation index, starts the gossip timer and a first catch-up. */
   async start(): Promise<void> {
     if (this.started || this.stopped) return;
     this.started = true;
-    await this.messages.ensureIndex();
+    // Listening first: a peer that saw us in presence may link while the index loads, and a link nobody
+    // reads is lost (its requests then time out on the other side). Its frames wait in the link's inbox;
+    // the handlers that need the index await it.
     this.offLink = this.transport.onLink((link) => this.accept(link));
     this.scheduleTick();
+    await this.messages.ensureIndex();
+    if (this.stopped) return;
     this.spawn(this.syncNow(), 'sync');
   }
 
@@ -246,8 +268,10 @@ export class SyncEngine implements SyncContext {
         if (this.stopped) return;
         const conn = await this.connect(p.peerId);
         if (!conn) continue;
-        await this.messages.startSession(conn);
-        await this.messages.idle();
+        // Waiting is an optimisation (later sessions find less), so it is bounded: a peer that keeps a
+        // session or a request open cannot hold up the sessions with the others (G5).
+        await this.within(this.messages.startSession(conn), this.opts.requestTimeoutMs);
+        await this.within(this.messages.idle(), this.opts.requestTimeoutMs);
       }
     };
     if (real.length === 0) return sessions(virtual.slice(0, this.opts.catchUpPeers));
@@ -274,7 +298,14 @@ export class SyncEngine implements SyncContext {
       wanted: this.attachments.wantedCount,
       pushes: this.attachments.pushCount,
       banned: this.bad.size,
+      heldBytes: this.held.total,
+      peakHeldBytes: this.held.peak,
     };
+  }
+
+  /** Reconciliation work done so far: ids summed into fingerprints (IdIndex.scanned), a CPU measure. */
+  indexWork(): number {
+    return this.messages.index.scanned;
   }
 
   isBanned(peerId: string): boolean {
@@ -305,6 +336,7 @@ export class SyncEngine implements SyncContext {
     if (p) return p;
     p = (async () => {
       try {
+        if (this.linksOfUser(peerId) >= MAX_LINKS_PER_USER) return null;
         if (this.all.size >= this.opts.maxLinks && !this.evictIdle()) return null;
         const link = await this.transport.connect(peerId, { timeoutMs: this.opts.requestTimeoutMs });
         if (this.stopped || this.isBanned(peerId)) {
@@ -356,6 +388,11 @@ export class SyncEngine implements SyncContext {
     this.spawn(this.syncNow(), 'sync');
   }
 
+  /** Resolves when `work` does or after `ms`, whichever is first (or at stop). */
+  private within(work: Promise<void>, ms: number): Promise<void> {
+    return Promise.race([work, this.delay(ms)]);
+  }
+
   delay(ms: number): Promise<void> {
     if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
@@ -377,7 +414,8 @@ export class SyncEngine implements SyncContext {
       if (this.stopped) return link.close('SHUTTING_DOWN');
       const refuse = this.isBanned(link.remotePeerId)
         ? 'BANNED'
-        : this.all.size >= this.opts.maxLinks && !this.evictIdle()
+        : this.linksOfUser(link.remotePeerId) >= MAX_LINKS_PER_USER ||
+            (this.all.size >= this.opts.maxLinks && !this.evictIdle())
           ? 'TOO_MANY_LINKS'
           : null;
       if (refuse) {
@@ -391,13 +429,39 @@ export class SyncEngine implements SyncContext {
     }
   }
 
+  /** Open links (not yet closed) to any session of the same remote user (G10). */
+  private linksOfUser(peerId: string): number {
+    const user = userOfPeer(peerId);
+    let n = 0;
+    for (const c of this.all) if (!c.closed && userOfPeer(c.peerId) === user) n++;
+    return n;
+  }
+
   private newConn(link: PeerLink, outbound: boolean): Conn {
-    return new Conn(link, outbound, this.clock, {
-      frame: (c, f) => this.onFrame(c, f),
-      bad: (c, reason) => this.drop(c, reason, true),
-      slow: (c) => this.drop(c, 'SLOW_PEER', false),
-      closed: (c) => this.onClosed(c),
-    });
+    return new Conn(
+      link,
+      outbound,
+      this.clock,
+      {
+        admit: (c, f) => this.admit(c, f),
+        frame: (c, f) => this.onFrame(c, f),
+        // Another protocol version is not hostile (G3).
+        bad: (c, reason) => this.drop(c, reason, reason !== 'PROTOCOL_MISMATCH'),
+        slow: (c) => this.drop(c, 'SLOW_PEER', false),
+        closed: (c) => this.onClosed(c),
+      },
+      this.held,
+    );
+  }
+
+  /**
+   * On arrival, before a frame takes inbox room: answers must match an open request of their kind on
+   * this link (G11, G13). Message answers are checked here; CHUNK and HASHES are checked where they are
+   * handled (AttachmentSync), the inbox's byte bound holding them meanwhile.
+   */
+  private admit(conn: Conn, frame: Frame): PeerReason | 'ignore' | null {
+    if (!conn.helloSeen) return null; // Held until HELLO, and checked then (onFrame).
+    return this.messages.admit(conn, frame);
   }
 
   private attach(link: PeerLink, outbound: boolean): Conn {
@@ -437,11 +501,28 @@ export class SyncEngine implements SyncContext {
       return;
     }
     if (!conn.helloSeen) {
-      const hello = frame.kind === PeerKind.HELLO ? parseControl(PeerKind.HELLO, frame.body) : null;
+      if (frame.kind !== PeerKind.HELLO) {
+        // A new channel may deliver the peer's first frames out of order (VC2 (d)): what comes before
+        // its HELLO waits for it, within EARLY_FRAMES_MAX and the inbox bound (G3).
+        if (!conn.holdEarly(frame)) this.drop(conn, 'FLOOD', true);
+        return;
+      }
+      const hello = parseControl(PeerKind.HELLO, frame.body);
       if (!hello) return this.drop(conn, 'BAD_FRAME', true);
       // A peer on another version is not hostile: say why and part (G3).
       if (hello.protocol !== PEER_PROTOCOL_VERSION) return this.drop(conn, 'PROTOCOL_MISMATCH', false);
       conn.helloSeen = true;
+      for (const early of conn.takeEarly()) {
+        try {
+          if (conn.closed) break;
+          const verdict = this.admit(conn, early);
+          if (verdict === 'ignore') continue;
+          if (verdict !== null) return this.drop(conn, verdict, true);
+          await this.onFrame(conn, early);
+        } finally {
+          conn.handled(early);
+        }
+      }
       return;
     }
     switch (frame.kind) {
@@ -452,6 +533,13 @@ export class SyncEngine implements SyncContext {
       case PeerKind.GET_MSGS:
       case PeerKind.MSGS:
         return this.messages.handle(conn, frame);
+      case PeerKind.NACK: {
+        // A NACK answers one of our requests; message requests are MessageSync's.
+        const kind = conn.pending.get(frame.reqId)?.kind;
+        if (kind === 'msgs' || kind === 'recon') return this.messages.onNack(conn, frame.reqId);
+        if (kind === undefined && this.messages.gaveUpOn(conn, frame.reqId)) return;
+        return this.attachments.handle(conn, frame);
+      }
       default:
         return this.attachments.handle(conn, frame);
     }
@@ -473,8 +561,18 @@ export class SyncEngine implements SyncContext {
     // (offers, pulls, a resync) is still under way.
     const now = this.clock.now();
     for (const conn of [...this.all]) {
+      // Message requests have absolute deadlines; past them the need moves on, nobody is blamed (G5).
+      this.messages.expire(conn, now);
+      if (conn.closed) continue;
+      // A link whose peer never said HELLO is of no use; it may be an honest peer whose HELLO was lost.
+      if (!conn.helloSeen && now - conn.openedAt > this.opts.requestTimeoutMs) {
+        this.drop(conn, 'TIMEOUT', false);
+        continue;
+      }
       let late = false;
-      for (const p of conn.pending.values()) if (now - p.at > this.opts.requestTimeoutMs) late = true;
+      for (const p of conn.pending.values()) {
+        if (p.kind !== 'msgs' && p.kind !== 'recon' && now - p.at > this.opts.requestTimeoutMs) late = true;
+      }
       if (late) this.drop(conn, 'TIMEOUT', true);
       else if (conn.pending.size === 0 && conn.serving === 0 && conn.chunksQueued === 0 && now - conn.lastActive > this.opts.idleLinkMs) {
         this.closeConn(conn, 'IDLE');
@@ -488,7 +586,9 @@ export class SyncEngine implements SyncContext {
       this.messages.pump();
       if (this.opts.resyncIntervalMs > 0 && now - this.lastSync >= this.opts.resyncIntervalMs) {
         this.lastSync = now;
-        const peer = this.rng.shuffle(this.onlinePeers().filter((p) => p.kind !== 'virtual'))[0];
+        // Peers that let a request pass its deadline lately come last (G5).
+        const real = this.rng.shuffle(this.onlinePeers().filter((p) => p.kind !== 'virtual'));
+        const peer = real.find((p) => !this.messages.isSlow(p.peerId)) ?? real[0];
         // Not awaited: a session must not hold up the next ticks' offers and pulls.
         if (peer) this.spawn(this.connect(peer.peerId).then((conn) => conn && this.messages.startSession(conn)), 'resync');
       }

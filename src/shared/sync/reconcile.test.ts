@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toHex } from '../encoding';
-import { PEER_LIMITS, decodeReconcile, encodeReconcile } from '../protocol/peer';
+import { PEER_LIMITS, RangeMode, decodeReconcile, encodeReconcile } from '../protocol/peer';
 import { MAX_FRAME_BYTES } from '../transport/PeerTransport';
 import { IdIndex } from './IdIndex';
 import { type Prng, createPrng } from './prng';
@@ -141,5 +141,21 @@ describe('G4 range-based set reconciliation', () => {
     b.add(at(11));
     b.add(at(12));
     assert.notDeepEqual(a.fingerprint(0, 2), b.fingerprint(0, 2));
+  });
+
+  it('G4 G11 an empty id list over 100k ids is counted, not copied: the responder splits, the initiator lists nothing', () => {
+    const rng = createPrng(50);
+    const index = new IdIndex();
+    for (const id of makeIds(rng, 100_000)) index.add(id);
+    const bomb = { lower: new Uint8Array(0), ranges: [{ mode: RangeMode.IDS, upper: null, ids: [] as Uint8Array[] }] };
+    const before = index.scanned;
+    const step = reconcileStep(index, bomb, 'responder');
+    // One pass of the index into 16 bucket fingerprints, no id listed.
+    assert.deepEqual(step.reply!.ranges.map((r) => r.mode), Array(16).fill(RangeMode.FINGERPRINT));
+    assert.ok(index.scanned - before <= index.size, `${index.scanned - before} ids summed`);
+    // The same message from a responder: the initiator pulls only, so it has nothing to list back.
+    const back = reconcileStep(index, bomb, 'initiator');
+    assert.equal(back.need.length, 0);
+    assert.equal(back.reply, null);
   });
 });

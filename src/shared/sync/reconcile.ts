@@ -26,8 +26,6 @@ export interface ReconcileStep {
   reply: ReconcileMessage | null;
   /** Ids the other side holds and this side lacks (initiator only). */
   need: Uint8Array[];
-  /** Ids this side holds and the other side lacks (initiator only). */
-  have: Uint8Array[];
 }
 
 /**
@@ -54,7 +52,6 @@ export function reconcileStep(
 ): ReconcileStep {
   const out: ReconcileRange[] = [];
   const need: Uint8Array[] = [];
-  const have: Uint8Array[] = [];
   // Room kept for the closing fingerprint range after a cut.
   const closing = 1 + 16;
   let size = 1 + msg.lower.length;
@@ -65,8 +62,7 @@ export function reconcileStep(
     const lo = index.lowerBound(prev);
     const hi = index.lowerBound(r.upper);
     let produced: ReconcileRange[];
-    let localNeed: Uint8Array[] = [];
-    let localHave: Uint8Array[] = [];
+    const localNeed: Uint8Array[] = [];
     if (r.mode === RangeMode.SKIP) {
       produced = [{ mode: RangeMode.SKIP, upper: r.upper }];
     } else if (r.mode === RangeMode.FINGERPRINT) {
@@ -80,17 +76,24 @@ export function reconcileStep(
       }
       produced = [{ mode: RangeMode.SKIP, upper: r.upper }];
     } else if (role === 'initiator') {
-      [localNeed, localHave] = diff(index, lo, hi, r.ids);
+      // Pull only: what they list and this side lacks. What this side holds beyond their list is theirs
+      // to ask for, so it is never listed here (an empty list over a large range costs nothing).
+      for (const id of r.ids) if (!has(index, lo, hi, id)) localNeed.push(id);
       produced = [{ mode: RangeMode.SKIP, upper: r.upper }];
     } else {
       // The responder answers an id list with the ids the initiator did not list; when those are too
       // many for one range, it splits instead and the initiator (whose side was small) lists per bucket.
-      const [, theyLack] = diff(index, lo, hi, r.ids);
+      // Counted before anything is copied: an empty list over a range of 100k ids must cost a count, not
+      // 100k copies (G11).
+      let listed = 0;
+      for (const id of r.ids) if (has(index, lo, hi, id)) listed++;
+      const lacking = hi - lo - listed;
       produced =
-        theyLack.length <= PEER_LIMITS.maxReconcileIds
-          ? [{ mode: RangeMode.MISSING, upper: r.upper, ids: theyLack }]
-          : split(index, lo, hi, r.upper, true);
-      if (theyLack.length === 0) produced = [{ mode: RangeMode.SKIP, upper: r.upper }];
+        lacking === 0
+          ? [{ mode: RangeMode.SKIP, upper: r.upper }]
+          : lacking <= PEER_LIMITS.maxReconcileIds
+            ? [{ mode: RangeMode.MISSING, upper: r.upper, ids: notListed(index, lo, hi, r.ids) }]
+            : split(index, lo, hi, r.upper, true);
     }
     let cost = 0;
     for (const p of produced) cost += rangeBytes(p);
@@ -104,7 +107,6 @@ export function reconcileStep(
       else out.push(p);
     }
     need.push(...localNeed);
-    have.push(...localHave);
     size += cost;
     processed++;
     prev = r.upper;
@@ -112,8 +114,8 @@ export function reconcileStep(
 
   // Everything above the last range is implicitly done, so trailing skips need not travel.
   while (out.length > 0 && out[out.length - 1]!.mode === RangeMode.SKIP) out.pop();
-  if (out.length === 0 && role === 'initiator') return { reply: null, need, have };
-  return { reply: { lower: msg.lower, ranges: out }, need, have };
+  if (out.length === 0 && role === 'initiator') return { reply: null, need };
+  return { reply: { lower: msg.lower, ranges: out }, need };
 }
 
 function split(index: IdIndex, lo: number, hi: number, upper: Bound, forceBuckets: boolean): ReconcileRange[] {
@@ -139,22 +141,21 @@ function separator(a: Uint8Array, b: Uint8Array): Uint8Array {
   return b.slice(0, i + 1);
 }
 
-/** [ids they hold that the index lacks, ids the index holds that they lack], within [lo, hi). */
-function diff(index: IdIndex, lo: number, hi: number, theirs: Uint8Array[]): [Uint8Array[], Uint8Array[]] {
-  const need: Uint8Array[] = [];
-  const have: Uint8Array[] = [];
-  let i = lo;
+/** Whether the index holds `id` at a position in [lo, hi) (ids of a range fall inside it, G4 decoding). */
+function has(index: IdIndex, lo: number, hi: number, id: Uint8Array): boolean {
+  const at = index.lowerBound(id);
+  return at >= lo && at < hi && compareBounds(index.key(at), id) === 0;
+}
+
+/** Copies of the ids the index holds in [lo, hi) that `theirs` (sorted) does not list. */
+function notListed(index: IdIndex, lo: number, hi: number, theirs: Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
   let j = 0;
-  while (i < hi || j < theirs.length) {
-    const c = i >= hi ? 1 : j >= theirs.length ? -1 : compareBounds(index.key(i), theirs[j]!);
-    if (c === 0) {
-      i++;
-      j++;
-    } else if (c < 0) {
-      have.push(index.key(i++).slice());
-    } else {
-      need.push(theirs[j++]!);
-    }
+  for (let i = lo; i < hi; i++) {
+    const key = index.key(i);
+    while (j < theirs.length && compareBounds(theirs[j]!, key) < 0) j++;
+    if (j < theirs.length && compareBounds(theirs[j]!, key) === 0) j++;
+    else out.push(key.slice());
   }
-  return [need, have];
+  return out;
 }

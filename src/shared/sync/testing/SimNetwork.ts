@@ -3,8 +3,10 @@
 // nothing moves until the driver says so. `step()` runs one scheduler turn (every link moves up to
 // `bytesPerTurn` each way, connects answer, closes reach the other side); `settle()` steps until no work
 // is scheduled and every async handler has run. Bytes are counted per peer, payload (CHUNK data) apart
-// from control, for the benchmark.
+// from control, for the benchmark. Optionally the first frames of every new link arrive out of order, as
+// wrtc delivers them (SPEC.md VC2 (d)), so the engine's handling of early frames is testable (G3).
 import { CHUNK_OVERHEAD_BYTES, PeerKind } from '../../protocol/peer';
+import { type Prng, createPrng } from '../prng';
 import { type MemoryHub, type MemoryTransport, createMemoryHub } from '../../transport/memoryTransport';
 import type { PeerLink, PeerTransport } from '../../transport/PeerTransport';
 
@@ -22,6 +24,13 @@ export interface SimNetworkOptions {
   bytesPerTurn?: number;
   /** Links per peer (the hub refuses beyond it). @default 64 */
   maxLinks?: number;
+  /**
+   * The first this-many frames each side sends on a new link are held for one turn and handed to the
+   * link in a seeded random order (what wrtc does to a new channel's first messages). @default 0 (in order)
+   */
+  reorderFirstFrames?: number;
+  /** Seed of that shuffle. @default 1 */
+  seed?: number;
 }
 
 interface Job {
@@ -49,8 +58,12 @@ export class SimNetwork {
   /** Handler exceptions the hub reported (a test can assert there were none). */
   readonly errors: unknown[] = [];
   turns = 0;
+  private readonly reorderFirst: number;
+  private readonly reorderRng: Prng;
 
   constructor(opts: SimNetworkOptions = {}) {
+    this.reorderFirst = opts.reorderFirstFrames ?? 0;
+    this.reorderRng = createPrng(opts.seed ?? 1);
     this.hub = createMemoryHub({
       schedule: (fn) => {
         const job: Job = { fn, cancelled: false };
@@ -164,9 +177,27 @@ export class SimNetwork {
     }
   }
 
-  /** The same link, counting what it accepts to send and what it hands to each frame handler. */
+  /** Runs `fn` on the next turn (the driver's scheduler, like every delivery). */
+  private later(fn: () => void): void {
+    this.jobs.push({ fn, cancelled: false });
+  }
+
+  /**
+   * The same link, counting what it accepts to send and what it hands to each frame handler; with
+   * reorderFirstFrames, its first frames are held one turn and sent shuffled.
+   */
   private counted(peerId: string, link: PeerLink): PeerLink {
     const net = this;
+    let early: Uint8Array[] | null = this.reorderFirst > 0 ? [] : null;
+    let earlyCount = 0;
+    let earlyBytes = 0;
+    const flushEarly = (): void => {
+      const held = early;
+      early = null;
+      earlyBytes = 0;
+      if (!held || link.closed) return;
+      for (const f of net.reorderRng.shuffle(held)) if (link.send(f)) net.count(peerId, f, 'sent');
+    };
     return {
       get remotePeerId() {
         return link.remotePeerId;
@@ -175,11 +206,27 @@ export class SimNetwork {
         return link.closed;
       },
       send(frame) {
+        if (early && !link.closed && earlyCount < net.reorderFirst) {
+          if (early.length === 0) net.later(flushEarly);
+          early.push(frame.slice());
+          earlyCount++;
+          earlyBytes += frame.length;
+          if (earlyCount === net.reorderFirst) net.later(flushEarly);
+          return true;
+        }
+        // Frames after the held ones wait behind them, so only the first ones are permuted.
+        if (early && !link.closed) {
+          const copy = frame.slice();
+          net.later(() => {
+            if (link.send(copy)) net.count(peerId, copy, 'sent');
+          });
+          return true;
+        }
         const ok = link.send(frame);
         if (ok) net.count(peerId, frame, 'sent');
         return ok;
       },
-      bufferedAmount: () => link.bufferedAmount(),
+      bufferedAmount: () => link.bufferedAmount() + earlyBytes,
       onFrame: (h) =>
         link.onFrame((frame) => {
           net.count(peerId, frame, 'recv');

@@ -67,6 +67,11 @@ export class SyncSim {
       kind?: ClientKind;
       tuning?: SyncTuning;
       start?: boolean;
+      /**
+       * With start: false, list the peer in presence now anyway, before its engine starts (a login is
+       * announced before its engine is listening; peers may link to it while it loads, G5 / item 13).
+       */
+      announce?: boolean;
       store?: MemoryStore;
       /** Wraps the peer's transport (an adversary bending what it sends). */
       wrap?: (t: PeerTransport) => PeerTransport;
@@ -88,16 +93,25 @@ export class SyncSim {
       ...this.tuning,
       ...opts.tuning,
     });
-    // Not in the roster until started: nobody links to an engine that is not listening yet.
+    // Not in the roster until started (or announced): nobody links to an engine that is not listening yet.
     const peer: SimPeer = { id, kind: opts.kind ?? 'browser', engine, store, transport, online: false };
     this.peers.set(id, peer);
     if (opts.start !== false) await this.start(peer);
+    else if (opts.announce) this.announce(peer);
     return peer;
   }
 
-  /** A raw transport on the network for a hand-written (adversarial) peer, listed in the roster. */
-  addRaw(kind: ClientKind = 'browser'): { id: string; transport: PeerTransport } {
-    const id = peerId(this.nextIndex++);
+  /** Lists a peer in presence without starting its engine: others may link to it from now on. */
+  announce(peer: SimPeer): void {
+    peer.online = true;
+    this.publishRoster();
+  }
+
+  /**
+   * A raw transport on the network for a hand-written (adversarial) peer, listed in the roster. `id`
+   * picks its peer id: several sessions of one user share the key prefix (peerId(i, tag), SPEC.md P1).
+   */
+  addRaw(kind: ClientKind = 'browser', id: string = peerId(this.nextIndex++)): { id: string; transport: PeerTransport } {
     const transport = this.net.add(id);
     this.extras.set(id, { peerId: id, kind, userId: `user-${id}` });
     this.publishRoster();

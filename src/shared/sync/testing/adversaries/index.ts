@@ -1,0 +1,9 @@
+// Every adversary scenario the simulator tests and `npm run bench:gossip` run (SPEC.md G13, G11).
+import { scenario as linkHog } from './linkHog';
+import { scenario as reconBomb } from './reconBomb';
+import { scenario as staller } from './staller';
+import type { AdversaryScenario } from './types';
+
+export type { AdversaryResult, AdversaryScenario } from './types';
+
+export const scenarios: AdversaryScenario[] = [staller, linkHog, reconBomb];
