@@ -29,14 +29,24 @@ export interface ReadRow {
   lastReadId: string;
 }
 
+/** The last display name seen for a key in presence: envelopes carry keys, not names. */
+export interface NameRow {
+  publicKey: string;
+  name: string;
+  fingerprint: string;
+  kind: 'browser' | 'virtual';
+  seenAt: number;
+}
+
 export class AppDb extends Dexie {
+  names!: Table<NameRow, string>;
   identity!: Table<IdentityRow, string>;
   pins!: Table<PinRow, string>;
   reads!: Table<ReadRow, string>;
   constructor(name = APP_DB_NAME) {
     super(name);
     // Schema history: never edit a released version, add version(n + 1).
-    this.version(1).stores({ identity: 'id', pins: 'origin', reads: 'channel' });
+    this.version(1).stores({ identity: 'id', pins: 'origin', reads: 'channel', names: 'publicKey' });
   }
 }
 

@@ -55,6 +55,17 @@ export class HistoryReader {
     return rows.map((r) => r.env);
   }
 
+  /** From `fromId` (inclusive) to the newest, at most the newest `limit`, oldest first. */
+  async fromNewest(channel: string, fromId: string, limit: number): Promise<Envelope[]> {
+    const rows = await this.#messages
+      .where('[channel+id]')
+      .between([channel, fromId], [channel, Dexie.maxKey], true, true)
+      .reverse()
+      .limit(limit)
+      .toArray();
+    return rows.reverse().map((r) => r.env);
+  }
+
   /** Envelopes around `id` (for jumping to a reply's original). */
   async around(channel: string, id: string, each: number): Promise<Envelope[]> {
     const older = await this.before(channel, id, each);
