@@ -67,8 +67,8 @@ export function ChannelView(props: {
   const gaps = snapshot.sync[channel]?.gaps;
   const gapsBefore = useMemo(() => new Set((gaps ?? []).map((g) => g.beforeId)), [gaps]);
   const rows = useMemo(
-    () => buildRows({ envelopes: envelopes ?? [], outgoing, dividerAfterId: dividerAfter, self, now: Date.now(), gapsBefore }),
-    [envelopes, outgoing, dividerAfter, self, gapsBefore],
+    () => buildRows({ envelopes: envelopes ?? [], outgoing, dividerAfterId: dividerAfter, self, now: Date.now(), gapsBefore, hasOlder: win.hasOlder }),
+    [envelopes, outgoing, dividerAfter, self, gapsBefore, win.hasOlder],
   );
 
   // Read marker: forward to the newest envelope while the reader can see the bottom of a visible tab.

@@ -10,8 +10,8 @@ import styles from './MessageList.module.css';
 
 /** Within this many pixels of the end the reader counts as "at the bottom". */
 const AT_END_PX = 80;
-/** Ask for older rows when the first rendered row is within this many rows of the top. */
-const PREFETCH_ROWS = 15;
+/** Ask for older rows when the reader is within this many pixels of the top. */
+const PREFETCH_PX = 1200;
 
 export interface MessageListHandle {
   scrollToEnd(): void;
@@ -44,7 +44,11 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
   const v = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scrollRef.current,
-    estimateSize: (i) => (rows[i]?.kind === 'day' || rows[i]?.kind === 'new' ? 32 : rows[i] && 'head' in rows[i]! && rows[i]!.head ? 58 : 26),
+    estimateSize: (i) => {
+      const r = rows[i];
+      if (!r || r.kind === 'new' || r.kind === 'gap') return 32;
+      return (r.head ? 58 : 26) + (r.day ? 32 : 0);
+    },
     getItemKey: (i) => rows[i]!.key,
     anchorTo: 'end',
     followOnAppend: true,
@@ -66,21 +70,42 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
   }), [rows, v]);
 
   // Opening a channel: at the "new" divider when there is one, else at the bottom.
-  const opened = useRef<string | null>(null);
+  // Older pages are not asked for until then: the scroller starts at the top, which would look like
+  // "the reader scrolled up" and pull in pages the reader never wanted.
+  const [positioned, setPositioned] = useState(false);
+  const rowsRef = useRef(rows);
+  rowsRef.current = rows;
+  const hasRows = rows.length > 0;
   useLayoutEffect(() => {
-    if (opened.current === props.channel || rows.length === 0) return;
-    opened.current = props.channel;
-    const divider = rows.findIndex((r) => r.kind === 'new');
-    if (divider >= 0) v.scrollToIndex(divider, { align: 'start' });
-    else v.scrollToEnd();
-  }, [props.channel, rows, v]);
+    if (!hasRows) return;
+    setPositioned(false);
+    const place = () => {
+      const divider = rowsRef.current.findIndex((r) => r.kind === 'new');
+      if (divider >= 0) v.scrollToIndex(divider, { align: 'start' });
+      else v.scrollToEnd();
+    };
+    place();
+    // Rows measure after their first paint; place again once sizes are real.
+    let frames = 0;
+    let raf = 0;
+    const settle = () => {
+      place();
+      if (++frames < 3) raf = requestAnimationFrame(settle);
+      else setPositioned(true);
+    };
+    raf = requestAnimationFrame(settle);
+    return () => cancelAnimationFrame(raf);
+  }, [props.channel, hasRows, v]);
 
   const items = v.getVirtualItems();
   const first = items[0]?.index ?? 0;
   const { hasOlder, onLoadOlder } = props;
   useEffect(() => {
-    if (hasOlder && rows.length > 0 && first < PREFETCH_ROWS) onLoadOlder();
-  }, [first, hasOlder, onLoadOlder, rows.length]);
+    // The real scroll position, not the rendered range: right after a prepend the range is stale for a
+    // render, and would ask for page after page.
+    const top = scrollRef.current?.scrollTop ?? Infinity;
+    if (positioned && hasOlder && rows.length > 0 && top < PREFETCH_PX) onLoadOlder();
+  }, [positioned, first, hasOlder, onLoadOlder, rows.length]);
 
   const onScroll = useCallback(() => {
     const end = v.isAtEnd(AT_END_PX);
@@ -104,6 +129,9 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
         onScroll={onScroll}
         data-testid="message-scroller"
         tabIndex={0}
+        // Hidden (still laid out and measured) until placed, so the top of the window never flashes.
+        style={{ visibility: positioned ? 'visible' : 'hidden' }}
+        data-positioned={positioned}
         aria-label={`Messages in #${props.channel}`}
       >
         <div role="list" className={styles.inner} style={{ height: v.getTotalSize() }}>

@@ -68,13 +68,6 @@ function Quote({ id, props }: { id: string; props: Props }) {
 
 export const MessageRow = memo(function MessageRow(props: Props) {
   const { row } = props;
-  if (row.kind === 'day') {
-    return (
-      <div className={styles.day} role="separator">
-        <span>{row.label}</span>
-      </div>
-    );
-  }
   if (row.kind === 'new') {
     return (
       <div className={styles.newDivider} role="separator" data-testid="new-divider">
@@ -92,6 +85,8 @@ export const MessageRow = memo(function MessageRow(props: Props) {
   if (row.kind === 'out') {
     const p = row.post;
     return (
+      <>
+      {row.day && <DaySeparator label={row.day} />}
       <div className={`${styles.msg} ${row.head ? styles.head : ''} ${styles.own}`} data-state={p.state} data-testid="own-pending">
         {row.head && (
           <div className={styles.meta}>
@@ -112,12 +107,15 @@ export const MessageRow = memo(function MessageRow(props: Props) {
           </div>
         )}
       </div>
+      </>
     );
   }
   const { env } = row;
   const author = env.post.author;
   const mine = author === props.self;
   return (
+    <>
+    {row.day && <DaySeparator label={row.day} />}
     <div
       className={`${styles.msg} ${row.head ? styles.head : ''} ${props.flash ? styles.flash : ''}`}
       data-testid="message"
@@ -142,5 +140,14 @@ export const MessageRow = memo(function MessageRow(props: Props) {
         </button>
       </div>
     </div>
+    </>
   );
 });
+
+function DaySeparator({ label }: { label: string }) {
+  return (
+    <div className={styles.day} role="separator" aria-label={label}>
+      <span>{label}</span>
+    </div>
+  );
+}

@@ -22,8 +22,8 @@ test('UI rows: one day separator per day, authors grouped within the gap, a new 
   const a4 = env('alice', T0 + 86_400_000);
   const rows = buildRows({ envelopes: [a1, a2, b1, a3, a4], outgoing: [], dividerAfterId: null, self: 'me', now: T0 });
   assert.deepEqual(
-    rows.map((r) => (r.kind === 'msg' ? `${r.env.post.author}${r.head ? '*' : ''}` : r.kind)),
-    ['day', 'alice*', 'alice', 'bob*', 'alice*', 'day', 'alice*'],
+    rows.map((r) => (r.kind === 'msg' ? `${r.day ? 'day|' : ''}${r.env.post.author}${r.head ? '*' : ''}` : r.kind)),
+    ['day|alice*', 'alice', 'bob*', 'alice*', 'day|alice*'],
   );
 });
 
@@ -34,7 +34,7 @@ test('UI rows: the "new" divider sits above the first unread message of someone 
   const a3 = env('alice', T0 + 3);
   const rows = buildRows({ envelopes: [a1, mine, a2, a3], outgoing: [], dividerAfterId: a1.id, self: 'me', now: T0 });
   const kinds = rows.map((r) => (r.kind === 'msg' ? r.env.id : r.kind));
-  assert.deepEqual(kinds, ['day', a1.id, mine.id, 'new', a2.id, a3.id]);
+  assert.deepEqual(kinds, [a1.id, mine.id, 'new', a2.id, a3.id]);
 });
 
 test('UI rows: own posts in flight come last; a gap row marks a hole in the prev chain', () => {
@@ -45,5 +45,5 @@ test('UI rows: own posts in flight come last; a gap row marks a hole in the prev
     outgoing: [{ clientId: 'x1234567', channel: 'general', text: 'yo', replyTo: null, createdAt: T0 + 9, state: 'sending' }],
     dividerAfterId: null, self: 'me', now: T0, gapsBefore: new Set([a2.id]),
   });
-  assert.deepEqual(rows.map((r) => r.kind), ['day', 'msg', 'gap', 'msg', 'out']);
+  assert.deepEqual(rows.map((r) => r.kind), ['msg', 'gap', 'msg', 'out']);
 });

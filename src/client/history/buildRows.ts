@@ -17,11 +17,15 @@ export interface OutgoingPost {
   reason?: string;
 }
 
+/**
+ * A day separator is drawn at the top of the first message of a day, not as a row of its own: a row's key
+ * must name one place in the history, and a "day" row would move when older messages of that day are
+ * prepended, dragging the scroll anchor with it.
+ */
 export type Row =
-  | { kind: 'day'; key: string; label: string }
   | { kind: 'new'; key: 'new' }
-  | { kind: 'msg'; key: string; env: Envelope; head: boolean }
-  | { kind: 'out'; key: string; post: OutgoingPost; head: boolean }
+  | { kind: 'msg'; key: string; env: Envelope; head: boolean; day?: string }
+  | { kind: 'out'; key: string; post: OutgoingPost; head: boolean; day?: string }
   | { kind: 'gap'; key: string; missing: number | null };
 
 export function dayKey(ts: number): string {
@@ -45,23 +49,29 @@ export interface BuildRowsInput {
   now: number;
   /** Ids (of envelopes in the window) whose `prev` link points at an envelope nobody could supply. */
   gapsBefore?: ReadonlySet<string>;
+  /**
+   * Older envelopes may exist above the window. Then the first row gets no day separator: whether it
+   * starts its day is unknown, and adding one after a prepend would shift the row under the reader.
+   */
+  hasOlder?: boolean;
 }
 
 export function buildRows(input: BuildRowsInput): Row[] {
   const rows: Row[] = [];
-  let lastDay = '';
+  let lastDay = input.hasOlder && input.envelopes[0] ? dayKey(input.envelopes[0].ts) : '';
   let lastAuthor = '';
   let lastTs = 0;
   let dividerPlaced = input.dividerAfterId === null;
-  const push = (author: string, ts: number, make: (head: boolean) => Row) => {
-    const day = dayKey(ts);
-    if (day !== lastDay) {
-      rows.push({ kind: 'day', key: `day:${day}`, label: dayLabel(ts, input.now) });
-      lastDay = day;
+  const push = (author: string, ts: number, make: (head: boolean, day: string | undefined) => Row) => {
+    const k = dayKey(ts);
+    let day: string | undefined;
+    if (k !== lastDay) {
+      day = dayLabel(ts, input.now);
+      lastDay = k;
       lastAuthor = '';
     }
     const head = author !== lastAuthor || ts - lastTs > GROUP_GAP_MS;
-    rows.push(make(head));
+    rows.push(make(head, day));
     lastAuthor = author;
     lastTs = ts;
   };
@@ -75,10 +85,10 @@ export function buildRows(input: BuildRowsInput): Row[] {
       dividerPlaced = true;
       lastAuthor = '';
     }
-    push(env.post.author, env.ts, (head) => ({ kind: 'msg', key: env.id, env, head }));
+    push(env.post.author, env.ts, (head, day) => ({ kind: 'msg', key: env.id, env, head, ...(day ? { day } : {}) }));
   }
   for (const post of input.outgoing) {
-    push(input.self, post.createdAt, (head) => ({ kind: 'out', key: `out:${post.clientId}`, post, head }));
+    push(input.self, post.createdAt, (head, day) => ({ kind: 'out', key: `out:${post.clientId}`, post, head, ...(day ? { day } : {}) }));
   }
   return rows;
 }
