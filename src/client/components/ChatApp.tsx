@@ -73,6 +73,12 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
         unread={unread}
         onOpen={(c) => go(c)}
         open={panel === 'channels'}
+        footer={
+          <button type="button" className={styles.identityFooter} onClick={() => setShowIdentity(true)}>
+            <bdi>{identity.name}</bdi> <span className={styles.fp}>{snap.self.fingerprint}</span>
+            <span className={styles.fp}> · identity &amp; backup</span>
+          </button>
+        }
       />
       <div className={styles.main}>
         <header className={styles.header}>
@@ -84,7 +90,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
             aria-expanded={panel === 'channels'}
             onClick={() => setPanel(panel === 'channels' ? 'none' : 'channels')}
           >
-            ☰
+            <svg width="20" height="20" viewBox="0 0 20 20" aria-hidden fill="currentColor"><rect x="2" y="4" width="16" height="2" rx="1" /><rect x="2" y="9" width="16" height="2" rx="1" /><rect x="2" y="14" width="16" height="2" rx="1" /></svg>
           </button>
           <h1 className={styles.title}>
             {channel ? `#${channel}` : 'peerchat'}
@@ -105,7 +111,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
             aria-expanded={panel === 'members'}
             onClick={() => setPanel(panel === 'members' ? 'none' : 'members')}
           >
-            👥
+            <svg width="20" height="20" viewBox="0 0 20 20" aria-hidden fill="currentColor"><circle cx="7" cy="7" r="3" /><circle cx="14" cy="8" r="2.5" /><path d="M1.5 17c0-3 2.5-5 5.5-5s5.5 2 5.5 5z" /><path d="M13 17c0-1.8-.6-3.3-1.6-4.4.8-.4 1.6-.6 2.6-.6 2.5 0 4.5 1.7 4.5 5z" /></svg>
           </button>
         </header>
         <main className={styles.channel}>

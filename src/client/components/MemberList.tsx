@@ -9,7 +9,7 @@ function Entry({ p }: { p: PresenceEntry }) {
     <li className={styles.entry} data-testid="member" data-kind={p.kind} data-self={p.isSelf}>
       <AuthorName name={p.name} publicKey={p.userId} fingerprint={p.fingerprint} self={p.isSelf} />
       {p.isSameUser && !p.isSelf && <span className={styles.tag}>other tab/device</span>}
-      {p.voiceRoom && <span className={styles.voice}>🔊 {p.voiceRoom}</span>}
+      {p.voiceRoom && <span className={styles.voice}>in voice: {p.voiceRoom}</span>}
     </li>
   );
 }
@@ -44,7 +44,7 @@ export function MemberList({ presence, open }: { presence: readonly PresenceEntr
       ) : (
         rooms.map((r) => (
           <p key={r} className={styles.empty}>
-            🔊 {r}: {presence.filter((p) => p.voiceRoom === r).length}
+            {r}: {presence.filter((p) => p.voiceRoom === r).length} in the room
           </p>
         ))
       )}

@@ -1,5 +1,5 @@
 // Channels with unread counts. Each is a real link to its URL (middle-click, copy link, back/forward).
-import type { MouseEvent } from 'react';
+import type { MouseEvent, ReactNode } from 'react';
 import type { Channel } from '../../shared/protocol/relay';
 import { unreadLabel } from '../hooks/useUnread';
 import styles from './Sidebar.module.css';
@@ -11,6 +11,8 @@ export function Sidebar(props: {
   unread: Record<string, number>;
   onOpen(channel: string): void;
   open: boolean;
+  /** Bottom of the panel: the identity button (the header hides it at phone width). */
+  footer?: ReactNode;
 }) {
   const click = (e: MouseEvent, id: string) => {
     if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
@@ -49,6 +51,7 @@ export function Sidebar(props: {
           );
         })}
       </ul>
+      {props.footer}
     </nav>
   );
 }
