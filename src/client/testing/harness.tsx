@@ -3,7 +3,8 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { monotonicFactory } from 'ulidx';
-import { nobleBackend } from '../../shared/crypto/ed25519';
+import { detectBackend, nobleBackend } from '../../shared/crypto/ed25519';
+import { verifyEnvelope } from '../../shared/protocol/signed';
 import { fingerprint } from '../../shared/crypto/signing';
 import { toB64url } from '../../shared/encoding';
 import type { Envelope } from '../../shared/protocol/relay';
@@ -93,6 +94,18 @@ async function main() {
       return env.id;
     },
     markRead,
+    /** bench:client: verifies every envelope with the app's backend (WebCrypto here) or the fallback; ms taken. */
+    async verify(envs: Envelope[], relayKey: string, which: 'detect' | 'noble' = 'detect', concurrency = 1) {
+      const backend = which === 'noble' ? nobleBackend : await detectBackend();
+      const t0 = performance.now();
+      let bad = 0;
+      // WebCrypto verifies off the main thread: `concurrency` > 1 keeps several in flight.
+      for (let i = 0; i < envs.length; i += concurrency) {
+        const rs = await Promise.all(envs.slice(i, i + concurrency).map((e) => verifyEnvelope(backend, e, relayKey)));
+        bad += rs.filter((r) => !r.ok).length;
+      }
+      return { ms: performance.now() - t0, bad, backend: backend.name };
+    },
     mount() {
       createRoot(document.getElementById('root')!).render(
         <StrictMode>
