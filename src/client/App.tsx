@@ -1,38 +1,48 @@
+// The app's top: the identity (made on first visit), the tab that holds the session, and the client.
+import { useLiveQuery } from 'dexie-react-hooks';
 import { useEffect, useState } from 'react';
-import { zServerInfo, type ServerInfo } from '../shared/protocol/relay';
+import { type IdentityRow, appDb } from './appDb';
+import { ChatApp } from './components/ChatApp';
+import { OtherTab } from './components/OtherTab';
+import { Welcome } from './identity/Welcome';
+import type { ClientLike } from './session/ClientLike';
+import { ClientContext } from './session/ClientContext';
+import { startBrowserClient } from './session/startBrowserClient';
+import { useTabLeadership } from './session/useTabLeadership';
 
-// Placeholder until the web app issue: shows which relay this is, from its published info.
-// Text is rendered as React text nodes only (never as HTML).
-export function App() {
-  const [info, setInfo] = useState<ServerInfo | null>(null);
+function Session({ identity }: { identity: IdentityRow }) {
+  const [client, setClient] = useState<ClientLike | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    const ctl = new AbortController();
-    fetch('/.well-known/peerchat.json', { signal: ctl.signal })
-      .then((r) => r.json())
-      .then((j) => {
-        const parsed = zServerInfo.safeParse(j);
-        if (parsed.success) setInfo(parsed.data);
-        else setError('The relay answered with info this app does not understand.');
-      })
-      .catch((e) => {
-        if (!ctl.signal.aborted) setError(`Cannot reach the relay: ${String(e)}`);
-      });
-    return () => ctl.abort();
-  }, []);
+    let closed = false;
+    let close: (() => Promise<void>) | null = null;
+    startBrowserClient(identity).then(
+      (c) => {
+        if (closed) return void c.close();
+        close = c.close;
+        setClient(c.client);
+      },
+      (e: unknown) => setError(String(e)),
+    );
+    return () => {
+      closed = true;
+      void close?.();
+    };
+  }, [identity]);
+  if (error) return <p role="alert">The app could not start: {error}</p>;
+  if (!client) return null;
   return (
-    <main style={{ fontFamily: 'system-ui, sans-serif', maxWidth: 640, margin: '2rem auto' }}>
-      <h1>peerchat</h1>
-      {error && <p role="alert">{error}</p>}
-      {info && (
-        <>
-          <p data-testid="relay-name">
-            Relay <strong>{info.name}</strong> <code>{info.fingerprint}</code>
-          </p>
-          <p>Channels: {info.channels.map((c) => `#${c.id}`).join(' ')}</p>
-        </>
-      )}
-      {!info && !error && <p>Connecting…</p>}
-    </main>
+    <ClientContext.Provider value={client}>
+      <ChatApp identity={identity} />
+    </ClientContext.Provider>
   );
+}
+
+export function App() {
+  const identity = useLiveQuery(() => appDb().identity.get('self').then((r) => r ?? null), []);
+  const { role, takeOver } = useTabLeadership();
+  if (identity === undefined || role === 'pending') return null;
+  if (identity === null) return <Welcome onDone={() => {}} />;
+  if (role === 'follower') return <OtherTab onUseHere={takeOver} />;
+  return <Session key={identity.publicKey} identity={identity} />;
 }

@@ -1,0 +1,263 @@
+// Page tests of the web app's views in real Chromium, over real IndexedDB, with a scripted client in
+// place of the network (src/client/testing/harness.tsx). Named after issue 8's UI rules (UI1-UI8 in
+// src/shared/SPEC.md).
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './fixtures/chromium';
+import { startViteHarness } from './fixtures/viteHarness';
+
+let browser: Browser;
+let vite: { url: string; close(): Promise<void> };
+
+before(async () => {
+  vite = await startViteHarness();
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await vite?.close();
+});
+
+/** A fresh profile (own IndexedDB), the harness loaded, seeded by `seed`, then the app mounted. */
+async function open(seed: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
+  const ctx = await browser.newContext({ viewport });
+  const page = await ctx.newPage();
+  page.on('pageerror', (e) => console.error('pageerror', e));
+  await page.goto(`${vite.url}/testing/harness.html`);
+  await page.waitForSelector('body[data-ready=true]', { state: 'attached', timeout: 60_000 });
+  await page.evaluate(`(async () => { const h = window.__harness; ${seed}; h.mount(); })()`);
+  return page;
+}
+
+const scrollerState = (page: Page) =>
+  page.$eval('[data-testid=message-scroller]', (el) => ({ top: el.scrollTop, height: el.scrollHeight, client: el.clientHeight }));
+
+async function waitFor<T>(fn: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  let v = await fn();
+  while (!ok(v)) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+    v = await fn();
+  }
+  return v;
+}
+
+describe('message list with 10,000 messages', () => {
+  it('UI1 opens at the bottom, sticks there on new messages, keeps the view still when older ones load above', async () => {
+    const page = await open(`await h.seed('general', 10000)`);
+    await page.waitForSelector('[data-testid=message-scroller][data-positioned=true]');
+    const last = await page.locator('[data-testid=message]').last().innerText();
+    assert.match(last, /message 9999 in #general/);
+    const s0 = await scrollerState(page);
+    assert.ok(s0.height - s0.top - s0.client < 80, `at the bottom: ${JSON.stringify(s0)}`);
+    // Never the whole list in the DOM.
+    assert.ok((await page.locator('[data-testid=message]').count()) < 80);
+
+    // A new message while at the bottom: followed.
+    await page.evaluate(`window.__harness.add('general', 0, 'fresh while at bottom')`);
+    await page.waitForSelector('[data-testid=message] >> text=fresh while at bottom');
+    await waitFor(() => scrollerState(page), (s) => s.height - s.top - s.client < 80, 'still at the bottom');
+
+    // Scroll to the top repeatedly: older pages load above; the message in view must not move.
+    for (let round = 0; round < 3; round++) {
+      // Park just outside the prefetch zone (1,200 px), let the rows render, then step into it and note
+      // a visible row in the same task, before any load can land.
+      await page.$eval('[data-testid=message-scroller]', (el) => (el.scrollTop = 1400));
+      await page.waitForTimeout(300);
+      const anchor = await page.evaluate(() => {
+        const sc = document.querySelector('[data-testid=message-scroller]')!;
+        sc.scrollTop = 1000;
+        const top = sc.getBoundingClientRect().top;
+        const rows = [...document.querySelectorAll<HTMLElement>('[data-testid=message]')];
+        const r = rows.find((x) => x.getBoundingClientRect().top > top + 20)!;
+        return { id: r.dataset.id!, y: Math.round(r.getBoundingClientRect().top - top) };
+      });
+      // Wait for the prepend (the scroll height grows), then the anchor must be where it was.
+      const h0 = (await scrollerState(page)).height;
+      await waitFor(() => scrollerState(page), (s) => s.height > h0, 'older page prepended');
+      // Loads may chain (the reader is still near the top); wait until the row has kept one place for 0.5 s.
+      const rowY = () =>
+        page.evaluate((id) => {
+          const sc = document.querySelector('[data-testid=message-scroller]')!;
+          const el = document.querySelector<HTMLElement>(`[data-id="${id}"]`);
+          return el ? Math.round(el.getBoundingClientRect().top - sc.getBoundingClientRect().top) : null;
+        }, anchor.id);
+      let y = await rowY();
+      for (let stable = Date.now(), end = Date.now() + 20_000; Date.now() - stable < 500 && Date.now() < end; ) {
+        await page.waitForTimeout(50);
+        const y2 = await rowY();
+        if (y2 !== y) stable = Date.now();
+        y = y2;
+      }
+      assert.notEqual(y, null, 'anchor row still rendered');
+      assert.ok(Math.abs(y! - anchor.y) <= 2, `row ${anchor.id} moved from ${anchor.y} to ${y}`);
+    }
+
+    // Scrolled up: a new message does not move the view, "jump to present" appears and works.
+    await page.$eval('[data-testid=message-scroller]', (el) => (el.scrollTop = el.scrollHeight / 2));
+    await page.waitForTimeout(500);
+    const visibleRow = () =>
+      page.evaluate(() => {
+        const sc = document.querySelector('[data-testid=message-scroller]')!;
+        const top = sc.getBoundingClientRect().top;
+        const r = [...document.querySelectorAll<HTMLElement>('[data-testid=message]')].find((x) => x.getBoundingClientRect().top > top)!;
+        return { id: r.dataset.id!, y: r.getBoundingClientRect().top - top };
+      });
+    const before = await visibleRow();
+    await page.evaluate(`window.__harness.add('general', 1, 'fresh while reading backlog')`);
+    await page.waitForTimeout(500);
+    const during = await page.evaluate((id) => {
+      const sc = document.querySelector('[data-testid=message-scroller]')!;
+      return document.querySelector(`[data-id="${id}"]`)!.getBoundingClientRect().top - sc.getBoundingClientRect().top;
+    }, before.id);
+    assert.ok(Math.abs(during - before.y) <= 2, `view moved from ${before.y} to ${during}`);
+    assert.equal(await page.locator('[data-testid=message] >> text=fresh while reading backlog').count(), 0, 'new message not scrolled into view');
+    // Screen readers hear it once, through the polite region, not through the list.
+    assert.match(await page.locator('[data-testid=live-region]').innerText(), /bob: fresh while reading backlog/);
+    await page.click('[data-testid=jump-to-present]');
+    await page.waitForSelector('[data-testid=message] >> text=fresh while reading backlog');
+    await waitFor(() => scrollerState(page), (s) => s.height - s.top - s.client < 80, 'at the bottom after jump');
+    await page.context().close();
+  });
+});
+
+describe('composer', () => {
+  it('UI2 Enter sends, Shift+Enter is a new line, a draft is kept per channel, own post shows sending then confirmed or failed with retry', async () => {
+    const page = await open(`await h.seed('general', 5)`);
+    const box = page.locator('[data-testid=composer]');
+    await box.click();
+    await box.type('line one');
+    await page.keyboard.down('Shift');
+    await page.keyboard.press('Enter');
+    await page.keyboard.up('Shift');
+    await box.type('line two');
+    assert.equal(await box.inputValue(), 'line one\nline two');
+    // Draft per channel: switch away and back.
+    await page.click('[data-testid=channel-random]');
+    await page.waitForURL(/\/c\/random$/);
+    assert.equal(await page.locator('[data-testid=composer]').inputValue(), '');
+    await page.goBack();
+    await page.waitForURL(/\/c\/general$/);
+    assert.equal(await page.locator('[data-testid=composer]').inputValue(), 'line one\nline two');
+    await page.locator('[data-testid=composer]').press('Enter');
+    assert.equal(await page.locator('[data-testid=composer]').inputValue(), '');
+    const posts = (await page.evaluate('window.__harness.fake.posts')) as { text: string; clientId: string }[];
+    assert.deepEqual(posts.map((p) => p.text), ['line one\nline two']);
+    await page.waitForSelector('[data-testid=own-pending][data-state=sending]');
+    await page.evaluate(`window.__harness.confirm(${JSON.stringify(posts[0]!.clientId)})`);
+    await page.waitForSelector('[data-testid=message][data-state=confirmed] >> text=line two');
+    assert.equal(await page.locator('[data-testid=own-pending]').count(), 0);
+
+    // A refused post: the reason in words, and a retry with the same client id.
+    await page.locator('[data-testid=composer]').fill('too fast');
+    await page.locator('[data-testid=composer]').press('Enter');
+    const second = ((await page.evaluate('window.__harness.fake.posts')) as { clientId: string }[])[1]!.clientId;
+    await page.evaluate(`window.__harness.fake.fail(${JSON.stringify(second)}, 'RATE_LIMITED')`);
+    await page.waitForSelector('[data-testid=own-pending][data-state=failed] >> text=rate limited');
+    await page.click('[data-testid=own-pending] >> text=Retry');
+    await page.waitForSelector('[data-testid=own-pending][data-state=sending]');
+    await page.context().close();
+  });
+
+  it('UI3 replies quote the original, and clicking the quote jumps to it even when it is far back', async () => {
+    const page = await open(`const ids = await h.seed('general', 3000); window.__orig = ids[10]; await h.add('general', 1, 'answer here', ids[10])`);
+    await page.waitForSelector('[data-testid=message-scroller][data-positioned=true]');
+    await page.waitForSelector('text=answer here');
+    await page.click('[data-testid=reply-quote]');
+    const orig = (await page.evaluate('window.__orig')) as string;
+    await page.waitForSelector(`[data-id="${orig}"]`, { timeout: 20_000 });
+    await page.context().close();
+  });
+});
+
+describe('unread counts', () => {
+  it('UI4 counts come from the store: others\u2019 messages after the read marker, cleared on opening, never own', async () => {
+    const page = await open(
+      `await h.seed('general', 3); const r = await h.seed('random', 2); await h.markRead('random', r[1]); await h.seed('random', 7, { endTs: Date.now() + 1000, stepMs: 10 }); await h.seed('random', 2, { author: -1, endTs: Date.now() + 2000, stepMs: 10 })`,
+    );
+    await page.waitForSelector('[data-testid=unread-random]');
+    assert.equal(await page.locator('[data-testid=unread-random]').innerText(), '7');
+    assert.match(await page.title(), /^\(7\) /);
+    await page.evaluate(`window.__harness.add('random', 1, 'one more')`);
+    await waitFor(() => page.locator('[data-testid=unread-random]').innerText(), (t) => t === '8', 'count 8');
+    await page.click('[data-testid=channel-random]');
+    await page.waitForSelector('[data-testid=new-divider]');
+    await waitFor(() => page.locator('[data-testid=unread-random]').count(), (n) => n === 0, 'badge cleared');
+    // A reload keeps it right (nothing is counted twice or lost).
+    await page.evaluate(`window.__harness.add('general', 2, 'elsewhere')`);
+    await waitFor(() => page.locator('[data-testid=unread-general]').innerText(), (t) => t === '1', 'general 1');
+    await page.context().close();
+  });
+});
+
+describe('relay key', () => {
+  it('UI5 a changed relay key is a blocking warning that Esc does not dismiss; trusting is explicit', async () => {
+    const page = await open(`await h.seed('general', 3)`);
+    await page.waitForSelector('[data-testid=message]');
+    await page.evaluate(`window.__harness.fake.setConnection({ state: 'relay-key-changed', pinned: 'a', pinnedFingerprint: 'AAAA-AAAA', offered: 'b'.repeat(43), offeredFingerprint: 'BBBB-BBBB' })`);
+    const dialog = page.locator('[data-testid=key-changed]');
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /AAAA-AAAA[\s\S]*BBBB-BBBB/);
+    await page.keyboard.press('Escape');
+    await page.waitForTimeout(200);
+    assert.equal(await dialog.isVisible(), true, 'still shown after Esc');
+    // Modal: the composer behind it cannot be focused by clicking.
+    assert.equal(await page.evaluate(() => document.querySelector('dialog[open]')?.matches(':modal')), true);
+    await page.click('text=Trust the new key');
+    await dialog.waitFor({ state: 'detached' });
+    assert.deepEqual(await page.evaluate('window.__harness.fake.trusted'), ['b'.repeat(43)]);
+    await page.context().close();
+  });
+});
+
+describe('identity file', () => {
+  it('UI6 export then import in another browser profile gives the same identity; a wrong passphrase is refused with a message', async () => {
+    const page = await open(`await h.seed('general', 1)`);
+    await page.click('[data-testid=open-identity]');
+    const fp = await page.locator('[data-testid=own-fingerprint]').innerText();
+    await page.fill('[data-testid=export-passphrase]', 'a long enough passphrase');
+    await page.fill('[data-testid=export-passphrase2]', 'a long enough passphrase');
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click('[data-testid=export-submit]')]);
+    const path = join(mkdtempSync(join(tmpdir(), 'peerchat-id-')), 'identity.json');
+    await download.saveAs(path);
+    await page.context().close();
+
+    // Another profile: the real app's first-visit screen, no identity yet.
+    const ctx = await browser.newContext();
+    const p2 = await ctx.newPage();
+    await p2.goto(`${vite.url}/`);
+    await p2.click('text=I have an identity file');
+    await p2.setInputFiles('[data-testid=import-file]', path);
+    await p2.fill('[data-testid=import-passphrase]', 'not the passphrase');
+    await p2.click('[data-testid=import-submit]');
+    const err = await p2.locator('[data-testid=import-error]').innerText({ timeout: 60_000 });
+    assert.match(err, /Wrong passphrase/);
+    const stored = await p2.evaluate(async () => (await indexedDB.databases()).map((d) => d.name));
+    void stored;
+    await p2.fill('[data-testid=import-passphrase]', 'a long enough passphrase');
+    await p2.click('[data-testid=import-submit]');
+    // Imported: the app moves past the first-visit screen; the stored key has the same fingerprint.
+    await p2.waitForSelector('[data-testid=import-form]', { state: 'detached', timeout: 60_000 });
+    const imported = await p2.evaluate(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const req = indexedDB.open('peerchat-app');
+          req.onsuccess = () => {
+            const tx = req.result.transaction('identity', 'readonly');
+            const get = tx.objectStore('identity').get('self');
+            get.onsuccess = () => resolve(get.result.publicKey as string);
+            get.onerror = () => reject(get.error);
+          };
+          req.onerror = () => reject(req.error);
+        }),
+    );
+    const { fingerprintOfKey } = await import('../src/client/identity/identity');
+    assert.equal(fingerprintOfKey(imported), fp);
+    await ctx.close();
+  });
+});

@@ -1,0 +1,106 @@
+// Read-only window queries over the history database that DexieStore writes (same name, same schema
+// version 1). The UI reads here so `useLiveQuery` re-runs when the store adds rows, without reaching into
+// DexieStore's private tables; writes stay with the store, which verifies before it puts (SPEC.md G2).
+import { Dexie, type Table } from 'dexie';
+import type { Envelope } from '../../shared/protocol/relay';
+
+export const HISTORY_DB_NAME = 'peerchat-history';
+
+interface MessageRow {
+  id: string;
+  channel: string;
+  env: Envelope;
+}
+
+export class HistoryReader {
+  readonly db: Dexie;
+  readonly #messages: Table<MessageRow, string>;
+  constructor(name = HISTORY_DB_NAME) {
+    this.db = new Dexie(name);
+    // Must equal DexieStore's version(1) schema: Dexie opens a newer database with an older declared
+    // version as long as the tables declared here exist there.
+    this.db.version(1).stores({ messages: 'id, [channel+id]', attachments: 'id', attachmentBytes: 'id' });
+    this.#messages = this.db.table('messages');
+  }
+
+  /** The newest `limit` envelopes of a channel, oldest first. */
+  async latest(channel: string, limit: number): Promise<Envelope[]> {
+    const rows = await this.#messages
+      .where('[channel+id]')
+      .between([channel, Dexie.minKey], [channel, Dexie.maxKey])
+      .reverse()
+      .limit(limit)
+      .toArray();
+    return rows.reverse().map((r) => r.env);
+  }
+
+  /** Up to `limit` envelopes strictly before `beforeId`, oldest first (keyset paging, not offsets). */
+  async before(channel: string, beforeId: string, limit: number): Promise<Envelope[]> {
+    const rows = await this.#messages
+      .where('[channel+id]')
+      .between([channel, Dexie.minKey], [channel, beforeId], true, false)
+      .reverse()
+      .limit(limit)
+      .toArray();
+    return rows.reverse().map((r) => r.env);
+  }
+
+  /** Everything from `fromId` (inclusive) to the newest, oldest first: the live tail of a window. */
+  async from(channel: string, fromId: string, limit: number): Promise<Envelope[]> {
+    const rows = await this.#messages
+      .where('[channel+id]')
+      .between([channel, fromId], [channel, Dexie.maxKey], true, true)
+      .limit(limit)
+      .toArray();
+    return rows.map((r) => r.env);
+  }
+
+  /** From `fromId` (inclusive) to the newest, at most the newest `limit`, oldest first. */
+  async fromNewest(channel: string, fromId: string, limit: number): Promise<Envelope[]> {
+    const rows = await this.#messages
+      .where('[channel+id]')
+      .between([channel, fromId], [channel, Dexie.maxKey], true, true)
+      .reverse()
+      .limit(limit)
+      .toArray();
+    return rows.reverse().map((r) => r.env);
+  }
+
+  /** Envelopes around `id` (for jumping to a reply's original). */
+  async around(channel: string, id: string, each: number): Promise<Envelope[]> {
+    const older = await this.before(channel, id, each);
+    const newer = await this.from(channel, id, each);
+    return [...older, ...newer];
+  }
+
+  async get(id: string): Promise<Envelope | undefined> {
+    return (await this.#messages.get(id))?.env;
+  }
+
+  /** Messages after `afterId` in a channel, not counting the user's own. Indexed range count + key scan. */
+  async unreadCount(channel: string, afterId: string, self: string, cap: number): Promise<number> {
+    let n = 0;
+    await this.#messages
+      .where('[channel+id]')
+      .between([channel, afterId || Dexie.minKey], [channel, Dexie.maxKey], false, true)
+      .until(() => n >= cap)
+      .each((row) => {
+        if (row.env.post.author !== self) n++;
+      });
+    return n;
+  }
+
+  /** Id of the newest envelope in a channel, '' when empty. */
+  async newestId(channel: string): Promise<string> {
+    const k = await this.#messages
+      .where('[channel+id]')
+      .between([channel, Dexie.minKey], [channel, Dexie.maxKey])
+      .reverse()
+      .limit(1)
+      .primaryKeys();
+    return k[0] ?? '';
+  }
+}
+
+let shared: HistoryReader | null = null;
+export const historyReader = (): HistoryReader => (shared ??= new HistoryReader());

@@ -1,0 +1,26 @@
+// Envelopes carry keys, not names: the name shown for a key is the last one presence reported for it,
+// remembered in the app database so offline authors keep their names.
+import { useLiveQuery } from 'dexie-react-hooks';
+import { useCallback, useEffect } from 'react';
+import type { PresenceEntry } from '../../shared/client/PeerchatClient';
+import { appDb } from '../appDb';
+
+/** Names remembered at most (a small community has far fewer authors). */
+export const MAX_NAMES = 5000;
+
+export function useNames(): (publicKey: string) => string | undefined {
+  const map = useLiveQuery(async () => {
+    const rows = await appDb().names.limit(MAX_NAMES).toArray();
+    return new Map(rows.map((r) => [r.publicKey, r.name]));
+  }, []);
+  return useCallback((k: string) => map?.get(k), [map]);
+}
+
+export function useRememberNames(presence: readonly PresenceEntry[]): void {
+  useEffect(() => {
+    if (presence.length === 0) return;
+    const now = Date.now();
+    const rows = new Map(presence.map((p) => [p.userId, { publicKey: p.userId, name: p.name, fingerprint: p.fingerprint, kind: p.kind, seenAt: now }]));
+    void appDb().names.bulkPut([...rows.values()]);
+  }, [presence]);
+}
