@@ -51,7 +51,7 @@ export interface SyncTuning {
   maxLinks?: number;
   /** How long real peers get before virtual peers are asked, and virtual peers wait to serve (G7). @default 2000 */
   virtualDelayMs?: number;
-  /** A request unanswered this long drops the peer. @default 30000 */
+  /** A link with requests open that moves nothing for this long is closed (no ban, G13). @default 30000 */
   requestTimeoutMs?: number;
   /** How long a dropped peer stays remembered as bad (G13). @default 600000 */
   badPeerTtlMs?: number;
@@ -473,9 +473,11 @@ export class SyncEngine implements SyncContext {
     // (offers, pulls, a resync) is still under way.
     const now = this.clock.now();
     for (const conn of [...this.all]) {
-      let late = false;
-      for (const p of conn.pending.values()) if (now - p.at > this.opts.requestTimeoutMs) late = true;
-      if (late) this.drop(conn, 'TIMEOUT', true);
+      // Lack of progress, not a request's age: on a slow link answers queue behind one another (1 MiB of
+      // chunks at 30 KB/s is 35 s) yet keep arriving. And a stall is not misbehaviour (the remote may be
+      // slow, suspended or gone): the link closes, nobody is banned (G13).
+      const since = conn.waitingSince();
+      if (since !== null && now - since > this.opts.requestTimeoutMs) this.drop(conn, 'TIMEOUT', false);
       else if (conn.pending.size === 0 && conn.serving === 0 && conn.chunksQueued === 0 && now - conn.lastActive > this.opts.idleLinkMs) {
         this.closeConn(conn, 'IDLE');
       }
