@@ -131,6 +131,12 @@ export class AttachmentSync {
     }
     return n;
   }
+  /** Verified chunks that downloads in progress hold in memory (until the whole is stored). */
+  get downloadBytes(): number {
+    let n = 0;
+    for (const w of this.wanted.values()) n += w.dl?.receivedBytes ?? 0;
+    return n;
+  }
   get wantedCount(): number {
     return this.wanted.size;
   }

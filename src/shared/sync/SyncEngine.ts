@@ -120,6 +120,8 @@ export interface SyncStats {
   wanted: number;
   pushes: number;
   banned: number;
+  /** Bytes held for peers: downloads' verified chunks in memory plus send queues waiting on links (G9, G11). */
+  bufferedBytes: number;
 }
 
 export class SyncEngine implements SyncContext {
@@ -274,6 +276,7 @@ export class SyncEngine implements SyncContext {
       wanted: this.attachments.wantedCount,
       pushes: this.attachments.pushCount,
       banned: this.bad.size,
+      bufferedBytes: this.attachments.downloadBytes + [...this.all].reduce((n, c) => n + c.backlog, 0),
     };
   }
 
