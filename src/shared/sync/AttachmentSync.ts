@@ -411,14 +411,14 @@ export class AttachmentSync {
       const dl = want.dl;
       if (want.link !== conn || want.dropping || !dl?.hasHashes) continue;
       const lastResort = this.ctx.isVirtual(conn.peerId) || undefined;
-      const asked = conn.chunksAsked.get(want.meta.id);
-      const skip = asked && ((i: number) => asked.has(i));
+      const id = want.meta.id;
+      const skip = (i: number): boolean => conn.chunkAsked(id, i);
       while (dl.chunksInFlight < this.ctx.opts.chunkWindow && inFlight < PEER_LIMITS.maxChunksInFlight) {
         const room = Math.min(this.ctx.opts.chunkWindow - dl.chunksInFlight, PEER_LIMITS.maxChunksInFlight - inFlight);
         const indices = dl.takeChunks(Math.min(PEER_LIMITS.maxChunksPerRequest, room), skip);
         if (indices.length === 0) break;
         inFlight += indices.length;
-        conn.noteChunksAsked(want.meta.id, indices);
+        conn.noteChunksAsked(id, dl.chunkCount, indices);
         const reqId = conn.newReqId();
         conn.pending.set(reqId, { kind: 'chunks', at: this.ctx.clock.now(), id: want.meta.id, indices: new Set(indices) });
         conn.sendControl(PeerKind.GET_CHUNKS, reqId, { id: want.meta.id, indices, lastResort });

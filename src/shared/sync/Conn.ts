@@ -79,10 +79,11 @@ export class Conn {
   delivered = 0;
   closed = false;
   /**
-   * Chunk indices asked for on this link, per attachment. The uploader refuses a second ask on one link as
-   * a replay (G13), so a download that restarts (a want dropped and wanted again) must not ask here again.
+   * Chunk indices asked for on this link, per attachment, as bitsets (a 16 MiB attachment is 128 bytes).
+   * The uploader refuses a second ask on one link as a replay (G13), so a download that restarts (a want
+   * dropped and wanted again) must not ask here again.
    */
-  readonly chunksAsked = new Map<string, Set<number>>();
+  private readonly chunksAsked = new Map<string, Uint8Array>();
   /**
    * Last time the link moved for us: an answer to one of our requests arrived, or frames we queued were
    * taken by the link. A slow link moves all the time; a dead or stalling one does not (G13 TIMEOUT).
@@ -146,13 +147,19 @@ export class Conn {
   }
 
   /** Remembers chunk indices asked for on this link (bounded: the oldest attachment is forgotten first). */
-  noteChunksAsked(id: string, indices: readonly number[]): void {
-    let set = this.chunksAsked.get(id);
-    if (!set) {
+  noteChunksAsked(id: string, chunkCount: number, indices: readonly number[]): void {
+    let bits = this.chunksAsked.get(id);
+    if (!bits) {
       if (this.chunksAsked.size >= MAX_ASKED_ATTACHMENTS) this.chunksAsked.delete(this.chunksAsked.keys().next().value!);
-      this.chunksAsked.set(id, (set = new Set()));
+      this.chunksAsked.set(id, (bits = new Uint8Array(Math.ceil(chunkCount / 8))));
     }
-    for (const i of indices) set.add(i);
+    for (const i of indices) if (i >> 3 < bits.length) bits[i >> 3]! |= 1 << (i & 7);
+  }
+
+  /** Whether chunk `index` of `id` was asked for on this link already. */
+  chunkAsked(id: string, index: number): boolean {
+    const bits = this.chunksAsked.get(id);
+    return bits !== undefined && ((bits[index >> 3] ?? 0) & (1 << (index & 7))) !== 0;
   }
 
   hello(): void {
