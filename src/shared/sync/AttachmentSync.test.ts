@@ -231,6 +231,25 @@ describe('G6 wants that end', () => {
     await roundsUntil(sim, () => done !== null, 80);
     assert.deepEqual((await again).ok && (await again as { bytes: Uint8Array }).bytes, data);
     assert.deepEqual(drops, []);
+
+    // Aborted, and opened again only once the want ended: its chunks were asked for on this link, so
+    // the restarted download takes a fresh link to the same holder (the old one closes IDLE, unbanned).
+    const other = await sim.fx.attachedMessage(content(24 * 16 * 1024, 106));
+    for (const p of [holder, reader]) await p.engine.addMessages([other.env]);
+    await holder.store.putAttachmentBytes(other.att.id, content(24 * 16 * 1024, 106));
+    const third = new AbortController();
+    got = 0;
+    const cut = reader.engine.fetchAttachment(other.att.id, { signal: third.signal });
+    await roundsUntil(sim, () => got >= 4 * 16 * 1024, 40);
+    third.abort();
+    assert.deepEqual(await cut, { ok: false, reason: 'ABORTED' });
+    await roundsUntil(sim, () => reader.engine.stats().wanted === 0, 80);
+    const last = reader.engine.fetchAttachment(other.att.id);
+    let lastDone: unknown = null;
+    void last.then((r) => (lastDone = r));
+    await roundsUntil(sim, () => lastDone !== null, 120);
+    assert.deepEqual((await last).ok && ((await last) as { bytes: Uint8Array }).bytes, content(24 * 16 * 1024, 106));
+    assert.deepEqual(drops, [`${reader.id}>${holder.id}:IDLE`], "one fresh link, no blame");
     await sim.stopAll();
   });
 });

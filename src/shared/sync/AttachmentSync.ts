@@ -109,6 +109,8 @@ export class AttachmentSync {
   private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number> }>>();
   /** Hash lists of what this peer serves, so GET_HASHES does not re-hash the content (G8). */
   private readonly hashLists = new HashListCache();
+  /** Links whose downloads wait for a fresh link (renewLink); at most one entry per open link. */
+  private readonly stale = new Set<Conn>();
 
   constructor(private readonly ctx: SyncContext) {}
 
@@ -259,6 +261,13 @@ export class AttachmentSync {
   // ---- gossip tick (G6) ----
 
   async tick(): Promise<void> {
+    for (const conn of [...this.stale]) {
+      if (conn.closed) this.stale.delete(conn);
+      else if (conn.pending.size === 0 && conn.serving === 0 && conn.chunksQueued === 0) {
+        this.stale.delete(conn);
+        this.renewLink(conn);
+      }
+    }
     for (const push of [...this.pushes.values()]) await this.pushTick(push);
     const idle: Want[] = [];
     for (const want of [...this.wanted.values()]) {
@@ -423,13 +432,29 @@ export class AttachmentSync {
         conn.pending.set(reqId, { kind: 'chunks', at: this.ctx.clock.now(), id: want.meta.id, indices: new Set(indices) });
         conn.sendControl(PeerKind.GET_CHUNKS, reqId, { id: want.meta.id, indices, lastResort });
       }
-      // What is still missing was asked for on this link once already (a download that restarted): the
-      // uploader would take a second ask as a replay. Another holder, or a later link, serves the rest.
       if (dl.chunksInFlight === 0 && dl.chunksMissing > 0 && inFlight < PEER_LIMITS.maxChunksInFlight) blocked.push(want);
     }
-    for (const want of blocked) {
-      this.releaseSource(want, conn);
-      this.ctx.spawn(this.kick(want), 'kick');
+    if (blocked.length > 0) this.renewLink(conn);
+  }
+
+  /**
+   * Downloads on this link need chunks that were asked for on it once already (a download that restarted
+   * after its want ended): the uploader would take a second ask as a replay (G13), so they need a fresh
+   * link. One with nothing else going on is closed now (IDLE, no blame); the downloads resume on a new
+   * link to the same peer. A busy one is closed by the gossip tick once it is quiet (or by G10's idle rule).
+   */
+  private renewLink(conn: Conn): void {
+    if (conn.pending.size === 0 && conn.serving === 0 && conn.chunksQueued === 0 && conn.backlog === 0) {
+      // The peer still holds it: it stays a source, only the link is new.
+      const moving = [...this.wanted.values()].filter((w) => w.link === conn);
+      for (const want of moving) {
+        this.releaseSource(want, conn);
+        want.sources.add(conn.peerId);
+      }
+      this.ctx.drop(conn, 'IDLE', false);
+      for (const want of moving) this.ctx.spawn(this.kick(want), 'kick');
+    } else {
+      this.stale.add(conn);
     }
   }
 
@@ -769,6 +794,7 @@ export class AttachmentSync {
 
   /** A link closed: uploads to it stop; downloads from it resume elsewhere with their verified chunks. */
   connClosed(conn: Conn): void {
+    this.stale.delete(conn);
     this.uploads.delete(conn);
     this.sent.delete(conn);
     for (const want of [...this.wanted.values()]) {
@@ -789,6 +815,7 @@ export class AttachmentSync {
     this.pushes.clear();
     this.uploads.clear();
     this.sent.clear();
+    this.stale.clear();
     this.hashLists.clear();
   }
 }
