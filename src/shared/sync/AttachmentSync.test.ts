@@ -194,6 +194,39 @@ describe('G6 wants that end', () => {
     await sim.stopAll();
   });
 
+  it('G6 a peer that answers HAVE and then never serves cannot keep a want asking: it still gives up', async () => {
+    const sim = await SyncSim.create({ seed: 107 });
+    const { env, att } = await sim.fx.attachedMessage(content(1000, 107));
+    const reader = await sim.addPeer({ start: false, tuning: { wantAttachment: () => false } });
+    await reader.engine.addMessages([env]);
+    await sim.start(reader);
+    const raw = sim.addRaw();
+    let hashAsks = 0;
+    // Claims everything it is asked about, then says NOT_FOUND when asked for the hash list.
+    raw.transport.onLink((link) => {
+      const send = <K extends ControlKind>(kind: K, reqId: number, body: ControlBody<K>): void => {
+        for (const f of encodeControl(kind, reqId, body)!) link.send(f);
+      };
+      send(PeerKind.HELLO, 0, { protocol: PEER_PROTOCOL_VERSION });
+      link.onFrame((bytes) => {
+        const d = decodeFrame(bytes);
+        if (!d.ok) return;
+        if (d.frame.kind === PeerKind.WANT) send(PeerKind.HAVE, d.frame.reqId, { ids: [att.id] });
+        if (d.frame.kind === PeerKind.GET_HASHES) {
+          hashAsks++;
+          send(PeerKind.NACK, d.frame.reqId, { reason: 'NOT_FOUND' });
+        }
+      });
+    });
+    sim.publishRoster();
+    let result: unknown = null;
+    void reader.engine.fetchAttachment(att.id).then((r) => (result = r));
+    await roundsUntil(sim, () => result !== null, 40 * 4);
+    assert.deepEqual(result, { ok: false, reason: 'NOT_FOUND' });
+    assert.ok(hashAsks <= WANT_PULL_PASSES + 1, `${hashAsks} GET_HASHES`);
+    await sim.stopAll();
+  });
+
   it('G6 the last caller aborting ends an on-demand want; fetching again completes without a ban', async () => {
     const sim = await SyncSim.create({ seed: 105 });
     const data = content(24 * 16 * 1024, 105);

@@ -80,7 +80,7 @@ interface Want {
    * two links for a while, and the spare one closing must not touch a transfer on the other (G8).
    */
   link: Conn | null;
-  /** Pull passes that found no holder; WANT_PULL_PASSES of them end the want. */
+  /** Pull passes since the last verified chunk; WANT_PULL_PASSES of them end the want. */
   passes: number;
   /** No WANT for it before this time (backoff between passes). */
   nextPullAt: number;
@@ -388,7 +388,6 @@ export class AttachmentSync {
       return this.kick(want);
     }
     want.link = conn;
-    want.passes = 0;
     want.dl ??= new Download(want.meta);
     this.request(want, conn);
     return true;
@@ -685,6 +684,9 @@ export class AttachmentSync {
     const check = want.dl.acceptChunk(c.index, c.data);
     // A bad chunk: drop the liar (its data too) and resume from another holder (G8).
     if (!check.ok) return this.ctx.drop(conn, check.reason, true);
+    // Only verified content resets the give-up count: a peer that answers HAVE and then NACKs (or never
+    // serves) cannot keep a want asking for ever.
+    want.passes = 0;
     this.ctx.events.emit('progress', {
       id,
       receivedBytes: want.dl.receivedBytes,
