@@ -11,6 +11,8 @@ import {
   decodeFrame,
   encodeControl,
 } from '../protocol/peer';
+import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { DexieStore } from '../store/DexieStore';
 import { MemoryStore } from '../store/MemoryStore';
 import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { WANT_PULL_PASSES } from './AttachmentSync';
@@ -316,6 +318,26 @@ describe('G8 H13 serving reads ranges', () => {
     const reply = peer.frames.find((f) => f.kind === PeerKind.OFFER_REPLY);
     assert.ok(reply && new TextDecoder().decode(reply.body).includes('"have"'));
     assert.equal(store.wholeReads, 0);
+    await sim.stopAll();
+  });
+
+  it('G8 H13 a DexieStore holder serves from its rows: the reader gets the content whole', async () => {
+    const sim = await SyncSim.create({ seed: 108 });
+    const data = content(5 * 16 * 1024 + 77, 108);
+    const { env, att } = await sim.fx.attachedMessage(data);
+    const dexie = new DexieStore('holder', { indexedDB: new IDBFactory(), IDBKeyRange });
+    // The simulator types its stores as MemoryStore; the engine needs only HistoryStore.
+    const holder = await sim.addPeer({ start: false, store: dexie as unknown as MemoryStore });
+    const reader = await sim.addPeer({ start: false, tuning: { wantAttachment: () => false } });
+    for (const p of [holder, reader]) await p.engine.addMessages([env]);
+    assert.equal(await dexie.putAttachmentBytes(att.id, data), true);
+    for (const p of [holder, reader]) await sim.start(p);
+    await sim.net.settle();
+    const got = reader.engine.fetchAttachment(att.id);
+    let done: unknown = null;
+    void got.then((r) => (done = r));
+    await roundsUntil(sim, () => done !== null, 40);
+    assert.deepEqual(((await got) as { bytes: Uint8Array }).bytes, data);
     await sim.stopAll();
   });
 });
