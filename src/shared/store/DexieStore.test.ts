@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { Dexie } from 'dexie';
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { DexieStore } from './DexieStore';
 import { storeConformance } from './storeConformance';
@@ -37,4 +38,43 @@ it('H12 DexieStore data persists across closing and reopening the same database 
   } finally {
     await again.close();
   }
+});
+
+it('H12 H14 a version 1 database opens at version 2: content written whole stays readable, whole and by range', async () => {
+  const indexedDB = new IDBFactory();
+  const fx = await createFixtures();
+  const envs = await fx.envelopes(2);
+  const data = content(2 * 16 * 1024 + 100, 9);
+  const meta = await fx.attachment(data);
+
+  // The released version 1 schema, written as version 1 code wrote it: content whole in attachmentBytes.
+  const v1 = new Dexie('peerchat-v1', { indexedDB, IDBKeyRange });
+  v1.version(1).stores({ messages: 'id, [channel+id]', attachments: 'id', attachmentBytes: 'id' });
+  await v1.table('messages').bulkAdd(envs.map((env) => ({ id: env.id, channel: env.post.channel, env })));
+  await v1.table('attachments').add({ id: meta.id, meta });
+  await v1.table('attachmentBytes').add({ id: meta.id, bytes: data });
+  v1.close();
+
+  const store = new DexieStore('peerchat-v1', { indexedDB, IDBKeyRange });
+  try {
+    assert.deepEqual(await store.listIds({}), envs.map((e) => e.id));
+    assert.deepEqual(await store.getAttachment(meta.id), { meta, bytes: data });
+    assert.deepEqual(await store.getAttachmentRange(meta.id, 16 * 1024 - 3, 16 * 1024 + 3), data.subarray(16 * 1024 - 3, 16 * 1024 + 3));
+    assert.deepEqual(await store.listAttachmentIds({}), [meta.id]);
+    assert.equal(await store.hasAttachmentBytes(meta.id), true);
+    // New content next to the old goes into rows.
+    const fresh = content(20_000, 10);
+    const freshMeta = await fx.attachment(fresh);
+    await store.putAttachmentMeta(freshMeta);
+    assert.equal(await store.putAttachmentBytes(freshMeta.id, fresh), true);
+    assert.deepEqual((await store.getAttachment(freshMeta.id))?.bytes, fresh);
+    assert.deepEqual(await store.listAttachmentIds({}), [meta.id, freshMeta.id]);
+  } finally {
+    await store.close();
+  }
+  const raw = new Dexie('peerchat-v1', { indexedDB, IDBKeyRange });
+  await raw.open();
+  assert.equal(raw.verno, 2, 'opened at the newest version');
+  assert.equal(await raw.table('attachmentChunks').count(), 2, 'rows only for the content written since');
+  raw.close();
 });

@@ -1,8 +1,10 @@
 // The browser's history store: IndexedDB through Dexie 4. Keys are the relay's ULIDs (SPEC.md H1), so a
 // range query is an index range and every peer's database agrees on what "ids from X to Y" means.
-// Attachment bytes live in their own table: listing or reading metadata never loads a blob (SPEC.md H12).
+// Attachment bytes live in their own tables: listing or reading metadata never loads a blob (SPEC.md H12),
+// and since schema version 2 content is kept in 16 KiB rows, so a chunk read is one row (H14).
 import { Dexie, type Table } from 'dexie';
-import type { Envelope, SignedAttachment } from '../protocol/relay';
+import { concatBytes } from '../encoding';
+import { LIMITS, type Envelope, type SignedAttachment } from '../protocol/relay';
 import {
   type AttachmentRecord,
   type HistoryStore,
@@ -21,10 +23,26 @@ interface AttachmentRow {
   id: string;
   meta: SignedAttachment;
 }
+/**
+ * One per attachment whose content is held: its presence is what "held" means (listAttachmentIds reads
+ * only these keys). Version 1 rows carry the whole content in `bytes`; rows written since version 2 carry
+ * only `size` and the content is in `attachmentChunks`. Both shapes are read, so old data stays readable
+ * without a migration that would have to rewrite every blob in one upgrade transaction.
+ */
 interface BytesRow {
   id: string;
+  bytes?: Uint8Array;
+  size?: number;
+}
+/** Content rows (version 2): row `index` holds bytes [index * ROW_BYTES, (index + 1) * ROW_BYTES). */
+interface ChunkRow {
+  id: string;
+  index: number;
   bytes: Uint8Array;
 }
+
+/** Content row size: the transfer's chunk size, so serving a chunk reads exactly one row (SPEC.md H14). */
+export const ROW_BYTES = LIMITS.chunkBytes;
 
 export interface DexieStoreOptions {
   /** The IndexedDB factory; Node tests pass fake-indexeddb's. @default globalThis.indexedDB */
@@ -43,6 +61,13 @@ function defineSchema(db: Dexie): void {
     attachments: 'id',
     attachmentBytes: 'id',
   });
+  // 2: content in ROW_BYTES rows keyed [id+index], for range reads (H14). Version 1 rows stay as they are.
+  db.version(2).stores({
+    messages: 'id, [channel+id]',
+    attachments: 'id',
+    attachmentBytes: 'id',
+    attachmentChunks: '[id+index]',
+  });
 }
 
 export class DexieStore implements HistoryStore {
@@ -50,6 +75,7 @@ export class DexieStore implements HistoryStore {
   readonly #messages: Table<MessageRow, string>;
   readonly #attachments: Table<AttachmentRow, string>;
   readonly #bytes: Table<BytesRow, string>;
+  readonly #chunks: Table<ChunkRow, [string, number]>;
   #closed = false;
 
   /** Opens (creating or upgrading) the database `name` lazily, on the first call. */
@@ -62,6 +88,7 @@ export class DexieStore implements HistoryStore {
     this.#messages = this.#db.table('messages');
     this.#attachments = this.#db.table('attachments');
     this.#bytes = this.#db.table('attachmentBytes');
+    this.#chunks = this.#db.table('attachmentChunks');
   }
 
   #open(): void {
@@ -144,22 +171,53 @@ export class DexieStore implements HistoryStore {
 
   async putAttachmentBytes(id: string, bytes: Uint8Array): Promise<boolean> {
     this.#open();
-    return this.#db.transaction('rw', this.#attachments, this.#bytes, async () => {
+    return this.#db.transaction('rw', this.#attachments, this.#bytes, this.#chunks, async () => {
       const row = await this.#attachments.get(id);
       if (!row || row.meta.meta.size !== bytes.length) return false;
-      await this.#bytes.put({ id, bytes: ownBytes(bytes) });
+      if (await this.#bytes.get(id)) return true; // held already (the same verified content)
+      // Each row is its own copy (slice): IndexedDB structured-clones a typed array with its whole
+      // ArrayBuffer, so a view into a large receive buffer would persist all of it (SPEC.md H7).
+      const rows: ChunkRow[] = [];
+      for (let index = 0; index * ROW_BYTES < bytes.length; index++) {
+        rows.push({ id, index, bytes: bytes.slice(index * ROW_BYTES, (index + 1) * ROW_BYTES) });
+      }
+      await this.#chunks.bulkPut(rows);
+      // The header last, in the same transaction: content is held exactly when its header exists.
+      await this.#bytes.put({ id, size: bytes.length });
       return true;
     });
   }
 
   async getAttachment(id: string): Promise<AttachmentRecord | undefined> {
     this.#open();
-    return this.#db.transaction('r', this.#attachments, this.#bytes, async () => {
+    return this.#db.transaction('r', this.#attachments, this.#bytes, this.#chunks, async () => {
       const row = await this.#attachments.get(id);
       if (!row) return undefined;
-      const bytes = await this.#bytes.get(id);
-      return { meta: row.meta, bytes: bytes?.bytes };
+      const head = await this.#bytes.get(id);
+      return { meta: row.meta, bytes: head && (await this.#readRange(head, 0, Infinity)) };
     });
+  }
+
+  async getAttachmentRange(id: string, start: number, end: number): Promise<Uint8Array | undefined> {
+    this.#open();
+    return this.#db.transaction('r', this.#bytes, this.#chunks, async () => {
+      const head = await this.#bytes.get(id);
+      return head && this.#readRange(head, start, end);
+    });
+  }
+
+  /** Bytes [start, end) of held content (inside a transaction over bytes and chunks). */
+  async #readRange(head: BytesRow, start: number, end: number): Promise<Uint8Array> {
+    if (head.bytes) return head.bytes.slice(Math.max(0, start), Math.max(0, end)); // a version 1 row
+    const size = head.size ?? 0;
+    const from = Math.min(size, Math.max(0, start));
+    const to = Math.min(size, Math.max(from, end));
+    if (from === to) return new Uint8Array(0);
+    const first = Math.floor(from / ROW_BYTES);
+    const last = Math.floor((to - 1) / ROW_BYTES);
+    const rows = await this.#chunks.where('[id+index]').between([head.id, first], [head.id, last], true, true).toArray();
+    const whole = rows.length === 1 ? rows[0]!.bytes : concatBytes(...rows.map((r) => r.bytes));
+    return whole.slice(from - first * ROW_BYTES, to - first * ROW_BYTES);
   }
 
   async hasAttachmentBytes(id: string): Promise<boolean> {
@@ -189,12 +247,4 @@ export class DexieStore implements HistoryStore {
 /** IDBKeyRange.bound throws DataError when lower > upper, so empty ranges never reach it. */
 function isEmpty(range: IdRange): boolean {
   return range.from !== undefined && range.to !== undefined && range.from >= range.to;
-}
-
-/**
- * IndexedDB structured-clones a typed array together with its whole ArrayBuffer: a 16 KiB view into a
- * 64 MiB receive buffer would persist 64 MiB. Copy views so only the content is written (SPEC.md H7).
- */
-function ownBytes(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
 }

@@ -79,6 +79,13 @@ export interface HistoryStore {
   putAttachmentBytes(id: string, bytes: Uint8Array): Promise<boolean>;
   getAttachment(id: string): Promise<AttachmentRecord | undefined>;
   hasAttachmentBytes(id: string): Promise<boolean>;
+  /**
+   * Bytes `[start, end)` of held content, clipped to its size like `subarray` (bounds below 0 count as 0;
+   * `start >= end` gives empty bytes); undefined when the bytes are not held. Reads only that range, so
+   * serving one chunk never loads the whole attachment (SPEC.md H14). Optional: a sync engine falls back
+   * to `getAttachment` on a store without it. The result is the caller's own copy.
+   */
+  getAttachmentRange?(id: string, start: number, end: number): Promise<Uint8Array | undefined>;
   /** Attachment ids whose bytes are held, in ULID order. */
   listAttachmentIds(range: IdRange): Promise<string[]>;
 

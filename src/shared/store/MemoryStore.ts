@@ -177,6 +177,12 @@ export class MemoryStore implements HistoryStore {
     return this.#attachments.get(id)?.bytes !== undefined;
   }
 
+  async getAttachmentRange(id: string, start: number, end: number): Promise<Uint8Array | undefined> {
+    this.#begin();
+    // A copy: a caller keeping a view would pin the whole content after eviction, outside the byte bound.
+    return this.#attachments.get(id)?.bytes?.slice(Math.max(0, start), Math.max(0, end));
+  }
+
   async listAttachmentIds(range: IdRange): Promise<string[]> {
     this.#begin();
     const limit = clampLimit(range.limit);

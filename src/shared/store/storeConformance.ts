@@ -1,4 +1,4 @@
-// The one history-store test suite (SPEC.md H1-H8). Every HistoryStore implementation runs it from its
+// The one history-store test suite (SPEC.md H1-H8, H14). Every HistoryStore implementation runs it from its
 // own test file: `storeConformance('MemoryStore', async () => new MemoryStore())`. Registers node:test
 // tests; each test opens a fresh store and closes it. Test-only (imports the Node signing fixtures).
 import assert from 'node:assert/strict';
@@ -219,6 +219,43 @@ export function storeConformance(name: string, open: () => Promise<HistoryStore>
         assert.equal(got.buffer.byteLength, 5000, 'the rest of the caller buffer is not kept');
       }));
 
+    it('H14 getAttachmentRange reads a range of held content, clipped like subarray, as its own copy', () =>
+      withStore(async (store) => {
+        assert.equal(typeof store.getAttachmentRange, 'function', 'this store serves chunks without reading whole content');
+        const range = (id: string, start: number, end: number) => store.getAttachmentRange!(id, start, end);
+        const fx = await createFixtures();
+        const chunk = 16 * 1024;
+        const data = content(3 * chunk + 5000, 13);
+        const meta = await fx.attachment(data);
+        assert.equal(await range(meta.id, 0, 10), undefined, 'unknown attachment');
+        await store.putAttachmentMeta(meta);
+        assert.equal(await range(meta.id, 0, 10), undefined, 'metadata only: no bytes held');
+        assert.equal(await store.putAttachmentBytes(meta.id, data), true);
+        const cases: [number, number][] = [
+          [0, 10],
+          [chunk - 7, chunk + 9], // across a row boundary
+          [chunk, 2 * chunk], // exactly one chunk
+          [2 * chunk + 1, data.length + 1000], // clipped at the end
+          [-5, 3], // below 0 counts as 0
+          [0, data.length],
+          [10, 5], // start >= end
+          [data.length, data.length + 10], // past the end
+        ];
+        for (const [start, end] of cases) {
+          const got = await range(meta.id, start, end);
+          assert.deepEqual(got, data.subarray(Math.max(0, start), Math.max(0, end)), `[${start}, ${end})`);
+          assert.equal(got!.buffer.byteLength, got!.length, `[${start}, ${end}) is its own copy`);
+        }
+        const first = await range(meta.id, 0, 4);
+        first!.fill(0); // the caller's copy: the store is not changed through it
+        assert.deepEqual(await range(meta.id, 0, 4), data.subarray(0, 4));
+
+        const empty = await fx.attachment(new Uint8Array(0));
+        await store.putAttachmentMeta(empty);
+        assert.equal(await store.putAttachmentBytes(empty.id, new Uint8Array(0)), true);
+        assert.deepEqual(await range(empty.id, 0, chunk), new Uint8Array(0), 'empty content is held and empty');
+      }));
+
     it('H8 close is idempotent and any later call rejects with STORE_CLOSED', async () => {
       const store = await open();
       const fx = await createFixtures();
@@ -230,6 +267,7 @@ export function storeConformance(name: string, open: () => Promise<HistoryStore>
       await assert.rejects(store.putMessages(await fx.envelopes(1)), closed);
       await assert.rejects(store.listIds({}), closed);
       await assert.rejects(store.getAttachment(boundAt(1)), closed);
+      await assert.rejects(store.getAttachmentRange!(boundAt(1), 0, 1), closed);
     });
   });
 }

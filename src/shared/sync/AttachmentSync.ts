@@ -5,6 +5,7 @@
 // random peers who holds it. Transfer: hash list first (checked against chunkRoot), then chunks each
 // checked against its hash; a liar is dropped at its first bad chunk and the transfer resumes elsewhere.
 import { sha256B64 } from '../crypto/hash';
+import { concatBytes } from '../encoding';
 import {
   PEER_LIMITS,
   PeerKind,
@@ -26,6 +27,7 @@ import { chunkHashes, verifyAttachment } from '../protocol/signed';
 import type { Conn } from './Conn';
 import { Download } from './Download';
 import type { SyncContext } from './SyncContext';
+import { HashListCache } from './HashListCache';
 import { bytesToUlid, ulidToBytes } from './ulidBytes';
 
 /** Attachments this peer is pushing at once; the oldest push ends first (G11). */
@@ -36,8 +38,15 @@ export const MAX_WANTED = 256;
 export const MAX_HINTS = 256;
 /** Callers waiting on one fetchAttachment. */
 export const MAX_WAITERS = 64;
-/** Attachments whose content is kept in memory while being served (a chunk read is then no store read). */
-const SERVE_CACHE = 4;
+/**
+ * Pull passes (every online peer asked with WANT, none holds it) before a want gives up: its callers get
+ * NOT_FOUND and it is dropped (G6). Between passes the want waits pullDelayMs doubling per pass, at most
+ * PULL_BACKOFF_MAX_MS: with the defaults 1, 2, 4, 8, 16 s, so an item nobody holds ends after ~31 s.
+ */
+export const WANT_PULL_PASSES = 6;
+export const PULL_BACKOFF_MAX_MS = 16_000;
+/** Chunks read from the store per step while hashing held content (1 MiB): never all of it at once. */
+const HASH_READ_CHUNKS = 64;
 
 export type FetchResult = { ok: true; bytes: Uint8Array } | { ok: false; reason: string };
 export type PublishResult = { ok: true } | { ok: false; reason: string };
@@ -64,8 +73,22 @@ interface Want {
   onDemand: boolean;
   waiters: ((r: FetchResult) => void)[];
   dl: Download | null;
-  /** The one peer this is being fetched from (G6); null when idle. */
+  /** The one peer this is being fetched from (G6), reserved while its link opens; null when idle. */
   source: string | null;
+  /**
+   * The link the requests go on. A download belongs to a link, not to a peer: two honest peers may hold
+   * two links for a while, and the spare one closing must not touch a transfer on the other (G8).
+   */
+  link: Conn | null;
+  /** Pull passes since the last verified chunk; WANT_PULL_PASSES of them end the want. */
+  passes: number;
+  /** No WANT for it before this time (backoff between passes). */
+  nextPullAt: number;
+  /**
+   * Its last caller went away and background policy does not want it: no more requests; it ends once the
+   * chunks already asked for are in (dropping it at once would make a quick re-fetch ask again, G13).
+   */
+  dropping: boolean;
 }
 
 interface UploadJob {
@@ -83,8 +106,11 @@ export class AttachmentSync {
   private readonly uploads = new Map<Conn, UploadJob[]>();
   private readonly pumping = new Set<Conn>();
   /** Per link: chunks already sent, so none is sent twice to the same peer (G6, G13). */
-  private readonly sent = new Map<Conn, Map<string, { count: number; chunks: Set<number> }>>();
-  private readonly serveCache = new Map<string, { bytes: Uint8Array; hashes: Uint8Array | null }>();
+  private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number> }>>();
+  /** Hash lists of what this peer serves, so GET_HASHES does not re-hash the content (G8). */
+  private readonly hashLists = new HashListCache();
+  /** Links whose downloads wait for a fresh link (renewLink); at most one entry per open link. */
+  private readonly stale = new Set<Conn>();
 
   constructor(private readonly ctx: SyncContext) {}
 
@@ -102,8 +128,15 @@ export class AttachmentSync {
     for (const [conn, perAtt] of this.sent) {
       if (conn.closed) continue;
       const leaving = conn.chunksQueued > 0 || conn.backlog > 0 || conn.link.bufferedAmount() > 0;
-      if (leaving || [...perAtt.values()].some((s) => s.chunks.size < s.count)) n++;
+      // An unknown count (chunks asked of a peer that got its hash list elsewhere) counts while queued.
+      if (leaving || [...perAtt.values()].some((s) => s.count !== null && s.chunks.size < s.count)) n++;
     }
+    return n;
+  }
+  /** Verified chunks that downloads in progress hold in memory (until the whole is stored). */
+  get downloadBytes(): number {
+    let n = 0;
+    for (const w of this.wanted.values()) n += w.dl?.receivedBytes ?? 0;
     return n;
   }
   get wantedCount(): number {
@@ -124,7 +157,7 @@ export class AttachmentSync {
     if (sha256B64(hashes) !== meta.meta.chunkRoot) return { ok: false, reason: 'WRONG_DIGEST' };
     await this.ctx.store.putAttachmentMeta(meta);
     if (!(await this.ctx.store.putAttachmentBytes(meta.id, bytes))) return { ok: false, reason: 'STORE_REFUSED' };
-    this.cacheServe(meta.id, bytes, hashes);
+    this.hashLists.set(meta.id, hashes);
     this.settleWant(meta.id, bytes);
     this.startPush(meta, new Set());
     // The first offers go out now (not awaited: links may take a while to open).
@@ -148,8 +181,9 @@ export class AttachmentSync {
     if (signal?.aborted) return { ok: false, reason: 'ABORTED' };
     const want = this.wanted.get(id) ?? this.addWant(rec.meta, true);
     if (!want) return { ok: false, reason: 'BUSY' };
-    want.onDemand = true;
     if (want.waiters.length >= MAX_WAITERS) return { ok: false, reason: 'BUSY' };
+    want.onDemand = true;
+    want.dropping = false;
     return new Promise<FetchResult>((resolve) => {
       const waiter = (r: FetchResult): void => {
         signal?.removeEventListener('abort', onAbort);
@@ -158,6 +192,7 @@ export class AttachmentSync {
       const onAbort = (): void => {
         want.waiters = want.waiters.filter((w) => w !== waiter);
         resolve({ ok: false, reason: 'ABORTED' });
+        if (want.waiters.length === 0) this.lastCallerGone(want);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       want.waiters.push(waiter);
@@ -166,6 +201,24 @@ export class AttachmentSync {
         'fetch',
       );
     });
+  }
+
+  /**
+   * Nobody waits on an on-demand want any more (G6): it goes back to the background if policy wants it,
+   * else it ends, at once when nothing is in flight, otherwise once what was asked for is in.
+   */
+  private lastCallerGone(want: Want): void {
+    if (this.wanted.get(want.meta.id) !== want || !want.onDemand) return;
+    want.onDemand = false;
+    if (this.ctx.opts.wantAttachment(want.meta)) return;
+    want.dropping = true;
+    this.endIfDropped(want);
+  }
+
+  private endIfDropped(want: Want): void {
+    if (!want.dropping || this.wanted.get(want.meta.id) !== want) return;
+    if (want.link && !want.link.closed && (want.dl?.chunksInFlight ?? 0) > 0) return;
+    this.wanted.delete(want.meta.id);
   }
 
   private addWant(meta: SignedAttachment, onDemand: boolean): Want | null {
@@ -188,6 +241,10 @@ export class AttachmentSync {
       waiters: [],
       dl: null,
       source: null,
+      link: null,
+      passes: 0,
+      nextPullAt: 0,
+      dropping: false,
     };
     this.hints.delete(meta.id);
     this.wanted.set(meta.id, want);
@@ -204,12 +261,21 @@ export class AttachmentSync {
   // ---- gossip tick (G6) ----
 
   async tick(): Promise<void> {
+    for (const conn of [...this.stale]) {
+      if (conn.closed) this.stale.delete(conn);
+      else if (conn.pending.size === 0 && conn.serving === 0 && conn.chunksQueued === 0) {
+        this.stale.delete(conn);
+        this.renewLink(conn);
+      }
+    }
     for (const push of [...this.pushes.values()]) await this.pushTick(push);
     const idle: Want[] = [];
-    for (const want of this.wanted.values()) {
-      if (want.source !== null) continue;
+    for (const want of [...this.wanted.values()]) {
+      if (want.source !== null || want.dropping) continue;
       if (await this.kick(want)) continue;
-      if (want.onDemand || this.ctx.clock.now() - want.since >= this.ctx.opts.pullDelayMs) idle.push(want);
+      const now = this.ctx.clock.now();
+      if (now < want.nextPullAt) continue;
+      if (want.onDemand || now - want.since >= this.ctx.opts.pullDelayMs) idle.push(want);
     }
     if (idle.length > 0) await this.pull(idle, false);
   }
@@ -246,10 +312,18 @@ export class AttachmentSync {
     const online = this.ctx.onlinePeers();
     const perPeer = new Map<string, string[]>();
     for (const want of wants) {
+      if (this.wanted.get(want.meta.id) !== want) continue;
       const fresh = online.filter((p) => !want.asked.has(p.peerId) && !want.sources.has(p.peerId));
       if (fresh.length === 0) {
-        // Everyone was asked: start over next time, someone may have it by now.
+        // Everyone was asked and nobody had it: ask again after a pause that doubles, and after
+        // WANT_PULL_PASSES passes give up (an item nobody holds must not cost WANTs for ever, G6).
         want.asked.clear();
+        want.passes++;
+        if (want.passes >= WANT_PULL_PASSES) {
+          this.giveUp(want);
+          continue;
+        }
+        want.nextPullAt = now + Math.min(PULL_BACKOFF_MAX_MS, this.ctx.opts.pullDelayMs * 2 ** want.passes);
         continue;
       }
       const real = this.ctx.rng.shuffle(fresh.filter((p) => p.kind !== 'virtual'));
@@ -282,12 +356,16 @@ export class AttachmentSync {
     if (want.source !== null) return true;
     if (this.ctx.stopped || this.activeDownloads >= this.ctx.opts.maxDownloads) return false;
     // Someone else may have stored it meanwhile (the author publishing, another tab): nothing to fetch.
-    const rec = await this.ctx.store.getAttachment(want.meta.id);
-    if (rec?.bytes) {
-      this.settleWant(want.meta.id, rec.bytes);
-      return true;
+    // The bytes check, not a read: content is loaded only when a caller waits for it (G6, H14).
+    if (await this.ctx.store.hasAttachmentBytes(want.meta.id)) {
+      const bytes = want.waiters.length > 0 ? (await this.ctx.store.getAttachment(want.meta.id))?.bytes : undefined;
+      if (bytes || want.waiters.length === 0) {
+        this.settleWant(want.meta.id, bytes);
+        return true;
+      }
     }
     if (want.source !== null) return true;
+    if (this.wanted.get(want.meta.id) !== want || want.dropping) return true;
     const now = this.ctx.clock.now();
     const online = new Set(this.ctx.onlinePeers().map((p) => p.peerId));
     const usable = [...want.sources].filter((s) => online.has(s) || this.ctx.conn(s));
@@ -300,11 +378,16 @@ export class AttachmentSync {
     const pick = this.ctx.rng.shuffle(linked.length > 0 ? linked : pool)[0]!;
     want.source = pick;
     const conn = await this.ctx.connect(pick);
-    if (!conn || this.wanted.get(want.meta.id) !== want) {
+    if (!conn || this.wanted.get(want.meta.id) !== want || want.dropping) {
       want.source = null;
+      if (conn) {
+        this.endIfDropped(want);
+        return true;
+      }
       want.sources.delete(pick);
-      return conn ? true : this.kick(want);
+      return this.kick(want);
     }
+    want.link = conn;
     want.dl ??= new Download(want.meta);
     this.request(want, conn);
     return true;
@@ -331,19 +414,46 @@ export class AttachmentSync {
   private fill(conn: Conn): void {
     let inFlight = 0;
     for (const p of conn.pending.values()) if (p.kind === 'chunks') inFlight += p.indices.size;
+    const blocked: Want[] = [];
     for (const want of this.wanted.values()) {
       const dl = want.dl;
-      if (want.source !== conn.peerId || !dl?.hasHashes) continue;
+      if (want.link !== conn || want.dropping || !dl?.hasHashes) continue;
       const lastResort = this.ctx.isVirtual(conn.peerId) || undefined;
+      const id = want.meta.id;
+      const skip = (i: number): boolean => conn.chunkAsked(id, i);
       while (dl.chunksInFlight < this.ctx.opts.chunkWindow && inFlight < PEER_LIMITS.maxChunksInFlight) {
         const room = Math.min(this.ctx.opts.chunkWindow - dl.chunksInFlight, PEER_LIMITS.maxChunksInFlight - inFlight);
-        const indices = dl.takeChunks(Math.min(PEER_LIMITS.maxChunksPerRequest, room));
+        const indices = dl.takeChunks(Math.min(PEER_LIMITS.maxChunksPerRequest, room), skip);
         if (indices.length === 0) break;
         inFlight += indices.length;
+        conn.noteChunksAsked(id, dl.chunkCount, indices);
         const reqId = conn.newReqId();
         conn.pending.set(reqId, { kind: 'chunks', at: this.ctx.clock.now(), id: want.meta.id, indices: new Set(indices) });
         conn.sendControl(PeerKind.GET_CHUNKS, reqId, { id: want.meta.id, indices, lastResort });
       }
+      if (dl.chunksInFlight === 0 && dl.chunksMissing > 0 && inFlight < PEER_LIMITS.maxChunksInFlight) blocked.push(want);
+    }
+    if (blocked.length > 0) this.renewLink(conn);
+  }
+
+  /**
+   * Downloads on this link need chunks that were asked for on it once already (a download that restarted
+   * after its want ended): the uploader would take a second ask as a replay (G13), so they need a fresh
+   * link. One with nothing else going on is closed now (IDLE, no blame); the downloads resume on a new
+   * link to the same peer. A busy one is closed by the gossip tick once it is quiet (or by G10's idle rule).
+   */
+  private renewLink(conn: Conn): void {
+    if (conn.pending.size === 0 && conn.serving === 0 && conn.chunksQueued === 0 && conn.backlog === 0) {
+      // The peer still holds it: it stays a source, only the link is new.
+      const moving = [...this.wanted.values()].filter((w) => w.link === conn);
+      for (const want of moving) {
+        this.releaseSource(want, conn);
+        want.sources.add(conn.peerId);
+      }
+      this.ctx.drop(conn, 'IDLE', false);
+      for (const want of moving) this.ctx.spawn(this.kick(want), 'kick');
+    } else {
+      this.stale.add(conn);
     }
   }
 
@@ -387,12 +497,17 @@ export class AttachmentSync {
     const reply = (status: OfferReplyBody['status']): void => {
       conn.sendControl(PeerKind.OFFER_REPLY, 0, { id: body.id, status });
     };
-    const rec = await this.ctx.store.getAttachment(body.id);
-    if (rec && rec.meta.meta.sha256 !== body.sha256) return this.ctx.drop(conn, 'WRONG_DIGEST', true);
-    if (rec?.bytes) {
-      this.pushes.get(body.id)?.holders.add(conn.peerId);
+    // The bytes check first: "do you have it" must not load the content (H14). A holder checks the digest
+    // against metadata it has at hand; one it would have to read cannot make it fetch anything anyway.
+    if (await this.ctx.store.hasAttachmentBytes(body.id)) {
+      const push = this.pushes.get(body.id);
+      if (push && push.sha256 !== body.sha256) return this.ctx.drop(conn, 'WRONG_DIGEST', true);
+      push?.holders.add(conn.peerId);
       return reply('have');
     }
+    const rec = await this.ctx.store.getAttachment(body.id); // no bytes held: metadata only
+    if (rec && rec.meta.meta.sha256 !== body.sha256) return this.ctx.drop(conn, 'WRONG_DIGEST', true);
+    if (rec?.bytes) return reply('have'); // stored meanwhile
     if (!rec) {
       // Unknown metadata: remember the offerer as a source for when the message arrives.
       let set = this.hints.get(body.id);
@@ -410,6 +525,7 @@ export class AttachmentSync {
       if (!want) return reply('skip');
     }
     want.sources.add(conn.peerId);
+    want.dropping = false; // an offer revives a want on its way out, as wanted by policy (it passed above)
     if (want.source !== null) return reply('later');
     await this.kick(want);
     reply(want.source === conn.peerId ? 'take' : 'later');
@@ -456,12 +572,11 @@ export class AttachmentSync {
     conn.serving++;
     try {
       if (this.ctx.selfKind === 'virtual' && !body.lastResort) await this.ctx.delay(this.ctx.opts.virtualDelayMs);
-      const served = await this.serving(body.id);
-      if (!served || conn.closed) {
+      const hashes = await this.hashList(body.id);
+      if (!hashes || conn.closed) {
         conn.sendControl(PeerKind.NACK, reqId, { reason: 'NOT_FOUND' });
         return;
       }
-      const hashes = (served.hashes ??= chunkHashes(served.bytes));
       const total = hashes.length / 32;
       const idBytes = ulidToBytes(body.id)!;
       for (let from = 0; from < total; from += PEER_LIMITS.maxHashesPerFrame) {
@@ -474,13 +589,23 @@ export class AttachmentSync {
   }
 
   private async onGetChunks(conn: Conn, reqId: number, body: GetChunksBody): Promise<void> {
-    const served = await this.serving(body.id);
-    if (!served) {
+    // The count from the cached hash list, else one byte read at the highest index asked: is it there?
+    const cached = this.hashLists.get(body.id);
+    let count: number | null = cached ? cached.length / 32 : null;
+    const top = Math.max(...body.indices);
+    if (count === null) {
+      const probe = await this.readRange(body.id, top * LIMITS.chunkBytes, top * LIMITS.chunkBytes + 1);
+      if (!probe) {
+        conn.sendControl(PeerKind.NACK, reqId, { reason: 'NOT_FOUND' });
+        return;
+      }
+      if (probe.length === 0 && top > 0) count = 0; // past the end
+    } else if (!(await this.ctx.store.hasAttachmentBytes(body.id))) {
       conn.sendControl(PeerKind.NACK, reqId, { reason: 'NOT_FOUND' });
       return;
     }
-    const count = Math.max(1, Math.ceil(served.bytes.length / LIMITS.chunkBytes));
-    if (body.indices.some((i) => i >= count)) return this.ctx.drop(conn, 'BAD_CHUNK_COUNT', true);
+    if (conn.closed) return;
+    if (count !== null && top >= count) return this.ctx.drop(conn, 'BAD_CHUNK_COUNT', true);
     if (conn.chunksQueued + body.indices.length > PEER_LIMITS.maxChunksInFlight) return this.ctx.drop(conn, 'FLOOD', true);
     let perAtt = this.sent.get(conn);
     if (!perAtt) this.sent.set(conn, (perAtt = new Map()));
@@ -489,6 +614,7 @@ export class AttachmentSync {
       if (perAtt.size >= MAX_PUSHES) perAtt.delete(perAtt.keys().next().value!);
       perAtt.set(body.id, (entry = { count, chunks: new Set() }));
     }
+    entry.count ??= count;
     const sent = entry.chunks;
     // Never the same chunk twice to the same peer: asking again is a replay (G6, G13).
     if (body.indices.some((i) => sent.has(i)) || new Set(body.indices).size !== body.indices.length) {
@@ -511,9 +637,9 @@ export class AttachmentSync {
       while (queue && queue.length > 0 && !conn.closed && !this.ctx.stopped) {
         const job = queue.shift()!;
         conn.chunksQueued--;
-        const served = await this.serving(job.id);
-        if (!served) continue;
-        const data = served.bytes.subarray(job.index * LIMITS.chunkBytes, (job.index + 1) * LIMITS.chunkBytes);
+        // One chunk's range, never the whole content (H14).
+        const data = await this.readRange(job.id, job.index * LIMITS.chunkBytes, (job.index + 1) * LIMITS.chunkBytes);
+        if (!data || conn.closed) continue;
         if (!conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, data)) && !conn.closed) {
           await conn.waitDrain();
         }
@@ -530,7 +656,7 @@ export class AttachmentSync {
     const p = conn.pending.get(frame.reqId);
     if (!p || p.kind !== 'hashes' || p.id !== id) return this.ctx.drop(conn, 'UNSOLICITED', true);
     const want = this.wanted.get(id);
-    if (!want?.dl || want.source !== conn.peerId) {
+    if (!want?.dl || want.link !== conn) {
       conn.pending.delete(frame.reqId);
       return;
     }
@@ -553,10 +679,14 @@ export class AttachmentSync {
     p.at = this.ctx.clock.now();
     if (p.indices.size === 0) conn.pending.delete(frame.reqId);
     const want = this.wanted.get(id);
-    if (!want?.dl || want.source !== conn.peerId) return;
+    // Asked for on this link, but no longer wanted from it (the want ended or moved): harmless, ignored.
+    if (!want?.dl || want.link !== conn) return;
     const check = want.dl.acceptChunk(c.index, c.data);
     // A bad chunk: drop the liar (its data too) and resume from another holder (G8).
     if (!check.ok) return this.ctx.drop(conn, check.reason, true);
+    // Only verified content resets the give-up count: a peer that answers HAVE and then NACKs (or never
+    // serves) cannot keep a want asking for ever.
+    want.passes = 0;
     this.ctx.events.emit('progress', {
       id,
       receivedBytes: want.dl.receivedBytes,
@@ -564,6 +694,7 @@ export class AttachmentSync {
       from: conn.peerId,
     });
     if (want.dl.done) await this.finish(want, conn.peerId);
+    else this.endIfDropped(want);
     if (!conn.closed) this.fill(conn);
   }
 
@@ -573,22 +704,30 @@ export class AttachmentSync {
     conn.pending.delete(reqId);
     if (p.kind !== 'hashes' && p.kind !== 'chunks') return;
     const want = this.wanted.get(p.id);
-    if (!want || want.source !== conn.peerId) return;
+    if (!want || want.link !== conn) return;
     this.releaseSource(want, conn);
     this.ctx.spawn(this.kick(want), 'kick');
   }
 
   /** The bytes are held: the want ends and its waiters get them. */
-  private settleWant(id: string, bytes: Uint8Array): void {
+  private settleWant(id: string, bytes: Uint8Array | undefined): void {
     const want = this.wanted.get(id);
     if (!want) return;
     this.wanted.delete(id);
-    for (const w of want.waiters.splice(0)) w({ ok: true, bytes });
+    for (const w of want.waiters.splice(0)) w(bytes ? { ok: true, bytes } : { ok: false, reason: 'NOT_FOUND' });
+  }
+
+  /** No holder found after WANT_PULL_PASSES passes: callers hear NOT_FOUND; an offer or a fetch revives it. */
+  private giveUp(want: Want): void {
+    if (this.wanted.get(want.meta.id) !== want) return;
+    this.wanted.delete(want.meta.id);
+    for (const w of want.waiters.splice(0)) w({ ok: false, reason: 'NOT_FOUND' });
   }
 
   private releaseSource(want: Want, conn: Conn): void {
     want.sources.delete(conn.peerId);
     want.source = null;
+    want.link = null;
     want.dl?.releaseInFlight();
     want.dl?.resetPartialHashes();
     for (const [reqId, p] of conn.pending) {
@@ -614,6 +753,9 @@ export class AttachmentSync {
       this.ctx.events.emit('attachmentFailed', { id, reason: 'STORE_REFUSED' });
       return done({ ok: false, reason: 'STORE_REFUSED' });
     }
+    // Now a holder: the verified list is what GET_HASHES will be answered with, no re-hashing (G8).
+    const hashes = want.dl!.hashes;
+    if (hashes) this.hashLists.set(id, hashes);
     this.ctx.events.emit('attachment', { id, from });
     done({ ok: true, bytes: whole.bytes });
     // Now a holder: pass it on, except virtual peers, which only serve when asked (G7).
@@ -621,30 +763,49 @@ export class AttachmentSync {
     for (const w of this.wanted.values()) if (w.source === null && (await this.kick(w))) break;
   }
 
-  private async serving(id: string): Promise<{ bytes: Uint8Array; hashes: Uint8Array | null } | null> {
-    const cached = this.serveCache.get(id);
-    if (cached) return cached;
-    const rec = await this.ctx.store.getAttachment(id);
-    if (!rec?.bytes) return null;
-    return this.cacheServe(id, rec.bytes, null);
+  /** Bytes [start, end) of held content: a range read, or the whole content on a store without one. */
+  private async readRange(id: string, start: number, end: number): Promise<Uint8Array | undefined> {
+    const store = this.ctx.store;
+    if (store.getAttachmentRange) return store.getAttachmentRange(id, start, end);
+    return (await store.getAttachment(id))?.bytes?.slice(start, end);
   }
 
-  private cacheServe(id: string, bytes: Uint8Array, hashes: Uint8Array | null): { bytes: Uint8Array; hashes: Uint8Array | null } {
-    if (this.serveCache.size >= SERVE_CACHE) this.serveCache.delete(this.serveCache.keys().next().value!);
-    const entry = { bytes, hashes };
-    this.serveCache.set(id, entry);
-    return entry;
+  /**
+   * The chunk-hash list of held content (null when not held): from the cache, else hashed once, reading
+   * HASH_READ_CHUNKS chunks at a time, and kept (G8).
+   */
+  private async hashList(id: string): Promise<Uint8Array | null> {
+    const cached = this.hashLists.get(id);
+    if (cached) {
+      // The content may have been evicted since: a list for bytes we no longer hold would promise chunks.
+      return (await this.ctx.store.hasAttachmentBytes(id)) ? cached : null;
+    }
+    const step = HASH_READ_CHUNKS * LIMITS.chunkBytes;
+    const parts: Uint8Array[] = [];
+    for (let start = 0; ; start += step) {
+      const bytes = await this.readRange(id, start, start + step);
+      if (!bytes) return null;
+      // chunkHashes gives empty content one (empty) chunk; a later empty read is just the end.
+      if (bytes.length > 0 || start === 0) parts.push(chunkHashes(bytes));
+      if (bytes.length < step) break;
+    }
+    const hashes = parts.length === 1 ? parts[0]! : concatBytes(...parts);
+    this.hashLists.set(id, hashes);
+    return hashes;
   }
 
   /** A link closed: uploads to it stop; downloads from it resume elsewhere with their verified chunks. */
   connClosed(conn: Conn): void {
+    this.stale.delete(conn);
     this.uploads.delete(conn);
     this.sent.delete(conn);
-    for (const want of this.wanted.values()) {
-      // Only the active source is forgotten; a link closed for idleness says nothing about the others.
-      if (want.source === conn.peerId) {
+    for (const want of [...this.wanted.values()]) {
+      // Only downloads on THIS link stop: another link to the same peer (both sides connected at once)
+      // closing must not touch a transfer running here (G8).
+      if (want.link === conn) {
         this.releaseSource(want, conn);
-        this.ctx.spawn(this.kick(want), 'kick');
+        if (want.dropping) this.wanted.delete(want.meta.id);
+        else this.ctx.spawn(this.kick(want), 'kick');
       }
     }
   }
@@ -656,6 +817,7 @@ export class AttachmentSync {
     this.pushes.clear();
     this.uploads.clear();
     this.sent.clear();
-    this.serveCache.clear();
+    this.stale.clear();
+    this.hashLists.clear();
   }
 }

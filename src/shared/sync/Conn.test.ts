@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PeerKind, decodeFrame, encodeFrame, parseControl } from '../protocol/peer';
 import type { PeerLink } from '../transport/PeerTransport';
-import { BYE_GRACE_MS, Conn, OUT_QUEUE_MAX_BYTES } from './Conn';
+import { BYE_GRACE_MS, Conn, MAX_ASKED_ATTACHMENTS, OUT_QUEUE_MAX_BYTES } from './Conn';
 import { ManualClock } from './testing/ManualClock';
 
 /** A link whose buffer the test fills and drains by hand. */
@@ -109,5 +109,46 @@ describe('G13 closing a link with a reason', () => {
     c.closeNow();
     assert.ok(link.closed);
     assert.equal(clock.pending, 0);
+  });
+});
+
+describe('G13 progress on a link (attachment side)', () => {
+  it('G13 a link waits from its oldest open request; an answer to one of ours or a drain is progress, other frames are not', () => {
+    // A FakeLink whose frame handler the test calls, as the transport would.
+    const link = new FakeLink();
+    let handler: ((bytes: Uint8Array) => void) | null = null;
+    link.onFrame = ((h: (bytes: Uint8Array) => void) => {
+      handler = h;
+      return () => {};
+    }) as FakeLink['onFrame'];
+    const { c, clock } = conn(link);
+    const t0 = clock.now();
+    assert.equal(c.waitingSince(), null, 'nothing open: not waiting');
+    c.pending.set(5, { kind: 'hashes', at: t0, id: 'x' });
+    assert.equal(c.waitingSince(), t0);
+    clock.advance(10_000);
+    handler!(encodeFrame(PeerKind.HASHES, 9, new Uint8Array(4))); // not a request of ours
+    handler!(encodeFrame(PeerKind.GET_CHUNKS, 5, new Uint8Array(4))); // a request, not an answer
+    assert.equal(c.waitingSince(), t0);
+    handler!(encodeFrame(PeerKind.HASHES, 5, new Uint8Array(4)));
+    assert.equal(c.waitingSince(), t0 + 10_000, 'an answer to an open request');
+    clock.advance(10_000);
+    link.full = true;
+    c.sendFrame(frame(1));
+    link.emptied();
+    assert.equal(c.waitingSince(), t0 + 20_000, 'what we queued left');
+    c.pending.clear();
+    c.pending.set(6, { kind: 'want', at: t0 + 25_000, ids: new Set() });
+    assert.equal(c.waitingSince(), t0 + 25_000, 'a request after a quiet spell waits from when it was sent');
+  });
+
+  it('G8 G13 chunks asked on a link are remembered per attachment, for MAX_ASKED_ATTACHMENTS attachments', () => {
+    const { c } = conn(new FakeLink());
+    c.noteChunksAsked('a', 20, [0, 9, 19]);
+    assert.deepEqual([0, 1, 9, 19].map((i) => c.chunkAsked('a', i)), [true, false, true, true]);
+    assert.equal(c.chunkAsked('b', 0), false);
+    for (let i = 0; i < MAX_ASKED_ATTACHMENTS; i++) c.noteChunksAsked(`n${i}`, 1, [0]);
+    assert.equal(c.chunkAsked('a', 0), false, 'the oldest is forgotten first');
+    assert.equal(c.chunkAsked(`n${MAX_ASKED_ATTACHMENTS - 1}`, 0), true);
   });
 });

@@ -47,6 +47,18 @@ export const OUT_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
  * buffers, T3); nothing more is read from it meanwhile.
  */
 export const BYE_GRACE_MS = 1000;
+/** Attachments per link whose asked-for chunk indices this side remembers (as the uploader does, G13). */
+export const MAX_ASKED_ATTACHMENTS = 64;
+
+/** Frame kinds that answer a request of ours: their arrival is progress on the link (G13 TIMEOUT). */
+const ANSWER_KINDS: ReadonlySet<number> = new Set([
+  PeerKind.RECON_REPLY,
+  PeerKind.MSGS,
+  PeerKind.HAVE,
+  PeerKind.HASHES,
+  PeerKind.CHUNK,
+  PeerKind.NACK,
+]);
 
 /** A request this side sent and still waits on. */
 export type Pending =
@@ -104,6 +116,17 @@ export class Conn {
   denied = 0;
   delivered = 0;
   closed = false;
+  /**
+   * Chunk indices asked for on this link, per attachment, as bitsets (a 16 MiB attachment is 128 bytes).
+   * The uploader refuses a second ask on one link as a replay (G13), so a download that restarts (a want
+   * dropped and wanted again) must not ask here again.
+   */
+  private readonly chunksAsked = new Map<string, Uint8Array>();
+  /**
+   * Last time the link moved for us: an answer to one of our requests arrived, or frames we queued were
+   * taken by the link. A slow link moves all the time; a dead or stalling one does not (G13 TIMEOUT).
+   */
+  private lastProgress: number;
 
   private nextReq = 1;
   private readonly assembler = new ControlAssembler();
@@ -134,6 +157,7 @@ export class Conn {
     this.lastActive = this.now();
     this.openedAt = this.lastActive;
     this.tokensAt = this.lastActive;
+    this.lastProgress = this.lastActive;
     this.disposers.push(
       link.onFrame((bytes) => this.receive(bytes)),
       link.onDrain(() => this.flush()),
@@ -156,6 +180,34 @@ export class Conn {
     const id = this.nextReq;
     this.nextReq = this.nextReq >= 0xfffffffe ? 1 : this.nextReq + 1;
     return id;
+  }
+
+  /**
+   * Since when this side has been waiting on the link without progress: the later of the last progress
+   * and the oldest open request's time (a request sent after a quiet spell starts its own wait). Null when
+   * no request is open. A link waiting longer than the request timeout is closed, without blame.
+   */
+  waitingSince(counts: (p: Pending) => boolean = () => true): number | null {
+    let oldest = Infinity;
+    for (const p of this.pending.values()) if (counts(p)) oldest = Math.min(oldest, p.at);
+    if (oldest === Infinity) return null;
+    return Math.max(this.lastProgress, oldest);
+  }
+
+  /** Remembers chunk indices asked for on this link (bounded: the oldest attachment is forgotten first). */
+  noteChunksAsked(id: string, chunkCount: number, indices: readonly number[]): void {
+    let bits = this.chunksAsked.get(id);
+    if (!bits) {
+      if (this.chunksAsked.size >= MAX_ASKED_ATTACHMENTS) this.chunksAsked.delete(this.chunksAsked.keys().next().value!);
+      this.chunksAsked.set(id, (bits = new Uint8Array(Math.ceil(chunkCount / 8))));
+    }
+    for (const i of indices) if (i >> 3 < bits.length) bits[i >> 3]! |= 1 << (i & 7);
+  }
+
+  /** Whether chunk `index` of `id` was asked for on this link already. */
+  chunkAsked(id: string, index: number): boolean {
+    const bits = this.chunksAsked.get(id);
+    return bits !== undefined && ((bits[index >> 3] ?? 0) & (1 << (index & 7))) !== 0;
   }
 
   hello(): void {
@@ -199,6 +251,7 @@ export class Conn {
       const sent = this.out.shift()!.length;
       this.outBytes -= sent;
       this.held.add(-sent);
+      this.lastProgress = this.now();
     }
     this.wakeDrainWaiters();
   }
@@ -319,6 +372,7 @@ export class Conn {
         return;
       }
       const frame = decoded.frame;
+      if (frame.reqId !== 0 && ANSWER_KINDS.has(frame.kind) && this.pending.has(frame.reqId)) this.lastProgress = this.now();
       if (frame.kind !== PeerKind.CHUNK && frame.kind !== PeerKind.HASHES && frame.kind !== PeerKind.RECON && frame.kind !== PeerKind.RECON_REPLY) {
         const whole = this.assembler.push(frame);
         if (whole === null) return this.handlers.bad(this, 'BAD_FRAME');

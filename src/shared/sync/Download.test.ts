@@ -95,3 +95,18 @@ describe('G8 verified chunked transfer state', () => {
     assert.ok(dl.assemble().ok);
   });
 });
+
+describe('G8 a download that restarts on a link', () => {
+  it('G8 G13 takeChunks leaves out what may not be asked again where the caller asks; the verified list is exposed', async () => {
+    const data = content(4 * CHUNK, 5);
+    const meta = await fx.attachment(data);
+    const dl = new Download(meta);
+    assert.equal(dl.hashes, null);
+    assert.deepEqual(dl.acceptHashPage(0, 4, chunkHashes(data)), { ok: true });
+    assert.deepEqual(dl.hashes, chunkHashes(data));
+    assert.deepEqual(dl.takeChunks(4, (i) => i === 0 || i === 2), [1, 3]);
+    assert.equal(dl.chunksMissing, 2, 'skipped chunks stay missing, not in flight');
+    assert.deepEqual(dl.takeChunks(4), [0, 2]);
+    assert.equal(dl.chunksMissing, 0);
+  });
+});

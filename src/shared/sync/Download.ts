@@ -54,6 +54,10 @@ export class Download {
   get chunksInFlight(): number {
     return this.inFlight.size;
   }
+  /** Chunks neither verified nor in flight. */
+  get chunksMissing(): number {
+    return this.chunkCount - this.verifiedCount - this.inFlight.size;
+  }
 
   /** A page of the hash list, in order. The whole list must hash to meta.chunkRoot. */
   acceptHashPage(from: number, total: number, hashes: Uint8Array): DownloadCheck {
@@ -79,12 +83,21 @@ export class Download {
     if (!this.hashesVerified) this.hashFill = 0;
   }
 
-  /** Up to `max` missing chunk indices not already asked for, lowest first; they become in flight. */
-  takeChunks(max: number): number[] {
+  /** The verified chunk-hash list (what an uploader serves as HASHES), null until verified. */
+  get hashes(): Uint8Array | null {
+    return this.hashesVerified ? this.hashList : null;
+  }
+
+  /**
+   * Up to `max` missing chunk indices not already asked for, lowest first; they become in flight. `skip`
+   * leaves out indices that may not be asked where the caller is asking (a link that was asked for them
+   * once already: a second ask there is a replay to the uploader, G13).
+   */
+  takeChunks(max: number, skip?: (index: number) => boolean): number[] {
     const out: number[] = [];
     if (!this.hashesVerified) return out;
     for (let i = 0; i < this.chunkCount && out.length < max; i++) {
-      if (this.chunks[i] === undefined && !this.inFlight.has(i)) {
+      if (this.chunks[i] === undefined && !this.inFlight.has(i) && !skip?.(i)) {
         this.inFlight.add(i);
         out.push(i);
       }

@@ -51,7 +51,7 @@ export interface SyncTuning {
   maxLinks?: number;
   /** How long real peers get before virtual peers are asked, and virtual peers wait to serve (G7). @default 2000 */
   virtualDelayMs?: number;
-  /** A request unanswered this long drops the peer. @default 30000 */
+  /** A link with requests open that moves nothing for this long is closed (no ban, G13). @default 30000 */
   requestTimeoutMs?: number;
   /** How long a dropped peer stays remembered as bad (G13). @default 600000 */
   badPeerTtlMs?: number;
@@ -137,6 +137,8 @@ export interface SyncStats {
   heldBytes: number;
   /** The most `heldBytes` has been since the engine was made. */
   peakHeldBytes: number;
+  /** Bytes held for downloads and sends: downloads' verified chunks in memory plus send queues waiting on links (G9, G11). */
+  bufferedBytes: number;
 }
 
 export class SyncEngine implements SyncContext {
@@ -300,6 +302,7 @@ export class SyncEngine implements SyncContext {
       banned: this.bad.size,
       heldBytes: this.held.total,
       peakHeldBytes: this.held.peak,
+      bufferedBytes: this.attachments.downloadBytes + [...this.all].reduce((n, c) => n + c.backlog, 0),
     };
   }
 
@@ -569,11 +572,11 @@ export class SyncEngine implements SyncContext {
         this.drop(conn, 'TIMEOUT', false);
         continue;
       }
-      let late = false;
-      for (const p of conn.pending.values()) {
-        if (p.kind !== 'msgs' && p.kind !== 'recon' && now - p.at > this.opts.requestTimeoutMs) late = true;
-      }
-      if (late) this.drop(conn, 'TIMEOUT', true);
+      // Attachment requests: lack of progress, not a request's age. On a slow link answers queue behind one
+      // another (1 MiB of chunks at 30 KB/s is 35 s) yet keep arriving. And a stall is not misbehaviour (the
+      // remote may be slow, suspended or gone): the link closes, nobody is banned (G13).
+      const since = conn.waitingSince((p) => p.kind !== 'msgs' && p.kind !== 'recon');
+      if (since !== null && now - since > this.opts.requestTimeoutMs) this.drop(conn, 'TIMEOUT', false);
       else if (conn.pending.size === 0 && conn.serving === 0 && conn.chunksQueued === 0 && now - conn.lastActive > this.opts.idleLinkMs) {
         this.closeConn(conn, 'IDLE');
       }
