@@ -1,14 +1,16 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with dev dependencies, run with production dependencies only, as a non-root user.
+# Node 26 is the Active LTS (Node 20 reached end of life on 2026-04-30). Both stages name the same major:
+# e2e/prodBuild.test.ts reads it from these FROM lines and runs the production bundle under it.
 
-FROM node:20-bookworm-slim AS build
+FROM node:26-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY . .
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:26-trixie-slim AS runtime
 ENV NODE_ENV=production PEERCHAT_ENV=production PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -1,8 +1,10 @@
 // R12/R13: the production build, with production dependencies only, started exactly as the Dockerfile
-// starts it (same command, same environment). No Docker engine runs here, so this is what we can test.
+// starts it (same command, same environment, same Node major as its FROM line). No Docker engine runs here,
+// so this is what we can test. The rest of the suite runs on the machine's Node; only this relay process
+// runs under the image's major (installed from the registry into a cache, scripts/dockerNode.mjs).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,8 @@ import { randomSecretKey } from '../src/shared/crypto/ed25519';
 import { nodeBackend } from '../src/shared/crypto/nodeBackend';
 import { toB64url } from '../src/shared/encoding';
 import { connectRelay } from '../src/virtual/relayConnection';
+// @ts-expect-error -- a plain .mjs helper shared with bench:relay, without type declarations
+import { dockerNodeMajor, majorOf, nodeForMajor } from '../scripts/dockerNode.mjs';
 
 const repo = new URL('..', import.meta.url).pathname;
 
@@ -38,12 +42,18 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The image's Node: a binary of the Dockerfile's major, installed once if this machine runs another. */
+const major: number = dockerNodeMajor(repo);
+let nodeBin = '';
+
 function start(dir: string, env: Record<string, string>): { proc: ChildProcess; output: () => string } {
   const { cmd } = dockerRuntime();
+  assert.equal(cmd[0], 'node', 'the image starts the relay with `node`');
   let out = '';
-  const proc = spawn(cmd[0]!, cmd.slice(1), {
+  const proc = spawn(nodeBin, cmd.slice(1), {
     cwd: dir,
-    env: { PATH: process.env.PATH!, HOME: dir, ...env },
+    // The image's node first on PATH too, as in the image.
+    env: { PATH: `${join(nodeBin, '..')}:${process.env.PATH!}`, HOME: dir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout!.on('data', (d) => (out += d));
@@ -72,6 +82,7 @@ describe('R13 production build started as the Dockerfile starts it', () => {
   let dir: string;
 
   before(() => {
+    nodeBin = nodeForMajor(major);
     const build = spawnSync('npm', ['run', 'build'], { cwd: repo, encoding: 'utf8' });
     assert.equal(build.status, 0, build.stdout + build.stderr);
     dir = mkdtempSync(join(tmpdir(), 'peerchat-prod-'));
@@ -86,6 +97,26 @@ describe('R13 production build started as the Dockerfile starts it', () => {
 
   after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('R13 the Dockerfile runs an LTS Node that engines allows, and the relay runs under that major', async () => {
+    // Even majors become LTS; engines must admit the image's major.
+    assert.equal(major % 2, 0, `node:${major} is not an LTS line`);
+    const engines = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).engines.node as string;
+    const ranges = engines.split('||').map((r) => r.trim());
+    assert.ok(ranges.some((r) => r === `^${major}` || r.startsWith(`^${major}.`)), `engines.node (${engines}) admits ${major}`);
+    assert.equal(majorOf(nodeBin), major);
+    const { env } = dockerRuntime();
+    const port = await freePort();
+    const { proc, output } = start(dir, { ...env, PORT: String(port), PEERCHAT_RELAY_KEY: toB64url(randomSecretKey()) });
+    try {
+      await waitHealthy(port, proc);
+      // The running relay process is that binary (Linux: /proc/<pid>/exe).
+      assert.equal(realpathSync(readlinkSync(`/proc/${proc.pid}/exe`)), realpathSync(nodeBin), output());
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    assert.equal(await exited(proc), 0, output());
   });
 
   it('R12 refuses to start in production without the relay key, and says why', async () => {

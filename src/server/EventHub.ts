@@ -4,8 +4,16 @@
 // connection). So envelopes published in the same event-loop turn are coalesced into one `msgs` event whose
 // `raw` string is built once per distinct channel filter and shared by every subscriber with that filter;
 // the frame encoder then reuses one escaped copy of it (frameEncoder.ts).
-import { CloseCode, type RelayEvent } from '../shared/protocol/relay';
+//
+// Presence is coalesced the same way (SPEC.md P6, P8), because a login storm (a relay restart: every client
+// at once) is O(n^2): n joins to n streams, plus n snapshots of up to n users. Sent one change at a time,
+// 1,000 logins were 500k frames, each walked by superjson and stringified per recipient. Instead the changes
+// of one turn become one `diff` event, serialized once for every presence stream; a stream that attached in
+// that turn gets one `snapshot` instead, also serialized once for all such newcomers, from JSON kept per
+// user. Both are `PreEncoded`, so the frame encoder splices the same text into every frame.
+import { CloseCode, type PresenceUser, type RelayEvent } from '../shared/protocol/relay';
 import type { BusListener, PresenceChange, RelayBus } from './bus';
+import { PreEncoded } from './frameEncoder';
 import { PUSH_ITERATOR, type PushSink } from './trpcWsAdapter';
 
 type MsgsEvent = Extract<RelayEvent, { t: 'msgs' }>;
@@ -56,8 +64,11 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
     /** null = every channel. */
     channels: ReadonlySet<string> | null,
     readonly presence: boolean,
-    /** Events queued first, built when the stream attaches (the presence snapshot). */
-    private readonly initial: ((stream: EventStream) => RelayEvent[]) | null,
+    /**
+     * Unused: the hub sends the presence snapshot itself (one serialization per turn for all newcomers).
+     * Kept so existing callers compile; drop it from router.ts.
+     */
+    _initial?: unknown,
   ) {
     const filter = hub.filterFor(channels);
     this.channels = filter.channels;
@@ -69,6 +80,9 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
   /** Streams with equal keys receive the same `msgs` events (sorted channel list, or '*'). */
   readonly filterKey: string;
 
+  /** Attached in the current turn: gets the snapshot at the next flush, not that turn's diff. */
+  fresh = false;
+
   get queued(): number {
     return this.queue ? this.queue.length - this.head : 0;
   }
@@ -77,13 +91,14 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
   start(): void {
     if (this.state !== WAITING_FOR_LOGIN && this.state !== CREATED) return;
     this.state = ATTACHED;
-    // Initial events and attach in one synchronous step: no concurrent change is missed or duplicated.
-    if (this.initial) for (const ev of this.initial(this)) this.deliver(ev);
+    // The snapshot follows at the end of this turn, taken after every change of the turn, so no change is
+    // missed or doubled (SPEC.md P6).
     this.hub.attach(this);
   }
 
-  /** Hub side: hands over one event (the hub already checked the bounds). */
-  deliver(event: RelayEvent): void {
+  /** Hub side: hands over one event (the hub already checked the bounds). A PreEncoded is a RelayEvent. */
+  deliver(value: RelayEvent | PreEncoded): void {
+    const event = value as RelayEvent;
     if (this.sink) {
       this.sink.data(event);
       return;
@@ -193,6 +208,22 @@ export class EventHub {
   private readonly filters = new Map<string, { key: string; channels: ReadonlySet<string> }>();
   private pending: { channel: string; json: string }[] = [];
   private pendingChars = 0;
+  /**
+   * Who is online, as the bus reported it, with each user's JSON made once per change: a snapshot is then
+   * a concatenation, not a walk over n objects. Bounded by the sessions the bus announces.
+   */
+  private readonly roster = new Map<string, { user: PresenceUser; json: string }>();
+  /** The snapshot of the current roster; null once the roster changed. */
+  private snapshotEvent: PreEncoded | null = null;
+  /**
+   * This turn's presence changes by sessionId, net: the user as it is now, or null once it left. `isNew`:
+   * it joined in this turn, so a leave in the same turn cancels it for everyone. Bounded by the roster.
+   */
+  private changes = new Map<string, { user: PresenceUser | null; isNew: boolean }>();
+  /** Presence streams attached in this turn, waiting for their snapshot. Bounded by the streams. */
+  private newcomers: EventStream[] = [];
+  /** Presence events sent (tests, bench): frames = events x recipients. */
+  presenceEvents = 0;
   private flushScheduled: NodeJS.Immediate | null = null;
   private readonly unsubscribe: () => void;
   private readonly maxBatchChars: number;
@@ -232,6 +263,11 @@ export class EventHub {
 
   attach(stream: EventStream): void {
     this.streams.add(stream);
+    if (stream.presence) {
+      stream.fresh = true;
+      this.newcomers.push(stream);
+      this.schedule();
+    }
   }
 
   detach(stream: EventStream): void {
@@ -249,6 +285,14 @@ export class EventHub {
     if (this.flushScheduled) clearImmediate(this.flushScheduled);
     this.flushScheduled = null;
     this.pending = [];
+    this.changes = new Map();
+    this.newcomers = [];
+  }
+
+  private schedule(): void {
+    // setImmediate (not a microtask): runs after this poll phase, so posts and logins read from many sockets
+    // in the same loop turn share one batch, at a latency cost of one loop turn.
+    this.flushScheduled ??= setImmediate(() => this.flush());
   }
 
   private onEnvelope(channel: string, json: string): void {
@@ -258,24 +302,90 @@ export class EventHub {
       this.flush();
       return;
     }
-    // setImmediate (not a microtask): runs after this poll phase, so posts read from many sockets in the same
-    // loop turn share one batch, at a latency cost of one loop turn.
-    this.flushScheduled ??= setImmediate(() => this.flush());
+    this.schedule();
   }
 
   private onPresence(change: PresenceChange): void {
-    // Keep order: messages published before this change are delivered before it.
-    this.flush();
-    const event: RelayEvent = { t: 'presence', ...change } as RelayEvent;
-    for (const s of this.streams) if (s.presence) this.push(s, event);
+    this.snapshotEvent = null;
+    if (change.op === 'leave') {
+      const id = change.sessionId;
+      if (!this.roster.delete(id)) return; // never announced here: nothing to take back
+      if (this.changes.get(id)?.isNew) this.changes.delete(id);
+      else this.changes.set(id, { user: null, isNew: false });
+    } else {
+      const id = change.user.sessionId;
+      const known = this.roster.has(id);
+      this.roster.set(id, { user: change.user, json: JSON.stringify(change.user) });
+      const prev = this.changes.get(id);
+      this.changes.set(id, { user: change.user, isNew: prev ? prev.isNew : !known });
+    }
+    this.schedule();
   }
 
-  /** Delivers the pending batch. Exposed for tests and shutdown. */
+  private snapshot(): PreEncoded {
+    if (this.snapshotEvent) return this.snapshotEvent;
+    const users: PresenceUser[] = [];
+    const parts: string[] = [];
+    for (const e of this.roster.values()) {
+      users.push(e.user);
+      parts.push(e.json);
+    }
+    const event = { t: 'presence', op: 'snapshot', users } satisfies RelayEvent;
+    this.snapshotEvent = new PreEncoded(event, `{"t":"presence","op":"snapshot","users":[${parts.join(',')}]}`);
+    return this.snapshotEvent;
+  }
+
+  /** This turn's changes as one event, or null if they cancelled out. */
+  private diff(): PreEncoded | null {
+    const changes = this.changes;
+    if (changes.size === 0) return null;
+    this.changes = new Map();
+    const users: PresenceUser[] = [];
+    const left: string[] = [];
+    const parts: string[] = [];
+    for (const [id, c] of changes) {
+      if (c.user) {
+        users.push(c.user);
+        parts.push(this.roster.get(id)!.json);
+      } else left.push(id);
+    }
+    const event = { t: 'presence', op: 'diff', users, left } satisfies RelayEvent;
+    return new PreEncoded(event, `{"t":"presence","op":"diff","users":[${parts.join(',')}],"left":${JSON.stringify(left)}}`);
+  }
+
+  /**
+   * Delivers this turn's work: snapshots to streams that attached in it, then the `msgs` batch, then the
+   * presence diff to the other presence streams (after the messages published before it, SPEC.md P6).
+   * Exposed for tests and shutdown.
+   */
   flush(): void {
     if (this.flushScheduled) {
       clearImmediate(this.flushScheduled);
       this.flushScheduled = null;
     }
+    const newcomers = this.newcomers;
+    if (newcomers.length > 0) {
+      this.newcomers = [];
+      const snap = this.snapshot();
+      for (const s of newcomers) {
+        if (!this.streams.has(s)) continue; // ended in the meantime
+        this.presenceEvents++;
+        this.push(s, snap);
+      }
+    }
+    this.flushMsgs();
+    const diff = this.diff();
+    if (diff) {
+      for (const s of this.streams) {
+        if (!s.presence || s.fresh) continue; // a newcomer's snapshot already holds this turn's changes
+        this.presenceEvents++;
+        this.push(s, diff);
+      }
+    }
+    for (const s of newcomers) s.fresh = false;
+  }
+
+  private flushMsgs(): void {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
@@ -298,7 +408,7 @@ export class EventHub {
     }
   }
 
-  private push(s: EventStream, event: RelayEvent): void {
+  private push(s: EventStream, event: RelayEvent | PreEncoded): void {
     if (s.dropped) return;
     // Checked here, in fan-out, so one stuck reader cannot make the relay buffer without bound (STYLE 11).
     if (s.queued >= this.opts.maxQueued || s.owner.bufferedAmount > this.opts.maxBufferedBytes) {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import superjson from 'superjson';
-import { createFrameEncoder } from './frameEncoder';
+import { createFrameEncoder, PreEncoded } from './frameEncoder';
 
 // The exact shape tRPC's ws adapter hands the encoder: `jsonrpc` is present and undefined.
 const response = (id: unknown, data: unknown) => ({ id, jsonrpc: undefined, result: { type: 'data', data: superjson.serialize(data) } });
@@ -39,4 +39,18 @@ it('R7 other messages are plain JSON and never served from the cache', () => {
     assert.equal(enc.cachedBytes(text), null);
   }
   assert.throws(() => enc.decode(new Uint8Array([1])));
+});
+
+it('R7 P8 PreEncoded events are framed byte-identically to JSON.stringify, once per event and id', () => {
+  const enc = createFrameEncoder();
+  const users = [{ sessionId: 's"1', name: 'é \u2028 🙂 </script>', voiceRoom: null, since: 1 }];
+  const event = new PreEncoded({ t: 'presence', op: 'diff', users, left: ['x'] });
+  for (const id of [3, 'q"uote']) {
+    const msg = response(id, event);
+    assert.equal((msg.result.data as { json: unknown }).json, event, 'superjson passes the instance through untouched');
+    const text = enc.encode(msg) as string;
+    assert.equal(text, JSON.stringify(response(id, { t: 'presence', op: 'diff', users, left: ['x'] })));
+    assert.deepEqual(enc.cachedBytes(text), Buffer.from(text));
+    assert.equal(enc.encode(response(id, event)), text, 'the next recipient gets the same frame');
+  }
 });

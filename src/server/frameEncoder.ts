@@ -1,12 +1,37 @@
 // The tRPC WebSocket wire encoder (tRPC's `experimental_encoder`), with one fast path for fan-out.
 //
-// tRPC encodes every subscription event once per connection. For a coalesced `msgs` event that means
-// escaping the same large `raw` string again for each of N subscribers. This encoder escapes it once per
-// batch and reuses the finished frame for every subscriber whose subscription id is the same (clients open
-// `events` early, so most share an id), and keeps its UTF-8 bytes so the socket writes them without
-// re-encoding. Everything else goes through plain JSON.stringify, so the wire format is exactly tRPC's
+// tRPC encodes every subscription event once per connection. For an event that goes to N subscribers that
+// means serializing the same data N times: the same large `raw` string of a coalesced `msgs` batch, the same
+// presence diff of a login storm. This encoder serializes such an event once and reuses the finished frame
+// for every subscriber whose subscription id is the same (clients open `events` early, so most share an id),
+// and keeps its UTF-8 bytes so the socket writes them without re-encoding. Two kinds of event take the fast
+// path: `{t:'msgs', raw}` (its `raw` escaped once) and any `PreEncoded` event (its JSON made once, by the
+// hub). Everything else goes through plain JSON.stringify, so the wire format is exactly tRPC's
 // (frameEncoder.test.ts proves byte equality).
 import type { Encoder } from '@trpc/server/adapters/ws';
+
+/**
+ * An event whose JSON is made once, when it is created, and spliced into every subscriber's frame.
+ *
+ * Its own enumerable fields are the event's, so any other consumer (JSON.stringify, a pulled iterator, a
+ * test) sees the plain event. superjson (tRPC's transformer) leaves instances of unregistered classes
+ * untouched -- it neither walks nor copies them -- so the object reaches `encode()` as it was made, and the
+ * frame costs one string concatenation instead of a superjson walk plus a JSON.stringify per recipient.
+ * Only for values that JSON represents exactly (strings, finite numbers, booleans, null, plain objects and
+ * arrays of them): superjson would have added no `meta` for those either.
+ */
+export class PreEncoded {
+  readonly #json: string;
+  /** `json` must be `JSON.stringify(value)`; callers that build it faster from parts pass it in. */
+  constructor(value: object, json: string = JSON.stringify(value)) {
+    Object.assign(this, value);
+    this.#json = json;
+  }
+  /** The JSON text made at construction. */
+  static jsonOf(event: PreEncoded): string {
+    return event.#json;
+  }
+}
 
 interface CachedFrame {
   text: string;
@@ -24,53 +49,63 @@ function onlyKeys(o: object, ...keys: string[]): boolean {
   return true;
 }
 
+/** Bounded: ids are per client; distinct ones beyond a handful gain nothing from caching. */
+const MAX_CACHED_IDS = 64;
+
 export function createFrameEncoder(): FrameEncoder {
-  let raw: string | null = null;
-  let escaped = '';
+  // The event the cached frames belong to: a `msgs` raw string or a PreEncoded instance.
+  let key: string | PreEncoded | null = null;
+  let body = '';
   let frames = new Map<string, CachedFrame>();
   // The frame returned by the last encode() call: the adapter passes it straight to socket.sendFrame().
   let last: CachedFrame | null = null;
 
+  /** The fast-path key of `msg`, or null when it must go through JSON.stringify. */
+  function shareable(msg: unknown): string | PreEncoded | null {
+    const m = msg as {
+      id?: unknown;
+      jsonrpc?: unknown;
+      result?: { type?: unknown; id?: unknown; data?: { json?: { t?: unknown; raw?: unknown }; meta?: unknown } };
+    };
+    const r = m?.result;
+    const json = r?.data?.json;
+    if (
+      !json ||
+      r.type !== 'data' ||
+      r.id !== undefined ||
+      m.jsonrpc !== undefined ||
+      r.data!.meta !== undefined ||
+      !(typeof m.id === 'number' || typeof m.id === 'string') ||
+      !onlyKeys(m, 'id', 'jsonrpc', 'result') || // tRPC sets `jsonrpc: undefined`, which JSON omits
+      !onlyKeys(r, 'type', 'data') ||
+      !onlyKeys(r.data!, 'json', 'meta')
+    ) {
+      return null;
+    }
+    if (json instanceof PreEncoded) return json;
+    if (json.t === 'msgs' && typeof json.raw === 'string' && onlyKeys(json, 't', 'raw')) return json.raw;
+    return null;
+  }
+
   return {
     encode(msg: unknown): string {
       last = null;
-      const m = msg as {
-        id?: unknown;
-        jsonrpc?: unknown;
-        result?: { type?: unknown; id?: unknown; data?: { json?: { t?: unknown; raw?: unknown }; meta?: unknown } };
-      };
-      const r = m?.result;
-      const json = r?.data?.json;
-      if (
-        r?.type === 'data' &&
-        r.id === undefined &&
-        m.jsonrpc === undefined &&
-        r.data!.meta === undefined &&
-        json?.t === 'msgs' &&
-        typeof json.raw === 'string' &&
-        (typeof m.id === 'number' || typeof m.id === 'string') &&
-        onlyKeys(m, 'id', 'jsonrpc', 'result') && // tRPC sets `jsonrpc: undefined`, which JSON omits
-        onlyKeys(r, 'type', 'data') &&
-        onlyKeys(r.data!, 'json', 'meta') &&
-        onlyKeys(json, 't', 'raw')
-      ) {
-        if (json.raw !== raw) {
-          raw = json.raw;
-          escaped = JSON.stringify(raw);
-          frames = new Map();
-        }
-        const idText = JSON.stringify(m.id);
-        let f = frames.get(idText);
-        if (!f) {
-          // Same key order as JSON.stringify of tRPC's response object.
-          f = { text: `{"id":${idText},"result":{"type":"data","data":{"json":{"t":"msgs","raw":${escaped}}}}}`, bytes: null };
-          // Bounded: ids are per client; distinct ones beyond a handful gain nothing from caching.
-          if (frames.size < 64) frames.set(idText, f);
-        }
-        last = f;
-        return f.text;
+      const k = shareable(msg);
+      if (k === null) return JSON.stringify(msg);
+      if (k !== key) {
+        key = k;
+        body = typeof k === 'string' ? `{"t":"msgs","raw":${JSON.stringify(k)}}` : PreEncoded.jsonOf(k);
+        frames = new Map();
       }
-      return JSON.stringify(msg);
+      const idText = JSON.stringify((msg as { id: string | number }).id);
+      let f = frames.get(idText);
+      if (!f) {
+        // Same key order as JSON.stringify of tRPC's response object.
+        f = { text: `{"id":${idText},"result":{"type":"data","data":{"json":${body}}}}`, bytes: null };
+        if (frames.size < MAX_CACHED_IDS) frames.set(idText, f);
+      }
+      last = f;
+      return f.text;
     },
     decode(data) {
       if (typeof data !== 'string') throw new Error('binary frames are not part of the protocol');

@@ -1,10 +1,13 @@
-// SPEC.md P1-P7 and R7: presence over the events stream, dead-socket detection, and the PeerAuth contract
+// SPEC.md P1-P8 and R7: presence over the events stream, dead-socket detection, and the PeerAuth contract
 // the signalling endpoint relies on.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import type { PresenceUser, RelayEvent } from '../shared/protocol/relay';
+import { createInProcessBus, type RelayBus } from './bus';
 import type { Relay } from './createRelay';
+import { EventHub, EventStream, type StreamOwner } from './EventHub';
+import { PreEncoded } from './frameEncoder';
 import { collectEvents, eventually, identity, loggedIn, login, rawClient, refusal, startTestRelay } from './testKit';
 
 let relay: Relay;
@@ -15,8 +18,9 @@ async function user(name: string, kind: 'browser' | 'virtual' = 'browser') {
   return u;
 }
 
-const joins = (evs: RelayEvent[]) => evs.flatMap((e) => (e.t === 'presence' && e.op === 'join' ? [e.user] : []));
-const leaves = (evs: RelayEvent[]) => evs.flatMap((e) => (e.t === 'presence' && e.op === 'leave' ? [e.sessionId] : []));
+// Joined or changed users, and ended sessions, over every diff received.
+const joins = (evs: RelayEvent[]) => evs.flatMap((e) => (e.t === 'presence' && e.op === 'diff' ? e.users : []));
+const leaves = (evs: RelayEvent[]) => evs.flatMap((e) => (e.t === 'presence' && e.op === 'diff' ? e.left : []));
 
 before(async () => {
   relay = await startTestRelay({ timing: { heartbeatMs: 100 } });
@@ -27,7 +31,7 @@ after(async () => {
 });
 
 describe('presence', () => {
-  it('P6 the stream starts with a snapshot, then joins, updates and leaves', async () => {
+  it('P6 the stream starts with a snapshot, then diffs with joins, updates and leaves', async () => {
     const a = await user('alice');
     const events = collectEvents(a.client);
     await events.until(() => events.events.length > 0);
@@ -45,7 +49,7 @@ describe('presence', () => {
 
     await b.client.presence.update.mutate({ voiceRoom: 'lounge' });
     await events.until(() =>
-      events.events.some((e) => e.t === 'presence' && e.op === 'update' && e.user.sessionId === b.me.self.sessionId && e.user.voiceRoom === 'lounge'),
+      joins(events.events).some((u) => u.sessionId === b.me.self.sessionId && u.voiceRoom === 'lounge'),
     );
 
     await b.close();
@@ -155,5 +159,145 @@ describe('presence', () => {
     const sub = collectEvents(u.client, { channels: ['nope'] });
     await assert.rejects(sub.until(() => false), (err: { data?: { reason?: string } }) => err.data?.reason === 'UNKNOWN_CHANNEL');
     assert.equal(await refusal(u.client.presence.update.mutate({ voiceRoom: 'Bad Room!' })), 'BAD_INPUT');
+  });
+});
+
+// ---- P8: coalesced presence, serialized once (login storms) ----
+
+/** A PresenceUser that no socket owns, for publishing straight onto the bus. */
+function fakeUser(i: number): PresenceUser {
+  return {
+    sessionId: `fake-session-${i}`,
+    userId: 'A'.repeat(43),
+    name: `fake ${i}`,
+    fingerprint: 'fake',
+    kind: 'virtual',
+    peerId: `${'0'.repeat(16)}-${String(i).padStart(10, 'a')}`,
+    voiceRoom: null,
+    since: i,
+  };
+}
+
+/** A StreamOwner stub for driving the hub without sockets. */
+function owner() {
+  return { bufferedAmount: 0, session: {}, pendingStreams: null, subscriptions: 1, closeFor() {} } satisfies StreamOwner;
+}
+
+async function drain(stream: EventStream): Promise<unknown[]> {
+  const out: unknown[] = [];
+  while (stream.queued > 0) out.push((await stream.next()).value);
+  return out;
+}
+
+describe('P8 coalesced presence (EventHub)', () => {
+  it('P8 N changes in one turn reach each presence stream as one diff event, the same object for all', async () => {
+    const bus = createInProcessBus();
+    const hub = new EventHub(bus, { maxQueued: 100, maxBufferedBytes: 1 << 20 });
+    const streams = [0, 1, 2].map(() => new EventStream(hub, owner(), null, true));
+    const quiet = new EventStream(hub, owner(), null, false);
+    for (const s of [...streams, quiet]) s.start();
+    hub.flush();
+    for (const s of streams) assert.equal((await drain(s)).length, 1, 'the snapshot');
+
+    const n = 50;
+    for (let i = 0; i < n; i++) bus.publishPresence({ op: 'join', user: fakeUser(i) });
+    const changed = { ...fakeUser(3), voiceRoom: 'lounge' };
+    bus.publishPresence({ op: 'update', user: changed });
+    bus.publishPresence({ op: 'leave', sessionId: fakeUser(4).sessionId }); // joined and left in one turn: cancels
+    const newcomer = new EventStream(hub, owner(), null, true);
+    newcomer.start();
+    hub.flush();
+
+    const got = await Promise.all(streams.map(drain));
+    for (const evs of got) assert.equal(evs.length, 1, 'one presence event per stream for the whole turn');
+    const diff = got[0]![0] as Extract<RelayEvent, { op: 'diff' }>;
+    assert.ok(got.every((evs) => evs[0] === diff), 'one event object, serialized once, for every recipient');
+    assert.ok(diff instanceof PreEncoded);
+    assert.equal(PreEncoded.jsonOf(diff), JSON.stringify(diff), 'its JSON is exactly the event');
+    assert.equal(diff.op, 'diff');
+    assert.equal(diff.users.length, n - 1);
+    assert.deepEqual(diff.left, []);
+    assert.equal(diff.users.find((u) => u.sessionId === changed.sessionId)?.voiceRoom, 'lounge');
+    assert.equal(await drain(quiet).then((e) => e.length), 0, 'presence: false gets none');
+
+    const fresh = await drain(newcomer);
+    assert.equal(fresh.length, 1, "a newcomer gets one snapshot, not also the turn's diff");
+    const snap = fresh[0] as Extract<RelayEvent, { op: 'snapshot' }>;
+    assert.equal(snap.op, 'snapshot');
+    assert.equal(snap.users.length, n - 1);
+    assert.equal(PreEncoded.jsonOf(snap as unknown as PreEncoded), JSON.stringify(snap));
+
+    bus.publishPresence({ op: 'leave', sessionId: fakeUser(0).sessionId });
+    hub.flush();
+    for (const s of [...streams, newcomer]) {
+      const evs = (await drain(s)) as Extract<RelayEvent, { op: 'diff' }>[];
+      assert.deepEqual(evs.map((e) => [e.op, e.users.length, e.left]), [['diff', 0, [fakeUser(0).sessionId]]]);
+    }
+    hub.close();
+  });
+});
+
+describe('P8 coalesced presence (over the wire)', () => {
+  let r: Relay;
+  let bus: RelayBus;
+  const local: (() => Promise<void>)[] = [];
+  before(async () => {
+    bus = createInProcessBus();
+    r = await startTestRelay({ bus });
+  });
+  after(async () => {
+    await Promise.all(local.map((c) => c()));
+    await r.close();
+  });
+
+  /** A logged-in client whose socket counts the presence frames it receives. */
+  async function counted(name: string) {
+    const frames: string[] = [];
+    class Counting extends WebSocket {
+      constructor(url: string) {
+        super(url);
+        this.on('message', (data: Buffer) => {
+          const text = data.toString();
+          if (text.includes('"t":"presence"')) frames.push(text);
+        });
+      }
+    }
+    const c = rawClient(r, { WebSocket: Counting });
+    local.push(c.close);
+    const me = await login(c.client, await identity(), { name });
+    const events = collectEvents(c.client);
+    await events.until(() => events.events.length > 0); // the snapshot: from now on it gets diffs
+    return { ...c, me, events, frames };
+  }
+
+  /** Publishes a marker change in a later turn and waits for it: every earlier frame has arrived by then. */
+  async function settle(watchers: { events: ReturnType<typeof collectEvents> }[], i: number): Promise<void> {
+    await new Promise((res) => setImmediate(res));
+    bus.publishPresence({ op: 'join', user: fakeUser(i) });
+    await Promise.all(watchers.map((w) => w.events.until(() => joins(w.events.events).some((u) => u.sessionId === fakeUser(i).sessionId))));
+  }
+
+  it('P8 200 joins in one turn are one presence frame per subscriber; a newcomer gets one snapshot frame', async () => {
+    const a = await counted('a');
+    const b = await counted('b');
+    await settle([a, b], 10_000);
+    const before = [a.frames.length, b.frames.length];
+
+    const n = 200;
+    for (let i = 0; i < n; i++) bus.publishPresence({ op: 'join', user: fakeUser(i) });
+    await settle([a, b], 10_001);
+    assert.deepEqual([a.frames.length - before[0]!, b.frames.length - before[1]!], [2, 2], 'the 200 joins, then the marker');
+    for (const w of [a, b]) {
+      const diff = JSON.parse(w.frames.at(-2)!).result.data.json;
+      assert.equal(diff.users.length, n);
+    }
+
+    const c = await counted('c');
+    await settle([c], 10_002);
+    assert.equal(c.frames.length, 2, 'the snapshot, then the marker');
+    const snap = c.events.events[0] as Extract<RelayEvent, { op: 'snapshot' }>;
+    assert.equal(snap.op, 'snapshot');
+    const ids = new Set(snap.users.map((u) => u.sessionId));
+    for (const u of [a.me.self, b.me.self, c.me.self, fakeUser(0), fakeUser(n - 1)]) assert.ok(ids.has(u.sessionId));
   });
 });

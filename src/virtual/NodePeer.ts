@@ -408,8 +408,10 @@ export class NodePeer {
       }
       if (ev.t === 'presence') {
         if (ev.op === 'snapshot') this.roster = new Map(ev.users.map((u) => [u.sessionId, u]));
-        else if (ev.op === 'leave') this.roster.delete(ev.sessionId);
-        else this.roster.set(ev.user.sessionId, ev.user);
+        else {
+          for (const id of ev.left) this.roster.delete(id);
+          for (const u of ev.users) this.roster.set(u.sessionId, u);
+        }
         this.current?.engine.setRoster([...this.roster.values()]);
         this.changed();
         return;

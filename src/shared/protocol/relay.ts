@@ -265,8 +265,11 @@ export type RelayEvent =
    */
   | { t: 'msgs'; raw: string }
   | { t: 'presence'; op: 'snapshot'; users: PresenceUser[] }
-  | { t: 'presence'; op: 'join' | 'update'; user: PresenceUser }
-  | { t: 'presence'; op: 'leave'; sessionId: string }
+  /**
+   * The presence changes of one relay turn, coalesced (SPEC.md P6, P8): `users` joined or changed (replace
+   * by sessionId), `left` ended. A sessionId is in at most one of the two lists; either may be empty.
+   */
+  | { t: 'presence'; op: 'diff'; users: PresenceUser[]; left: string[] }
   /** The relay is shutting down: reconnect after `retryAfterMs` plus jitter. */
   | { t: 'bye'; reason: typeof RelayReason.SHUTTING_DOWN; retryAfterMs: number };
 
