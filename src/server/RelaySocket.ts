@@ -14,8 +14,16 @@ import type { SubscriptionEntry } from './trpcWsAdapter';
 export interface SocketShared {
   stats: RelayStats;
   encoder: FrameEncoder;
-  /** Frames per second one socket may send (SPEC.md R11). */
+  /**
+   * One socket's budget per second (SPEC.md R11): frames beyond it close the socket FLOOD; requests are
+   * counted against the same number (a batch of N costs N), and those beyond it are refused, socket kept.
+   */
   maxFramesPerSecond: number;
+  /**
+   * Most bytes a socket may have unsent (SPEC.md R10). Checked on every write -- procedure replies and
+   * refusals as well as events -- so a reader that never reads is cut before its replies pile up.
+   */
+  maxBufferedBytes: number;
   now: () => number;
   /** The relay closed a socket for a reason (logging). */
   onClosedFor?: (socket: RelaySocket, reason: string) => void;
@@ -55,10 +63,12 @@ export function createRelaySocketClass(shared: SocketShared) {
     /** Owned by the tRPC adapter (trpcWsAdapter.ts). */
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
+    trpcConnectionParams: Record<string, string | undefined> | null = null;
     /** Set once the relay decided to close this socket: later frames are dropped unread. */
     closing: string | null = null;
     private frameWindow = 0;
     private frames = 0;
+    private requests = 0;
 
     /** Closes with a reason code, counting it; frames still in flight are ignored from now on. */
     closeFor(code: number, reason: string): void {
@@ -98,13 +108,32 @@ export function createRelaySocketClass(shared: SocketShared) {
         if (cached) {
           // Fan-out fast path: the same UTF-8 bytes for every subscriber, sent as a text frame.
           stats.bytesOut.events += cached.length;
-          return super.send(cached, { binary: false });
+          super.send(cached, { binary: false });
+          this.checkBuffered();
+          return;
         }
         stats.bytesOut[familyOfPath(path)] += Buffer.byteLength(frame);
       } else {
         stats.bytesOut[familyOfPath(path)] += frame.byteLength;
       }
       super.send(frame);
+      this.checkBuffered();
+    }
+
+    /**
+     * The adapter's budget hook: of `n` requests in the frame just admitted, how many may run in this
+     * second. Refused ones are not counted, so a refused burst does not spend the next frame's share.
+     */
+    spendRequests(n: number): number {
+      if (this.closing) return 0;
+      const allowed = Math.max(0, Math.min(n, shared.maxFramesPerSecond - this.requests));
+      this.requests += allowed;
+      return allowed;
+    }
+
+    /** Past the bound, cut: whatever the socket would be sent next would only pile up (SPEC.md R10). */
+    private checkBuffered(): void {
+      if (this.bufferedAmount > shared.maxBufferedBytes) this.closeFor(CloseCode.SLOW_CONSUMER, 'SLOW_CONSUMER');
     }
 
     /** Flood control and inbound metering. Never throws: this runs inside ws's receiver. */
@@ -114,6 +143,7 @@ export function createRelaySocketClass(shared: SocketShared) {
       if (now - this.frameWindow >= 1000) {
         this.frameWindow = now;
         this.frames = 0;
+        this.requests = 0;
       }
       if (++this.frames > shared.maxFramesPerSecond) {
         this.closeFor(CloseCode.FLOOD, 'FLOOD');

@@ -9,7 +9,7 @@ import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
 import superjson from 'superjson';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { PROTOCOL_VERSION } from '../shared/protocol/relay';
+import { LIMITS, PROTOCOL_VERSION } from '../shared/protocol/relay';
 import type { Relay } from './createRelay';
 import {
   closed,
@@ -130,17 +130,24 @@ describe('tRPC ws adapter, raw frames', () => {
     ws.close();
   });
 
-  it('R16 a batch beyond the bound is refused TOO_LARGE and the socket closed', async () => {
+  it('R10 R16 requests beyond maxRequestsPerFrame in one frame are refused TOO_MANY_REQUESTS one by one; the socket is kept', async () => {
     const ws = await rawSocket(relay);
     const box = inbox(ws);
-    const done = closed(ws);
-    const q = (id: number) => ({ id, method: 'query', params: { path: 'info' } });
-    ws.send(JSON.stringify(Array.from({ length: 1001 }, (_, i) => q(i))));
-    const [err] = (await box.take(1)).map((f) => JSON.parse(f));
-    assert.equal(err.error.json.data.reason, 'TOO_LARGE');
-    const { code, reason } = await done;
-    assert.equal(code, 1009);
-    assert.equal(reason, 'TOO_LARGE');
+    const q = (id: number) => ({ id, method: 'query', params: { path: 'info', input: superjson.serialize(undefined) } });
+    const n = LIMITS.maxRequestsPerFrame + 5;
+    ws.send(JSON.stringify(Array.from({ length: n }, (_, i) => q(i))));
+    const replies = (await box.take(n)).map((f) => JSON.parse(f));
+    const byId = new Map(replies.map((r) => [r.id as number, r]));
+    assert.equal(byId.size, n, 'every request is answered once');
+    for (let i = 0; i < n; i++) {
+      const r = byId.get(i)!;
+      if (i < LIMITS.maxRequestsPerFrame) assert.equal(r.result.data.json.publicKey, relay.info.publicKey, `request ${i} runs`);
+      else assert.equal(r.error.json.data.reason, 'TOO_MANY_REQUESTS', `request ${i} is refused`);
+    }
+    assert.equal(ws.readyState, WebSocket.OPEN);
+    const info = await rawRequest(ws, 999, 'query', 'info', undefined);
+    assert.equal(info.result.data.json.publicKey, relay.info.publicKey);
+    ws.close();
   });
 
   it('R16 a duplicate subscription id is refused and the first stream is kept', async () => {
@@ -209,6 +216,7 @@ describe('tRPC ws adapter, same frames as tRPC 11.22.1', () => {
   class LeanSocket extends WebSocket {
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
+    trpcConnectionParams: Record<string, string | undefined> | null = null;
   }
 
   async function serve(kind: 'stock' | 'lean') {
