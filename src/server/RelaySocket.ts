@@ -40,6 +40,11 @@ export interface SocketShared {
 }
 
 const PATH_KEY = Buffer.from('"path":"');
+const STOP_KEY = Buffer.from('"subscription.stop"');
+/** A lone `subscription.stop` frame from wsLink is ~40 bytes; anything larger is counted as any frame. */
+const MAX_STOP_FRAME = 128;
+/** Bound on the stop frames a socket may still send outside its frame budget. */
+const MAX_OWED_STOPS = 4096;
 const QUOTE = 0x22;
 const DOT = 0x2e;
 
@@ -69,6 +74,8 @@ export function createRelaySocketClass(shared: SocketShared) {
     private frameWindow = 0;
     private frames = 0;
     private requests = 0;
+    /** Subscription requests not yet answered by the client's own `subscription.stop` frame. */
+    private owedStops = 0;
 
     /** Closes with a reason code, counting it; frames still in flight are ignored from now on. */
     closeFor(code: number, reason: string): void {
@@ -131,6 +138,16 @@ export function createRelaySocketClass(shared: SocketShared) {
       return allowed;
     }
 
+    /**
+     * The adapter's hook for the subscription requests of a frame: wsLink sends one `subscription.stop` frame
+     * per subscription that ends, refused ones included, so those frames are owed to it outside the flood
+     * budget (else a refused burst of subscriptions would be answered by a FLOOD close, and wsLink would
+     * reconnect and resend). Bounded by what the socket asked for: each such frame was paid for by a request.
+     */
+    oweStops(n: number): void {
+      this.owedStops = Math.min(MAX_OWED_STOPS, this.owedStops + n);
+    }
+
     /** Past the bound, cut: whatever the socket would be sent next would only pile up (SPEC.md R10). */
     private checkBuffered(): void {
       if (this.bufferedAmount > shared.maxBufferedBytes) this.closeFor(CloseCode.SLOW_CONSUMER, 'SLOW_CONSUMER');
@@ -145,7 +162,9 @@ export function createRelaySocketClass(shared: SocketShared) {
         this.frames = 0;
         this.requests = 0;
       }
-      if (++this.frames > shared.maxFramesPerSecond) {
+      const owedStop = this.owedStops > 0 && !isBinary && Buffer.isBuffer(data) && data.length <= MAX_STOP_FRAME && data.includes(STOP_KEY);
+      if (owedStop) this.owedStops--;
+      else if (++this.frames > shared.maxFramesPerSecond) {
         this.closeFor(CloseCode.FLOOD, 'FLOOD');
         return false;
       }

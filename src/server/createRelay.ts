@@ -230,6 +230,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     // loop if a frame it sends closed the socket).
     maxBatchSize: LIMITS.maxRequestsPerFrame,
     budget: (socket, n) => socket.spendRequests(n),
+    subscriptionRequests: (socket, n) => socket.oweStops(n),
     tooManyRequests: () => relayError(RelayReason.TOO_MANY_REQUESTS),
   });
 

@@ -93,6 +93,70 @@ describe('tRPC ws adapter, stock client', () => {
   });
 });
 
+describe('tRPC ws adapter, more requests in one tick than a frame may run', () => {
+  /** A stock wsLink client that counts its socket's opens and closes. */
+  function countingClient(r: Relay) {
+    const counts = { opens: 0, closes: 0 };
+    const wsClient = createWSClient({
+      url: r.trpcUrl,
+      WebSocket: WebSocket as never,
+      retryDelayMs: () => 50,
+      onOpen: () => counts.opens++,
+      onClose: () => counts.closes++,
+    });
+    const client = createTRPCClient<import('./router').AppRouter>({ links: [wsLink({ client: wsClient, transformer: superjson })] });
+    return { client, counts, close: () => wsClient.close() };
+  }
+
+  it('R10 R11 1,001 queries in one tick: each gets its result or TOO_MANY_REQUESTS, and wsLink never reconnects', async () => {
+    const c = countingClient(relay);
+    try {
+      // wsLink sends every call made in this tick as one frame.
+      const outcomes = await Promise.all(
+        Array.from({ length: 1001 }, () => c.client.info.query().then((i) => (i.publicKey === relay.info.publicKey ? 'OK' : 'WRONG'), (e) => refusal(Promise.reject(e)))),
+      );
+      const tally = new Map<string, number>();
+      for (const o of outcomes) tally.set(o, (tally.get(o) ?? 0) + 1);
+      assert.deepEqual([...tally.keys()].sort(), ['OK', 'TOO_MANY_REQUESTS']);
+      assert.equal(tally.get('OK'), LIMITS.maxRequestsPerFrame);
+      // The socket is kept: the next call runs on it.
+      assert.equal((await c.client.info.query()).publicKey, relay.info.publicKey);
+      assert.deepEqual(c.counts, { opens: 1, closes: 0 });
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('R7 R10 1,001 subscriptions in one tick: each is started or refused with a reason, and wsLink never reconnects', async () => {
+    const c = countingClient(relay);
+    const outcome: string[] = [];
+    const subs = Array.from({ length: 1001 }, (_, i) =>
+      c.client.events.subscribe(
+        { presence: false },
+        {
+          onStarted: () => (outcome[i] = 'STARTED'),
+          onError: (e) => (outcome[i] = (e.data as { reason?: string } | undefined)?.reason ?? 'NO_REASON'),
+        },
+      ),
+    );
+    try {
+      await eventually(() => outcome.filter(Boolean).length === 1001, 'every subscription to be started or refused');
+      const tally = new Map<string, number>();
+      for (const o of outcome) tally.set(o, (tally.get(o) ?? 0) + 1);
+      // Two streams per connection (R7); the rest of the first 32 are TOO_MANY_SUBSCRIPTIONS; the others were not run.
+      assert.equal(tally.get('STARTED'), 2);
+      assert.equal(tally.get('TOO_MANY_SUBSCRIPTIONS'), LIMITS.maxRequestsPerFrame - 2);
+      assert.equal(tally.get('TOO_MANY_REQUESTS'), 1001 - LIMITS.maxRequestsPerFrame);
+      assert.equal((await c.client.info.query()).publicKey, relay.info.publicKey);
+      assert.deepEqual(c.counts, { opens: 1, closes: 0 });
+    } finally {
+      for (const s of subs) s.unsubscribe();
+      await c.close();
+      await eventually(idle, 'streams to end');
+    }
+  });
+});
+
 describe('tRPC ws adapter, raw frames', () => {
   it('R16 PING is answered PONG (client keepAlive) and PONG is ignored', async () => {
     const ws = await rawSocket(relay);

@@ -123,6 +123,12 @@ export interface TrpcWsAdapterOptions<S extends TrpcWsSocket> {
    * @default every one
    */
   budget?: (socket: S, requests: number) => number;
+  /**
+   * Called once per frame with the number of subscription requests it carried, run or refused. wsLink answers
+   * the end of every subscription -- refused, failed, stopped -- with a `subscription.stop` frame of its own,
+   * one frame each: a flood budget must let those through. @default none
+   */
+  subscriptionRequests?: (socket: S, n: number) => void;
   /** The error a request that was not run is answered with. @default TRPCError TOO_MANY_REQUESTS */
   tooManyRequests?: () => TRPCError;
   /** Tests only: leave client PINGs unanswered, as tRPC's option of the same name. @default false */
@@ -255,7 +261,13 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
       return;
     }
     let runnable = 0;
-    for (const m of msgs) if (m.method !== 'subscription.stop') runnable++;
+    let subscriptions = 0;
+    for (const m of msgs) {
+      if (m.method !== 'subscription.stop') runnable++;
+      if (m.method === 'subscription') subscriptions++;
+    }
+    for (let i = maxBatchSize; i < raw.length; i++) if ((raw[i] as { method?: unknown } | null)?.method === 'subscription') subscriptions++;
+    if (subscriptions > 0) opts.subscriptionRequests?.(socket, subscriptions);
     let allowed = opts.budget && runnable > 0 ? Math.min(runnable, opts.budget(socket, runnable)) : runnable;
     const refusals = new Refusals(socket);
     for (let i = 0; i < msgs.length; i++) {
@@ -271,7 +283,7 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
       if (typeof id !== 'string' && typeof id !== 'number') continue;
       const jsonrpc = m.jsonrpc === '2.0' ? '2.0' : undefined;
       if (m.method === 'subscription.stop') stop(socket, id, jsonrpc);
-      else refusals.refuse(id, jsonrpc, 'unknown', typeof m.params?.path === 'string' ? m.params.path : undefined);
+      else refusals.refuse(id, jsonrpc, m.method === 'subscription' ? 'subscription' : 'unknown', typeof m.params?.path === 'string' ? m.params.path : undefined);
     }
   }
 
