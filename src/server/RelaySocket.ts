@@ -4,7 +4,7 @@
 // connection). It also meters frames in (flood control, bytes per procedure family) and out (bytes per
 // family) in one place every frame passes, before tRPC sees it.
 import { WebSocket } from 'ws';
-import { CloseCode } from '../shared/protocol/relay';
+import { CloseCode, LIMITS } from '../shared/protocol/relay';
 import type { EventStream } from './EventHub';
 import type { FrameEncoder } from './frameEncoder';
 import type { Session } from './SessionRegistry';
@@ -16,7 +16,8 @@ export interface SocketShared {
   encoder: FrameEncoder;
   /**
    * One socket's budget per second (SPEC.md R11): frames beyond it close the socket FLOOD; requests are
-   * counted against the same number (a batch of N costs N), and those beyond it are refused, socket kept.
+   * counted against the same number (a batch of N costs N), and those beyond it are refused, socket kept;
+   * more requests than that many full frames (x maxRequestsPerFrame) in a second close it FLOOD.
    */
   maxFramesPerSecond: number;
   /**
@@ -73,7 +74,10 @@ export function createRelaySocketClass(shared: SocketShared) {
     closing: string | null = null;
     private frameWindow = 0;
     private frames = 0;
+    /** Requests run in this second's window. */
     private requests = 0;
+    /** Requests carried by this second's frames, refused ones included. */
+    private asked = 0;
     /** Subscription requests not yet answered by the client's own `subscription.stop` frame. */
     private owedStops = 0;
 
@@ -131,9 +135,16 @@ export function createRelaySocketClass(shared: SocketShared) {
      * The adapter's budget hook: of `n` requests in the frame just admitted, how many may run in this
      * second. Refused ones are not counted, so a refused burst does not spend the next frame's share.
      */
-    spendRequests(n: number): number {
+    spendRequests(runnable: number, carried: number): number {
       if (this.closing) return 0;
-      const allowed = Math.max(0, Math.min(n, shared.maxFramesPerSecond - this.requests));
+      // Asking for more than a full budget of full frames in one second is a flood, whatever ran: each
+      // refusal is still an answer to encode and write (a wsLink burst after a reconnect stays far below).
+      this.asked += carried;
+      if (this.asked > shared.maxFramesPerSecond * LIMITS.maxRequestsPerFrame) {
+        this.closeFor(CloseCode.FLOOD, 'FLOOD');
+        return 0;
+      }
+      const allowed = Math.max(0, Math.min(runnable, shared.maxFramesPerSecond - this.requests));
       this.requests += allowed;
       return allowed;
     }
@@ -161,6 +172,7 @@ export function createRelaySocketClass(shared: SocketShared) {
         this.frameWindow = now;
         this.frames = 0;
         this.requests = 0;
+        this.asked = 0;
       }
       const owedStop = this.owedStops > 0 && !isBinary && Buffer.isBuffer(data) && data.length <= MAX_STOP_FRAME && data.includes(STOP_KEY);
       if (owedStop) this.owedStops--;

@@ -229,7 +229,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     // either bound each request is refused TOO_MANY_REQUESTS and the socket kept (wsLink would reconnect in a
     // loop if a frame it sends closed the socket).
     maxBatchSize: LIMITS.maxRequestsPerFrame,
-    budget: (socket, n) => socket.spendRequests(n),
+    budget: (socket, runnable, carried) => socket.spendRequests(runnable, carried),
     subscriptionRequests: (socket, n) => socket.oweStops(n),
     tooManyRequests: () => relayError(RelayReason.TOO_MANY_REQUESTS),
   });

@@ -285,6 +285,25 @@ describe('limits', () => {
     ws.close();
   });
 
+  it('R11 more requests in a second than maxFramesPerSecond full frames carry is a flood (4009), refused ones included', async () => {
+    const ws = await rawSocket(relay); // maxFramesPerSecond 40: at most 40 x 32 requests asked in a second
+    const done = closed(ws);
+    const batch = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ id: i, method: 'query', params: { path: 'info', input: {} } })));
+    ws.send(batch);
+    ws.send(batch);
+    const { code, reason } = await done;
+    assert.equal(code, CloseCode.FLOOD);
+    assert.equal(reason, 'FLOOD');
+  });
+
+  it('R11 subscription.stop frames are let through only as many as subscriptions were asked for', async () => {
+    const ws = await rawSocket(relay);
+    const done = closed(ws);
+    const stop = (id: number) => JSON.stringify({ id, method: 'subscription.stop' });
+    for (let i = 0; i < 200 && ws.readyState === ws.OPEN; i++) ws.send(stop(i));
+    assert.equal((await done).code, CloseCode.FLOOD);
+  });
+
   it('R11 P7 posts and presence updates beyond the per-key budget are refused RATE_LIMITED', async () => {
     const r = await startTestRelay({ limits: { postsPerMinute: 3, presenceUpdatesPerMinute: 2, maxFramesPerSecond: 1000 } });
     const u = await loggedIn(r);

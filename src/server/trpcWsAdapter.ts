@@ -118,11 +118,12 @@ export interface TrpcWsAdapterOptions<S extends TrpcWsSocket> {
    */
   maxBatchSize: number;
   /**
-   * Called once per frame with the number of requests it would run (<= maxBatchSize); returns how many
-   * may run (a per-socket budget over time). The rest are refused like the excess over maxBatchSize.
+   * Called once per frame with the number of requests it would run (<= maxBatchSize) and the number it
+   * carried (the excess included); returns how many may run (a per-socket budget over time). The rest are
+   * refused like the excess over maxBatchSize. It may close the socket: then nothing more is answered.
    * @default every one
    */
-  budget?: (socket: S, requests: number) => number;
+  budget?: (socket: S, runnable: number, carried: number) => number;
   /**
    * Called once per frame with the number of subscription requests it carried, run or refused. wsLink answers
    * the end of every subscription -- refused, failed, stopped -- with a `subscription.stop` frame of its own,
@@ -268,7 +269,10 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     }
     for (let i = maxBatchSize; i < raw.length; i++) if ((raw[i] as { method?: unknown } | null)?.method === 'subscription') subscriptions++;
     if (subscriptions > 0) opts.subscriptionRequests?.(socket, subscriptions);
-    let allowed = opts.budget && runnable > 0 ? Math.min(runnable, opts.budget(socket, runnable)) : runnable;
+    let carried = runnable;
+    for (let i = maxBatchSize; i < raw.length; i++) if ((raw[i] as { method?: unknown } | null)?.method !== 'subscription.stop') carried++;
+    let allowed = opts.budget && carried > 0 ? Math.min(runnable, opts.budget(socket, runnable, carried)) : runnable;
+    if (socket.readyState !== WS_OPEN) return; // the budget closed it
     const refusals = new Refusals(socket);
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
@@ -298,13 +302,13 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
 
     refuse(id: Id | null, jsonrpc: JsonRpc, type: ProcedureType | 'unknown', path: string | undefined): void {
       if (id === null) return; // parseTRPCMessage let it through; nothing to match an answer to
+      if (this.socket.readyState !== WS_OPEN) return; // cut meanwhile (send-buffer bound): nobody to tell
       if (!this.error) {
         this.error = getTRPCErrorFromUnknown(tooManyRequests());
         const shape = getErrorShape({ config, error: this.error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
         this.serialized = transformer.output.serialize(shape);
       }
       report({ error: this.error, path, type, input: undefined });
-      if (this.socket.readyState !== WS_OPEN) return;
       send(this.socket, encoder.encode({ id, jsonrpc, error: this.serialized }), path);
     }
   }
