@@ -239,12 +239,18 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     if (socket.trpcAwaitingParams) {
       socket.trpcAwaitingParams = false;
       try {
-        const msg = encoder.decode(payload) as { data?: unknown } | null;
-        if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new Error('Message was not an object');
+        let msg: { data?: unknown } | null;
+        try {
+          msg = encoder.decode(payload) as { data?: unknown } | null;
+          if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new Error('Message was not an object');
+        } catch (cause) {
+          throw new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause });
+        }
+        // Its own error ("Invalid connection params shape"), as tRPC answers it.
         socket.trpcConnectionParams = parseConnectionParamsFromUnknown(msg.data);
       } catch (cause) {
         // As tRPC: a context that cannot be created is answered and the connection closed.
-        fail(socket, null, undefined, new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause }), 'unknown', undefined, undefined, undefined);
+        fail(socket, null, undefined, cause, 'unknown', undefined, undefined, undefined);
         socket.close();
       }
       return;
