@@ -6,7 +6,8 @@
 // - `testServerAndClientResource` serves over WebSocket only (no test here uses an HTTP link), and closes
 //   every client a test opened (vitest's process exit did that upstream).
 // - The keepAlive tests run on real timers at a tenth of the upstream intervals (see there).
-// - Two lazy-mode tests wait for the socket's open instead of assuming it within one waitFor interval.
+// - Two lazy-mode tests wait for the socket's open and the server's subscription before emitting, instead
+//   of assuming both within one waitFor interval (flaky on a loaded machine).
 // Encoder and memory tests: trpcWsAdapter.upstream.encoder.test.ts, trpcWsAdapter.upstream.memory.test.ts.
 import assert from 'node:assert/strict';
 import { EventEmitter, on } from 'node:events';
@@ -1329,6 +1330,8 @@ function upstreamSuite(kind: AdapterKind): void {
         expect(ctx.wsClient.connection).not.toBe(null);
         // Ported: waited for here; upstream assumes the open happened within one 50 ms interval.
         expect(ctx.onOpenMock).toHaveBeenCalledTimes(1);
+        // Ported: and for the server's subscription, which upstream assumes exists by then.
+        expect(ctx.ee.listenerCount('server:msg')).toBe(1);
       });
 
       // emit a message, check that we receive it
@@ -1379,6 +1382,8 @@ function upstreamSuite(kind: AdapterKind): void {
         expect(ctx.wsClient.connection).not.toBe(null);
         // Ported: waited for here; upstream assumes the open happened within one 50 ms interval.
         expect(ctx.onOpenMock).toHaveBeenCalledTimes(1);
+        // Ported: and for the server's subscription, which upstream assumes exists by then.
+        expect(ctx.ee.listenerCount('server:msg')).toBe(1);
       });
 
       // emit a message, check that we receive it
