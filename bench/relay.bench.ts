@@ -57,7 +57,7 @@ const CFG = {
   warmupMessages: QUICK ? 100 : 500,
   messages: QUICK ? 400 : 4000,
   /** Posts per publisher frame: wsLink sends the calls of one turn as one frame; kept well under batch caps. */
-  postsPerFrame: 50,
+  postsPerFrame: LIMITS.maxRequestsPerFrame, // the relay refuses more requests per frame (SPEC R10)
   latencyMessages: QUICK ? 40 : 400,
   latencyIntervalMs: 5,
   stormClients: QUICK ? 200 : 1000,

@@ -4,7 +4,7 @@
 // connection). It also meters frames in (flood control, bytes per procedure family) and out (bytes per
 // family) in one place every frame passes, before tRPC sees it.
 import { WebSocket } from 'ws';
-import { CloseCode } from '../shared/protocol/relay';
+import { CloseCode, LIMITS } from '../shared/protocol/relay';
 import type { EventStream } from './EventHub';
 import { NO_ORIGIN_GRANT, type OriginGrant } from './origins';
 import type { FrameEncoder } from './frameEncoder';
@@ -15,8 +15,17 @@ import type { SubscriptionEntry } from './trpcWsAdapter';
 export interface SocketShared {
   stats: RelayStats;
   encoder: FrameEncoder;
-  /** Frames per second one socket may send (SPEC.md R11). */
+  /**
+   * One socket's budget per second (SPEC.md R11): frames beyond it close the socket FLOOD; requests are
+   * counted against the same number (a batch of N costs N), and those beyond it are refused, socket kept;
+   * more requests than that many full frames (x maxRequestsPerFrame) in a second close it FLOOD.
+   */
   maxFramesPerSecond: number;
+  /**
+   * Most bytes a socket may have unsent (SPEC.md R10). Checked on every write -- procedure replies and
+   * refusals as well as events -- so a reader that never reads is cut before its replies pile up.
+   */
+  maxBufferedBytes: number;
   now: () => number;
   /** The relay closed a socket for a reason (logging). */
   onClosedFor?: (socket: RelaySocket, reason: string) => void;
@@ -33,6 +42,11 @@ export interface SocketShared {
 }
 
 const PATH_KEY = Buffer.from('"path":"');
+const STOP_KEY = Buffer.from('"subscription.stop"');
+/** A lone `subscription.stop` frame from wsLink is ~40 bytes; anything larger is counted as any frame. */
+const MAX_STOP_FRAME = 128;
+/** Bound on the stop frames a socket may still send outside its frame budget. */
+const MAX_OWED_STOPS = 4096;
 const QUOTE = 0x22;
 const DOT = 0x2e;
 
@@ -58,10 +72,17 @@ export function createRelaySocketClass(shared: SocketShared) {
     trpcAwaitingParams = false;
     /** Which relay origins a login on this socket may name besides the public ones (SPEC.md L9). */
     originGrant: OriginGrant = NO_ORIGIN_GRANT;
+    trpcConnectionParams: Record<string, string | undefined> | null = null;
     /** Set once the relay decided to close this socket: later frames are dropped unread. */
     closing: string | null = null;
     private frameWindow = 0;
     private frames = 0;
+    /** Requests run in this second's window. */
+    private requests = 0;
+    /** Requests carried by this second's frames, refused ones included. */
+    private asked = 0;
+    /** Subscription requests not yet answered by the client's own `subscription.stop` frame. */
+    private owedStops = 0;
 
     /** Closes with a reason code, counting it; frames still in flight are ignored from now on. */
     closeFor(code: number, reason: string): void {
@@ -101,13 +122,49 @@ export function createRelaySocketClass(shared: SocketShared) {
         if (cached) {
           // Fan-out fast path: the same UTF-8 bytes for every subscriber, sent as a text frame.
           stats.bytesOut.events += cached.length;
-          return super.send(cached, { binary: false });
+          super.send(cached, { binary: false });
+          this.checkBuffered();
+          return;
         }
         stats.bytesOut[familyOfPath(path)] += Buffer.byteLength(frame);
       } else {
         stats.bytesOut[familyOfPath(path)] += frame.byteLength;
       }
       super.send(frame);
+      this.checkBuffered();
+    }
+
+    /**
+     * The adapter's budget hook: of `n` requests in the frame just admitted, how many may run in this
+     * second. Refused ones are not counted, so a refused burst does not spend the next frame's share.
+     */
+    spendRequests(runnable: number, carried: number): number {
+      if (this.closing) return 0;
+      // Asking for more than a full budget of full frames in one second is a flood, whatever ran: each
+      // refusal is still an answer to encode and write (a wsLink burst after a reconnect stays far below).
+      this.asked += carried;
+      if (this.asked > shared.maxFramesPerSecond * LIMITS.maxRequestsPerFrame) {
+        this.closeFor(CloseCode.FLOOD, 'FLOOD');
+        return 0;
+      }
+      const allowed = Math.max(0, Math.min(runnable, shared.maxFramesPerSecond - this.requests));
+      this.requests += allowed;
+      return allowed;
+    }
+
+    /**
+     * The adapter's hook for the subscription requests of a frame: wsLink sends one `subscription.stop` frame
+     * per subscription that ends, refused ones included, so those frames are owed to it outside the flood
+     * budget (else a refused burst of subscriptions would be answered by a FLOOD close, and wsLink would
+     * reconnect and resend). Bounded by what the socket asked for: each such frame was paid for by a request.
+     */
+    oweStops(n: number): void {
+      this.owedStops = Math.min(MAX_OWED_STOPS, this.owedStops + n);
+    }
+
+    /** Past the bound, cut: whatever the socket would be sent next would only pile up (SPEC.md R10). */
+    private checkBuffered(): void {
+      if (this.bufferedAmount > shared.maxBufferedBytes) this.closeFor(CloseCode.SLOW_CONSUMER, 'SLOW_CONSUMER');
     }
 
     /** Flood control and inbound metering. Never throws: this runs inside ws's receiver. */
@@ -117,8 +174,12 @@ export function createRelaySocketClass(shared: SocketShared) {
       if (now - this.frameWindow >= 1000) {
         this.frameWindow = now;
         this.frames = 0;
+        this.requests = 0;
+        this.asked = 0;
       }
-      if (++this.frames > shared.maxFramesPerSecond) {
+      const owedStop = this.owedStops > 0 && !isBinary && Buffer.isBuffer(data) && data.length <= MAX_STOP_FRAME && data.includes(STOP_KEY);
+      if (owedStop) this.owedStops--;
+      else if (++this.frames > shared.maxFramesPerSecond) {
         this.closeFor(CloseCode.FLOOD, 'FLOOD');
         return false;
       }

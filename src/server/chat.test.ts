@@ -92,7 +92,8 @@ describe('chat', () => {
     for (let i = 0; i < total; i++) {
       const p = posters[i % posters.length]!;
       sent.push(makePost(p.id, { channel: channels[i % 2]!, text: `m${i}` }).then((post) => p.client.chat.post.mutate(post)));
-      if (i % 200 === 199) await Promise.all(sent.slice(-200)); // keep a bounded number in flight
+      // Bounded in flight: 30 per poster per frame, under LIMITS.maxRequestsPerFrame (R10).
+      if (i % 90 === 89) await Promise.all(sent.slice(-90));
     }
     const replies = await Promise.all(sent);
     await events.until(() => events.envelopes.length >= total);

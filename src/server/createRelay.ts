@@ -24,7 +24,7 @@ import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
 import { acceptsOrigin, clientIpOf, NO_ORIGIN_GRANT, originGrantOf } from './origins';
 import { RecentPosts } from './RecentPosts';
-import { reasonOf } from './relayError';
+import { reasonOf, relayError } from './relayError';
 import { createRelaySocketClass, type RelaySocket } from './RelaySocket';
 import { RelayStats } from './RelayStats';
 import { type AppRouter, createRouter } from './router';
@@ -104,13 +104,6 @@ export interface Relay {
 }
 
 export type { AppRouter };
-
-/**
- * Most requests one frame may carry. wsLink batches every call made before its next timer turn into one
- * frame: a client posting in a burst sends hundreds (bench:relay: ~600 posts fill a 256 KiB frame). The
- * bound stops one frame of tiny requests from becoming thousands of calls.
- */
-const MAX_BATCH_SIZE = 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -243,13 +236,20 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     encoder,
     onError: onTrpcError,
     onInternalError: (err) => log.error('adapter_error', { err: String(err) }),
-    maxBatchSize: MAX_BATCH_SIZE,
+    // A batch counts as that many requests against the socket's per-second budget (SPEC.md R10, R11); over
+    // either bound each request is refused TOO_MANY_REQUESTS and the socket kept (wsLink would reconnect in a
+    // loop if a frame it sends closed the socket).
+    maxBatchSize: LIMITS.maxRequestsPerFrame,
+    budget: (socket, runnable, carried) => socket.spendRequests(runnable, carried),
+    subscriptionRequests: (socket, n) => socket.oweStops(n),
+    tooManyRequests: () => relayError(RelayReason.TOO_MANY_REQUESTS),
   });
 
   const SocketClass = createRelaySocketClass({
     stats,
     encoder,
     maxFramesPerSecond: config.limits.maxFramesPerSecond,
+    maxBufferedBytes: config.limits.maxBufferedBytes,
     now: Date.now, // flood windows are about real seconds, whatever the test clock says
     onClosedFor: (ws, reason) => log.warn('socket_closed', { conn: ws.connId, ip: ws.ip, reason, session: ws.session?.user.sessionId }),
     hooks: {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CloseCode, LIMITS, RelayReason } from '../shared/protocol/relay';
 import type { Relay } from './createRelay';
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import {
   closed,
@@ -137,8 +138,15 @@ describe('limits', () => {
   });
 
   it('E1 1,000 random bad inputs: every refusal has a known reason, the relay and others carry on', async () => {
-    const by = await user('bystander');
-    const fuzz = await user('fuzzer');
+    // Its own relay: this test is about inputs, so the request budget (R11) must not be what refuses them.
+    const r = await startTestRelay({ limits: { maxFramesPerSecond: 100_000, postsPerMinute: 5_000 } });
+    const by = await loggedIn(r, { name: 'bystander' });
+    const fuzz = await loggedIn(r, { name: 'fuzzer' });
+    closers.push(async () => {
+      await by.close();
+      await fuzz.close();
+      await r.close();
+    });
     let seed = 42;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -164,9 +172,10 @@ describe('limits', () => {
     const c = fuzz.client as unknown as Record<string, Record<string, { mutate(x: unknown): Promise<unknown> }>>;
     const reasons = new Map<string, number>();
     let accepted = 0;
-    for (let batch = 0; batch < 10; batch++) {
+    // 40 frames of 25 requests: each under maxRequestsPerFrame (R10), so every one runs.
+    for (let batch = 0; batch < 40; batch++) {
       await Promise.all(
-        Array.from({ length: 100 }, async () => {
+        Array.from({ length: 25 }, async () => {
           const [a, b] = pick(paths).split('.') as [string, string];
           const input = a === 'chat' && rnd() < 0.5 ? mutate() : junk();
           try {
@@ -188,8 +197,14 @@ describe('limits', () => {
     await bystanderWorks(fuzz);
   });
 
-  it('R10 a reader that stops reading is dropped as a slow consumer (4008); the publisher is unaffected', async () => {
-    const publisher = await user('publisher');
+  it('R10 a reader that stops reading events is dropped as a slow consumer (4008); the publisher is unaffected', async () => {
+    // Its own relay with a large request budget: the publisher posts as fast as it can.
+    const relay = await startTestRelay({ limits: { maxFramesPerSecond: 100_000, postsPerMinute: 100_000, maxBufferedBytes: 256 * 1024 } });
+    const publisher = await loggedIn(relay, { name: 'publisher' });
+    closers.push(async () => {
+      await publisher.close();
+      await relay.close();
+    });
     let raw: WebSocket | null = null;
     class Grab extends WebSocket {
       constructor(url: string) {
@@ -213,12 +228,80 @@ describe('limits', () => {
     let batches = 0;
     while ((await slowConsumers()) === 0) {
       assert.ok(++batches < 400, 'slow consumer was never dropped');
-      // One batch = one frame (wsLink batches calls made in the same tick), well under the flood limit.
-      const posts = await Promise.all(Array.from({ length: 40 }, () => makePost(publisher.id, { text })));
+      // One batch = one frame (wsLink batches calls made in the same tick), within maxRequestsPerFrame.
+      const posts = await Promise.all(Array.from({ length: LIMITS.maxRequestsPerFrame }, () => makePost(publisher.id, { text })));
       await Promise.all(posts.map((p) => publisher.client.chat.post.mutate(p)));
     }
     await bystanderWorks(publisher);
     (raw as unknown as { _socket: { destroy(): void } })._socket.destroy();
+  });
+
+  it('R10 a reader that never reads its procedure replies is cut (4008) once its unsent bytes pass maxBufferedBytes', async () => {
+    const maxBufferedBytes = 256 * 1024;
+    const r = await startTestRelay({ limits: { maxFramesPerSecond: 100_000, maxBufferedBytes } });
+    closers.push(() => r.close());
+    // The relay's side of each TCP connection: its writableLength is what ws counts as bufferedAmount.
+    const conns: Socket[] = [];
+    r.server.on('connection', (c: Socket) => conns.push(c));
+    const serverBuffered = () => Math.max(0, ...conns.map((c) => c.writableLength));
+    const ws = await rawSocket(r);
+    // Never read: the relay's writes pile up in its own buffers once the kernel's are full.
+    (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const batch = JSON.stringify(
+      Array.from({ length: LIMITS.maxRequestsPerFrame }, (_, i) => ({ id: i, method: 'query', params: { path: 'info', input: {} } })),
+    );
+    const slowConsumers = async () => Number(/peerchat_rejections_total\{reason="SLOW_CONSUMER"\} (\d+)/.exec(await (await fetch(`${r.url}/metrics`)).text())?.[1] ?? 0);
+    let peak = 0;
+    let frames = 0;
+    while ((await slowConsumers()) === 0) {
+      // ~22 KB of replies per frame: the kernel's buffers (a few MiB on loopback) fill well before this.
+      assert.ok(++frames < 2_000, 'the never-reading socket was never cut');
+      ws.send(batch);
+      await new Promise((res) => setImmediate(res));
+      peak = Math.max(peak, serverBuffered());
+    }
+    peak = Math.max(peak, serverBuffered());
+    // Cut at the bound: at most one reply beyond it was queued (a reply is far smaller than 64 KiB).
+    assert.ok(peak <= maxBufferedBytes + 64 * 1024, `unsent bytes peaked at ${peak}`);
+    await eventually(() => r.counts().connections === 0, 'the cut socket to go');
+    ws.terminate();
+  });
+
+  it('R11 a batch counts as that many requests against the per-second budget; beyond it each is refused TOO_MANY_REQUESTS, socket kept', async () => {
+    const ws = await rawSocket(relay); // maxFramesPerSecond 40
+    const replies: any[] = [];
+    ws.on('message', (d) => replies.push(JSON.parse(d.toString())));
+    const batch = (from: number) =>
+      JSON.stringify(Array.from({ length: LIMITS.maxRequestsPerFrame }, (_, i) => ({ id: from + i, method: 'query', params: { path: 'info', input: {} } })));
+    ws.send(batch(0));
+    ws.send(batch(100));
+    await eventually(() => replies.length === 2 * LIMITS.maxRequestsPerFrame, 'every request to be answered');
+    const ran = replies.filter((r) => r.result).length;
+    const refused = replies.filter((r) => r.error?.json?.data?.reason === 'TOO_MANY_REQUESTS').length;
+    // Both frames land in one second (a second frame in the next one would get a fresh budget).
+    assert.equal(ran, 40);
+    assert.equal(refused, 2 * LIMITS.maxRequestsPerFrame - 40);
+    assert.equal(ws.readyState, WebSocket.OPEN);
+    ws.close();
+  });
+
+  it('R11 more requests in a second than maxFramesPerSecond full frames carry is a flood (4009), refused ones included', async () => {
+    const ws = await rawSocket(relay); // maxFramesPerSecond 40: at most 40 x 32 requests asked in a second
+    const done = closed(ws);
+    const batch = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ id: i, method: 'query', params: { path: 'info', input: {} } })));
+    ws.send(batch);
+    ws.send(batch);
+    const { code, reason } = await done;
+    assert.equal(code, CloseCode.FLOOD);
+    assert.equal(reason, 'FLOOD');
+  });
+
+  it('R11 subscription.stop frames are let through only as many as subscriptions were asked for', async () => {
+    const ws = await rawSocket(relay);
+    const done = closed(ws);
+    const stop = (id: number) => JSON.stringify({ id, method: 'subscription.stop' });
+    for (let i = 0; i < 200 && ws.readyState === ws.OPEN; i++) ws.send(stop(i));
+    assert.equal((await done).code, CloseCode.FLOOD);
   });
 
   it('R11 P7 posts and presence updates beyond the per-key budget are refused RATE_LIMITED', async () => {

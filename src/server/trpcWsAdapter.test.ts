@@ -9,7 +9,7 @@ import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
 import superjson from 'superjson';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
-import { PROTOCOL_VERSION } from '../shared/protocol/relay';
+import { LIMITS, PROTOCOL_VERSION } from '../shared/protocol/relay';
 import type { Relay } from './createRelay';
 import {
   closed,
@@ -93,6 +93,70 @@ describe('tRPC ws adapter, stock client', () => {
   });
 });
 
+describe('tRPC ws adapter, more requests in one tick than a frame may run', () => {
+  /** A stock wsLink client that counts its socket's opens and closes. */
+  function countingClient(r: Relay) {
+    const counts = { opens: 0, closes: 0 };
+    const wsClient = createWSClient({
+      url: r.trpcUrl,
+      WebSocket: WebSocket as never,
+      retryDelayMs: () => 50,
+      onOpen: () => counts.opens++,
+      onClose: () => counts.closes++,
+    });
+    const client = createTRPCClient<import('./router').AppRouter>({ links: [wsLink({ client: wsClient, transformer: superjson })] });
+    return { client, counts, close: () => wsClient.close() };
+  }
+
+  it('R10 R11 1,001 queries in one tick: each gets its result or TOO_MANY_REQUESTS, and wsLink never reconnects', async () => {
+    const c = countingClient(relay);
+    try {
+      // wsLink sends every call made in this tick as one frame.
+      const outcomes = await Promise.all(
+        Array.from({ length: 1001 }, () => c.client.info.query().then((i) => (i.publicKey === relay.info.publicKey ? 'OK' : 'WRONG'), (e) => refusal(Promise.reject(e)))),
+      );
+      const tally = new Map<string, number>();
+      for (const o of outcomes) tally.set(o, (tally.get(o) ?? 0) + 1);
+      assert.deepEqual([...tally.keys()].sort(), ['OK', 'TOO_MANY_REQUESTS']);
+      assert.equal(tally.get('OK'), LIMITS.maxRequestsPerFrame);
+      // The socket is kept: the next call runs on it.
+      assert.equal((await c.client.info.query()).publicKey, relay.info.publicKey);
+      assert.deepEqual(c.counts, { opens: 1, closes: 0 });
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('R7 R10 1,001 subscriptions in one tick: each is started or refused with a reason, and wsLink never reconnects', async () => {
+    const c = countingClient(relay);
+    const outcome: string[] = [];
+    const subs = Array.from({ length: 1001 }, (_, i) =>
+      c.client.events.subscribe(
+        { presence: false },
+        {
+          onStarted: () => (outcome[i] = 'STARTED'),
+          onError: (e) => (outcome[i] = (e.data as { reason?: string } | undefined)?.reason ?? 'NO_REASON'),
+        },
+      ),
+    );
+    try {
+      await eventually(() => outcome.filter(Boolean).length === 1001, 'every subscription to be started or refused');
+      const tally = new Map<string, number>();
+      for (const o of outcome) tally.set(o, (tally.get(o) ?? 0) + 1);
+      // Two streams per connection (R7); the rest of the first 32 are TOO_MANY_SUBSCRIPTIONS; the others were not run.
+      assert.equal(tally.get('STARTED'), 2);
+      assert.equal(tally.get('TOO_MANY_SUBSCRIPTIONS'), LIMITS.maxRequestsPerFrame - 2);
+      assert.equal(tally.get('TOO_MANY_REQUESTS'), 1001 - LIMITS.maxRequestsPerFrame);
+      assert.equal((await c.client.info.query()).publicKey, relay.info.publicKey);
+      assert.deepEqual(c.counts, { opens: 1, closes: 0 });
+    } finally {
+      for (const s of subs) s.unsubscribe();
+      await c.close();
+      await eventually(idle, 'streams to end');
+    }
+  });
+});
+
 describe('tRPC ws adapter, raw frames', () => {
   it('R16 PING is answered PONG (client keepAlive) and PONG is ignored', async () => {
     const ws = await rawSocket(relay);
@@ -130,17 +194,24 @@ describe('tRPC ws adapter, raw frames', () => {
     ws.close();
   });
 
-  it('R16 a batch beyond the bound is refused TOO_LARGE and the socket closed', async () => {
+  it('R10 R16 requests beyond maxRequestsPerFrame in one frame are refused TOO_MANY_REQUESTS one by one; the socket is kept', async () => {
     const ws = await rawSocket(relay);
     const box = inbox(ws);
-    const done = closed(ws);
-    const q = (id: number) => ({ id, method: 'query', params: { path: 'info' } });
-    ws.send(JSON.stringify(Array.from({ length: 1001 }, (_, i) => q(i))));
-    const [err] = (await box.take(1)).map((f) => JSON.parse(f));
-    assert.equal(err.error.json.data.reason, 'TOO_LARGE');
-    const { code, reason } = await done;
-    assert.equal(code, 1009);
-    assert.equal(reason, 'TOO_LARGE');
+    const q = (id: number) => ({ id, method: 'query', params: { path: 'info', input: superjson.serialize(undefined) } });
+    const n = LIMITS.maxRequestsPerFrame + 5;
+    ws.send(JSON.stringify(Array.from({ length: n }, (_, i) => q(i))));
+    const replies = (await box.take(n)).map((f) => JSON.parse(f));
+    const byId = new Map(replies.map((r) => [r.id as number, r]));
+    assert.equal(byId.size, n, 'every request is answered once');
+    for (let i = 0; i < n; i++) {
+      const r = byId.get(i)!;
+      if (i < LIMITS.maxRequestsPerFrame) assert.equal(r.result.data.json.publicKey, relay.info.publicKey, `request ${i} runs`);
+      else assert.equal(r.error.json.data.reason, 'TOO_MANY_REQUESTS', `request ${i} is refused`);
+    }
+    assert.equal(ws.readyState, WebSocket.OPEN);
+    const info = await rawRequest(ws, 999, 'query', 'info', undefined);
+    assert.equal(info.result.data.json.publicKey, relay.info.publicKey);
+    ws.close();
   });
 
   it('R16 a duplicate subscription id is refused and the first stream is kept', async () => {
@@ -209,6 +280,7 @@ describe('tRPC ws adapter, same frames as tRPC 11.22.1', () => {
   class LeanSocket extends WebSocket {
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
+    trpcConnectionParams: Record<string, string | undefined> | null = null;
   }
 
   async function serve(kind: 'stock' | 'lean') {

@@ -4,20 +4,26 @@
 // Why not tRPC's own: per connection it keeps a dozen closures, an AbortController, a Map and a context
 // promise; per subscription an AbortController, an abort promise, an `iteratorResource` and one
 // `Promise.race` per event -- ~6.5 KiB per idle subscription, measured (bench:relay). On a 256 MB VM that
-// decides how many clients fit. Here, per connection: two fields on the socket (a lazily created Map of
-// subscriptions and a flag) and no listeners (the socket class calls `message`/`close` directly); per
-// subscription: one Map entry and one suspended `next()` loop. Procedures, errors and the transformer are
-// tRPC's own (callTRPCProcedure, getErrorShape, transformTRPCResponse, parseTRPCMessage), so error shapes
-// and data encoding are exactly what the stock adapter sends.
+// decides how many clients fit. Here, per connection: three fields on the socket (a lazily created Map of
+// subscriptions, a flag, the connection params) and no listeners (the socket class calls `message`/`close`
+// directly); per subscription: one Map entry, and for a pulled iterator one suspended `next()` loop and its
+// AbortController. Procedures, errors and the transformer are tRPC's own (callTRPCProcedure, getErrorShape,
+// transformTRPCResponse, parseTRPCMessage), so error shapes and data encoding are what the stock adapter
+// sends. tRPC's own websockets tests run against both (trpcWsAdapter.upstream.test.ts); what differs is
+// listed there.
 //
-// Contract this adapter relies on (the relay's procedures meet it):
-// - `createContext(socket)` is cheap, synchronous and never throws: it runs per call, not once per
-//   connection, so no context object lives as long as the socket.
-// - A subscription returns an AsyncIterable whose iterator's `return()` settles a pending `next()` (the
-//   relay's EventStream does). There is no AbortSignal per subscription: stop and disconnect call
-//   `return()`. Observables are not supported (answered as an INTERNAL error, like any bad return value).
-// - `connectionParams` (sent when the client sets them) are validated as tRPC does and then discarded:
-//   the relay proves identity with a procedure, not with connection params.
+// Contract and differences from the stock adapter:
+// - `createContext(socket, info)` runs per call, not once per connection, so no context object lives as
+//   long as the socket. It may be async and may throw: then, as tRPC, an `id: null` error, the request's
+//   error, and the socket closed.
+// - Every procedure gets an AbortSignal. A subscription's is aborted by `subscription.stop` and by the
+//   socket closing, then its iterator's `return()` is called. Queries and mutations get a signal that is
+//   never aborted (as tRPC). Observables are served through tRPC's `observableToAsyncIterable`.
+// - A push iterator (PUSH_ITERATOR below, the relay's EventStream) is ended by `return()` alone: the adapter
+//   keeps no AbortController for it, which is what keeps an idle relay stream small.
+// - At most `maxBatchSize` requests of one frame run, and `budget` may allow fewer; the rest are answered
+//   one by one with `tooManyRequests` and the socket is kept (wsLink sends every request queued in one tick,
+//   and after a reconnect every pending one, as one frame: closing would make it reconnect in a loop).
 // - No server-side keepAlive timers: the relay pings every socket in one sweep; client PINGs get PONG.
 import {
   type AnyRouter,
@@ -29,26 +35,36 @@ import {
 } from '@trpc/server';
 import type { Encoder } from '@trpc/server/adapters/ws';
 import { parseConnectionParamsFromUnknown } from '@trpc/server/http';
-import { isObservable } from '@trpc/server/observable';
+import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
 import { parseTRPCMessage, type TRPCClientOutgoingMessage, type TRPCResponseMessage } from '@trpc/server/rpc';
 import { isAsyncIterable, isTrackedEnvelope } from '@trpc/server/unstable-core-do-not-import';
 
 type Id = string | number;
 type ProcedureType = 'query' | 'mutation' | 'subscription';
-/** The subscription procedure is still running (registered before its first await: SPEC.md R15). */
-const PENDING = 0;
-/** `subscription.stop` arrived while the procedure was still running. */
-const STOPPED = 1;
-/** A subscription: its iterator once running, or one of the two markers above. */
-export type SubscriptionEntry = AsyncIterator<unknown> | typeof PENDING | typeof STOPPED;
+type JsonRpc = '2.0' | undefined;
+
+/** A subscription whose iterator is pulled with `next()`; `ac` is its procedure's signal. */
+class Pull {
+  constructor(
+    readonly it: AsyncIterator<unknown>,
+    readonly ac: AbortController,
+  ) {}
+}
+
+/**
+ * A subscription, by state: its procedure still running (the call's AbortController, registered before the
+ * first await: SPEC.md R15; aborted = stopped meanwhile), a pulled iterator, or a push iterator.
+ */
+export type SubscriptionEntry = AbortController | Pull | AsyncIterator<unknown>;
 
 const WS_OPEN = 1;
 
 /**
  * Optional fast path for a subscription's iterator: `it[PUSH_ITERATOR](sink)` makes it hand every value to
  * `sink.data()` and its own end to `sink.end()`, instead of being pulled with `next()`. Then an idle
- * subscription holds no pending promise, no suspended loop and no resolver closures -- just the sink.
- * `return()` still ends it (stop, disconnect), and must not call the sink afterwards.
+ * subscription holds no pending promise, no suspended loop, no resolver closures and no AbortController --
+ * just the sink. `return()` ends it (stop, disconnect), and must not call the sink afterwards; its
+ * procedure's signal is never aborted.
  */
 export const PUSH_ITERATOR = Symbol('trpcWsAdapter.pushIterator');
 export interface PushSink {
@@ -61,7 +77,7 @@ interface PushIterator extends AsyncIterator<unknown> {
   [PUSH_ITERATOR](sink: PushSink): void;
 }
 
-/** What the adapter keeps on each socket: two plain fields, owned by the adapter. */
+/** What the adapter keeps on each socket: plain fields, owned by the adapter. */
 export interface TrpcWsSocket {
   readonly readyState: number;
   close(code?: number, reason?: string): void;
@@ -69,6 +85,12 @@ export interface TrpcWsSocket {
   trpcSubs: Map<Id, SubscriptionEntry> | null;
   /** The client announced `connectionParams`: its first message is that, not a request. */
   trpcAwaitingParams: boolean;
+  /** What that first message carried (validated as tRPC does); null when none. */
+  trpcConnectionParams: Record<string, string | undefined> | null;
+}
+
+export interface TrpcWsContextInfo {
+  connectionParams: Record<string, string | undefined> | null;
 }
 
 export interface TrpcWsErrorInfo {
@@ -80,8 +102,8 @@ export interface TrpcWsErrorInfo {
 
 export interface TrpcWsAdapterOptions<S extends TrpcWsSocket> {
   router: AnyRouter;
-  /** Per call; see the contract above. */
-  createContext: (socket: S) => unknown;
+  /** Per call; may be async and may throw (see the contract above). */
+  createContext: (socket: S, info: TrpcWsContextInfo) => unknown;
   /** Writes one encoded frame; `path` is the procedure it answers (undefined for frame-level errors). */
   send: (socket: S, frame: string | Uint8Array, path: string | undefined) => void;
   /** @default JSON */
@@ -90,8 +112,28 @@ export interface TrpcWsAdapterOptions<S extends TrpcWsSocket> {
   onError?: (info: TrpcWsErrorInfo) => void;
   /** Something that is a bug, not a client's fault (a throwing onError, a throwing iterator return()). */
   onInternalError?: (err: unknown) => void;
-  /** Most requests one frame may batch; a larger batch is answered PAYLOAD_TOO_LARGE and the socket closed. */
+  /**
+   * Most requests of one frame that run; the rest are refused with `tooManyRequests()`, each answered,
+   * socket kept. `subscription.stop` is never counted nor refused (it only frees).
+   */
   maxBatchSize: number;
+  /**
+   * Called once per frame with the number of requests it would run (<= maxBatchSize) and the number it
+   * carried (the excess included); returns how many may run (a per-socket budget over time). The rest are
+   * refused like the excess over maxBatchSize. It may close the socket: then nothing more is answered.
+   * @default every one
+   */
+  budget?: (socket: S, runnable: number, carried: number) => number;
+  /**
+   * Called once per frame with the number of subscription requests it carried, run or refused. wsLink answers
+   * the end of every subscription -- refused, failed, stopped -- with a `subscription.stop` frame of its own,
+   * one frame each: a flood budget must let those through. @default none
+   */
+  subscriptionRequests?: (socket: S, n: number) => void;
+  /** The error a request that was not run is answered with. @default TRPCError TOO_MANY_REQUESTS */
+  tooManyRequests?: () => TRPCError;
+  /** Tests only: leave client PINGs unanswered, as tRPC's option of the same name. @default false */
+  dangerouslyDisablePong?: boolean;
 }
 
 export interface TrpcWsAdapter<S extends TrpcWsSocket> {
@@ -101,6 +143,8 @@ export interface TrpcWsAdapter<S extends TrpcWsSocket> {
   close(socket: S): void;
   /** True when the upgrade URL announces connectionParams (wsLink adds `connectionParams=1`). */
   expectsConnectionParams(url: string | undefined): boolean;
+  /** Asks the client to reconnect (tRPC's `broadcastReconnectNotification`, for one socket). */
+  reconnectNotification(socket: S): void;
 }
 
 const jsonEncoder: Encoder = {
@@ -111,11 +155,16 @@ const jsonEncoder: Encoder = {
   },
 };
 
+const isPromiseLike = (v: unknown): v is PromiseLike<unknown> =>
+  typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+
 export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterOptions<S>): TrpcWsAdapter<S> {
   const { router, createContext, send, maxBatchSize } = opts;
   const config = router._def._config;
   const transformer = config.transformer;
   const encoder = opts.encoder ?? jsonEncoder;
+  const tooManyRequests =
+    opts.tooManyRequests ?? (() => new TRPCError({ code: 'TOO_MANY_REQUESTS', message: 'too many requests in this frame or second' }));
 
   function internal(err: unknown): void {
     try {
@@ -130,19 +179,32 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     send(socket, encoder.encode(transformTRPCResponse(config, msg)), path);
   }
 
-  function fail(socket: S, id: Id | null, jsonrpc: '2.0' | undefined, cause: unknown, type: ProcedureType | 'unknown', path: string | undefined, input: unknown): void {
-    const error = getTRPCErrorFromUnknown(cause);
+  function report(info: TrpcWsErrorInfo): void {
     try {
-      opts.onError?.({ error, path, type, input });
+      opts.onError?.(info);
     } catch (err) {
       internal(err);
     }
-    const ctx = type === 'unknown' ? undefined : createContext(socket);
+  }
+
+  function fail(socket: S, id: Id | null, jsonrpc: JsonRpc, cause: unknown, type: ProcedureType | 'unknown', path: string | undefined, input: unknown, ctx: unknown): void {
+    const error = getTRPCErrorFromUnknown(cause);
+    report({ error, path, type, input });
     respond(socket, { id, jsonrpc, error: getErrorShape({ config, error, type, path, input, ctx }) }, path);
   }
 
-  function end(it: AsyncIterator<unknown>): void {
+  function end(entry: SubscriptionEntry): void {
     try {
+      if (entry instanceof AbortController) {
+        entry.abort(); // the procedure's completion ends what it returns
+        return;
+      }
+      let it = entry as AsyncIterator<unknown>;
+      if (entry instanceof Pull) {
+        // The signal first: a generator waiting on it (tRPC's documented pattern) wakes and unwinds.
+        entry.ac.abort();
+        it = entry.it;
+      }
       const p = it.return?.();
       if (p) p.then(undefined, internal);
     } catch (err) {
@@ -160,7 +222,7 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
 
   function onFrame(socket: S, data: unknown, isBinary: boolean): void {
     if (!Buffer.isBuffer(data)) {
-      fail(socket, null, undefined, new TRPCError({ code: 'UNPROCESSABLE_CONTENT', message: 'Unexpected WebSocket message format' }), 'unknown', undefined, undefined);
+      fail(socket, null, undefined, new TRPCError({ code: 'UNPROCESSABLE_CONTENT', message: 'Unexpected WebSocket message format' }), 'unknown', undefined, undefined, undefined);
       return;
     }
     let payload: string | Uint8Array = data;
@@ -168,7 +230,7 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
       payload = data.toString('utf8');
       // keepAlive, answered whatever the encoder (as tRPC does).
       if (payload === 'PING') {
-        send(socket, 'PONG', undefined);
+        if (!opts.dangerouslyDisablePong) send(socket, 'PONG', undefined);
         return;
       }
       if (payload === 'PONG') return;
@@ -177,38 +239,90 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     if (socket.trpcAwaitingParams) {
       socket.trpcAwaitingParams = false;
       try {
-        const msg = encoder.decode(payload) as { data?: unknown } | null;
-        if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new Error('Message was not an object');
-        parseConnectionParamsFromUnknown(msg.data);
+        let msg: { data?: unknown } | null;
+        try {
+          msg = encoder.decode(payload) as { data?: unknown } | null;
+          if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new Error('Message was not an object');
+        } catch (cause) {
+          throw new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause });
+        }
+        // Its own error ("Invalid connection params shape"), as tRPC answers it.
+        socket.trpcConnectionParams = parseConnectionParamsFromUnknown(msg.data);
       } catch (cause) {
         // As tRPC: a context that cannot be created is answered and the connection closed.
-        fail(socket, null, undefined, new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause }), 'unknown', undefined, undefined);
+        fail(socket, null, undefined, cause, 'unknown', undefined, undefined, undefined);
         socket.close();
       }
       return;
     }
 
+    let raw: unknown[];
     let msgs: TRPCClientOutgoingMessage[];
     try {
       const decoded: unknown = encoder.decode(payload);
-      const raw = Array.isArray(decoded) ? decoded : [decoded];
-      if (raw.length > maxBatchSize) {
-        fail(socket, null, undefined, new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: `more than ${maxBatchSize} requests in one frame` }), 'unknown', undefined, undefined);
-        socket.close(1009, 'TOO_LARGE');
-        return;
-      }
-      msgs = raw.map((m) => parseTRPCMessage(m, transformer));
+      raw = Array.isArray(decoded) ? decoded : [decoded];
+      // Only what may run is parsed (its input deserialized); the excess is read just for its id below.
+      msgs = (raw.length > maxBatchSize ? raw.slice(0, maxBatchSize) : raw).map((m) => parseTRPCMessage(m, transformer));
     } catch (cause) {
-      fail(socket, null, undefined, new TRPCError({ code: 'PARSE_ERROR', cause }), 'unknown', undefined, undefined);
+      fail(socket, null, undefined, new TRPCError({ code: 'PARSE_ERROR', cause }), 'unknown', undefined, undefined, undefined);
       return;
     }
-    for (let i = 0; i < msgs.length; i++) request(socket, msgs[i]!, i);
+    let runnable = 0;
+    let subscriptions = 0;
+    for (const m of msgs) {
+      if (m.method !== 'subscription.stop') runnable++;
+      if (m.method === 'subscription') subscriptions++;
+    }
+    for (let i = maxBatchSize; i < raw.length; i++) if ((raw[i] as { method?: unknown } | null)?.method === 'subscription') subscriptions++;
+    if (subscriptions > 0) opts.subscriptionRequests?.(socket, subscriptions);
+    let carried = runnable;
+    for (let i = maxBatchSize; i < raw.length; i++) if ((raw[i] as { method?: unknown } | null)?.method !== 'subscription.stop') carried++;
+    let allowed = opts.budget && carried > 0 ? Math.min(runnable, opts.budget(socket, runnable, carried)) : runnable;
+    if (socket.readyState !== WS_OPEN) return; // the budget closed it
+    const refusals = new Refusals(socket);
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      if (m.method === 'subscription.stop' || allowed-- > 0) request(socket, m, i);
+      else refusals.refuse(m.id, m.jsonrpc, m.method as ProcedureType, m.params.path);
+    }
+    for (let i = maxBatchSize; i < raw.length; i++) {
+      const m = raw[i] as { id?: unknown; jsonrpc?: unknown; method?: unknown; params?: { path?: unknown } } | null;
+      if (typeof m !== 'object' || m === null) continue;
+      const id = m.id;
+      // An entry without a usable id cannot be answered (nor matched by the client): dropped.
+      if (typeof id !== 'string' && typeof id !== 'number') continue;
+      const jsonrpc = m.jsonrpc === '2.0' ? '2.0' : undefined;
+      if (m.method === 'subscription.stop') stop(socket, id, jsonrpc);
+      else refusals.refuse(id, jsonrpc, m.method === 'subscription' ? 'subscription' : 'unknown', typeof m.params?.path === 'string' ? m.params.path : undefined);
+    }
+  }
+
+  /**
+   * One frame's refusals share one error, shaped and serialized once: a frame of a thousand requests must
+   * not cost a thousand error shapes (the encode per id remains).
+   */
+  class Refusals {
+    private error: TRPCError | null = null;
+    private serialized: unknown = null;
+    constructor(private readonly socket: S) {}
+
+    refuse(id: Id | null, jsonrpc: JsonRpc, type: ProcedureType | 'unknown', path: string | undefined): void {
+      if (id === null) return; // parseTRPCMessage let it through; nothing to match an answer to
+      if (this.socket.readyState !== WS_OPEN) return; // cut meanwhile (send-buffer bound): nobody to tell
+      if (!this.error) {
+        this.error = getTRPCErrorFromUnknown(tooManyRequests());
+        const shape = getErrorShape({ config, error: this.error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
+        this.serialized = transformer.output.serialize(shape);
+      }
+      report({ error: this.error, path, type, input: undefined });
+      send(this.socket, encoder.encode({ id, jsonrpc, error: this.serialized }), path);
+    }
   }
 
   function request(socket: S, msg: TRPCClientOutgoingMessage, batchIndex: number): void {
     const { id, jsonrpc } = msg;
     if (id === null) {
-      fail(socket, null, jsonrpc, new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), 'unknown', undefined, undefined);
+      fail(socket, null, jsonrpc, new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), 'unknown', undefined, undefined, undefined);
       return;
     }
     if (msg.method === 'subscription.stop') {
@@ -222,28 +336,49 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
       if (typeof input === 'object' && input !== null && !Array.isArray(input)) input = { ...input, lastEventId };
       else input ??= { lastEventId };
     }
+    const ac = new AbortController();
     if (type === 'subscription') {
       const subs = (socket.trpcSubs ??= new Map());
       if (subs.has(id)) {
-        fail(socket, id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), type, path, input);
+        fail(socket, id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), type, path, input, undefined);
         return;
       }
       // Registered before the procedure's first await, so a stop or a disconnect during setup is seen.
-      subs.set(id, PENDING);
+      subs.set(id, ac);
     }
-    call(socket, id, jsonrpc, type, path, input, batchIndex).catch(internal);
+    call(socket, id, jsonrpc, type, path, input, batchIndex, ac).catch(internal);
   }
 
-  async function call(socket: S, id: Id, jsonrpc: '2.0' | undefined, type: ProcedureType, path: string, input: unknown, batchIndex: number): Promise<void> {
+  /** The context for one call, or a thrown error after answering it as tRPC does (then the socket closes). */
+  async function contextFor(socket: S, id: Id, jsonrpc: JsonRpc, type: ProcedureType, path: string, input: unknown): Promise<{ ok: true; ctx: unknown } | { ok: false }> {
+    try {
+      let ctx = createContext(socket, { connectionParams: socket.trpcConnectionParams });
+      if (isPromiseLike(ctx)) ctx = await ctx;
+      return { ok: true, ctx };
+    } catch (cause) {
+      fail(socket, null, undefined, cause, 'unknown', undefined, undefined, undefined);
+      fail(socket, id, jsonrpc, cause, type, path, input, undefined);
+      setImmediate(() => socket.close());
+      return { ok: false };
+    }
+  }
+
+  async function call(socket: S, id: Id, jsonrpc: JsonRpc, type: ProcedureType, path: string, input: unknown, batchIndex: number, ac: AbortController): Promise<void> {
+    const context = await contextFor(socket, id, jsonrpc, type, path, input);
+    if (!context.ok) {
+      if (type === 'subscription' && socket.trpcSubs?.get(id) === ac) socket.trpcSubs.delete(id);
+      return;
+    }
+    const { ctx } = context;
     let it: AsyncIterator<unknown>;
     try {
       const result: unknown = await callTRPCProcedure({
         router,
         path,
         getRawInput: () => Promise.resolve(input),
-        ctx: createContext(socket),
+        ctx,
         type,
-        signal: undefined,
+        signal: ac.signal,
         batchIndex,
       });
       if (type !== 'subscription') {
@@ -253,56 +388,61 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
         respond(socket, { id, jsonrpc, result: { type: 'data', data: result } }, path);
         return;
       }
-      if (!isAsyncIterable(result)) {
-        throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an AsyncIterable` });
-      }
-      it = result[Symbol.asyncIterator]();
+      if (isObservable(result)) it = observableToAsyncIterable(result, ac.signal)[Symbol.asyncIterator]();
+      else if (isAsyncIterable(result)) it = result[Symbol.asyncIterator]();
+      else throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an observable or a AsyncGenerator` });
     } catch (cause) {
-      if (type === 'subscription') {
-        const entry = socket.trpcSubs?.get(id);
-        if (entry === PENDING || entry === STOPPED) socket.trpcSubs!.delete(id);
-      }
-      fail(socket, id, jsonrpc, cause, type, path, input);
+      if (type === 'subscription' && socket.trpcSubs?.get(id) === ac) socket.trpcSubs.delete(id);
+      fail(socket, id, jsonrpc, cause, type, path, input, ctx);
       return;
     }
     const subs = socket.trpcSubs;
-    const entry = subs?.get(id);
-    if (entry !== PENDING || socket.readyState !== WS_OPEN) {
+    if (subs?.get(id) !== ac || ac.signal.aborted || socket.readyState !== WS_OPEN) {
       // Stopped or disconnected while the procedure ran: end what it started, leave nothing behind.
-      if (entry === STOPPED || entry === PENDING) subs!.delete(id);
-      end(it);
-      if (entry === STOPPED) respond(socket, { id, jsonrpc, result: { type: 'stopped' } }, path);
+      const stopped = subs?.get(id) === ac && ac.signal.aborted;
+      if (subs?.get(id) === ac) subs.delete(id);
+      end(new Pull(it, ac));
+      if (stopped) respond(socket, { id, jsonrpc, result: { type: 'stopped' } }, path);
       return;
     }
-    subs!.set(id, it);
-    respond(socket, { id, jsonrpc, result: { type: 'started' } }, path);
     if (typeof (it as Partial<PushIterator>)[PUSH_ITERATOR] === 'function') {
+      subs.set(id, it);
+      respond(socket, { id, jsonrpc, result: { type: 'started' } }, path);
       (it as PushIterator)[PUSH_ITERATOR](new Sink(socket, id, jsonrpc, path, it));
       return;
     }
+    const pull = new Pull(it, ac);
+    subs.set(id, pull);
+    respond(socket, { id, jsonrpc, result: { type: 'started' } }, path);
     // Not awaited: this call's frame (its context, the input closure) is released now, only the loop stays.
-    pump(socket, id, jsonrpc, it, path, input).catch(internal);
+    pump(socket, id, jsonrpc, pull, path, input, ctx).catch(internal);
   }
 
-  /** One subscription's loop: one pending `next()` at a time, no race, no abort signal. */
-  async function pump(socket: S, id: Id, jsonrpc: '2.0' | undefined, it: AsyncIterator<unknown>, path: string, input: unknown): Promise<void> {
-    let next: IteratorResult<unknown> | null;
+  /** One subscription's loop: one pending `next()` at a time, no race. */
+  async function pump(socket: S, id: Id, jsonrpc: JsonRpc, pull: Pull, path: string, input: unknown, ctx: unknown): Promise<void> {
+    // Declared outside the loop and cleared after use: a suspended async function keeps its locals, so a
+    // value held here while waiting would stay reachable until the next event (tRPC #6156).
+    let next: IteratorResult<unknown> | null = null;
+    let msg: TRPCResponseMessage | null = null;
     for (;;) {
       try {
-        next = await it.next();
+        next = await pull.it.next();
       } catch (cause) {
-        if (socket.trpcSubs?.get(id) !== it) return;
+        if (socket.trpcSubs?.get(id) !== pull) return; // stopped or disconnected: already answered
         socket.trpcSubs.delete(id);
-        end(it);
-        fail(socket, id, jsonrpc, cause, 'subscription', path, input);
+        end(pull);
+        fail(socket, id, jsonrpc, cause, 'subscription', path, input, ctx);
+        // As tRPC: the error, then `stopped`.
+        respond(socket, { id, jsonrpc, result: { type: 'stopped' } }, path);
         return;
       }
       // Stopped or disconnected: whoever did it already ended the iterator and answered.
-      if (socket.trpcSubs?.get(id) !== it) return;
+      if (socket.trpcSubs?.get(id) !== pull) return;
       if (next.done) break;
-      const value = next.value;
-      next = null; // nothing held while waiting for the next event
-      respond(socket, dataMessage(id, jsonrpc, value), path);
+      msg = dataMessage(id, jsonrpc, next.value);
+      next = null;
+      respond(socket, msg, path);
+      msg = null;
     }
     socket.trpcSubs.delete(id);
     respond(socket, { id, jsonrpc, result: { type: 'stopped' } }, path);
@@ -313,7 +453,7 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     constructor(
       private readonly socket: S,
       private readonly id: Id,
-      private readonly jsonrpc: '2.0' | undefined,
+      private readonly jsonrpc: JsonRpc,
       private readonly path: string,
       private readonly it: AsyncIterator<unknown>,
     ) {}
@@ -339,19 +479,19 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     }
   }
 
-  function dataMessage(id: Id, jsonrpc: '2.0' | undefined, value: unknown): TRPCResponseMessage {
+  function dataMessage(id: Id, jsonrpc: JsonRpc, value: unknown): TRPCResponseMessage {
     return isTrackedEnvelope(value)
       ? // Key order as tRPC's: `id` after `data` (the frame must be byte-identical).
         { id, jsonrpc, result: { type: 'data', data: { id: value[0], data: value[1] }, id: value[0] } }
       : { id, jsonrpc, result: { type: 'data', data: value } };
   }
 
-  function stop(socket: S, id: Id, jsonrpc: '2.0' | undefined): void {
+  function stop(socket: S, id: Id, jsonrpc: JsonRpc): void {
     const subs = socket.trpcSubs;
     const entry = subs?.get(id);
-    if (entry === undefined || entry === STOPPED) return;
-    if (entry === PENDING) {
-      subs!.set(id, STOPPED); // the procedure's completion ends it
+    if (entry === undefined) return;
+    if (entry instanceof AbortController) {
+      entry.abort(); // the procedure's completion ends it and answers `stopped`
       return;
     }
     subs!.delete(id);
@@ -362,8 +502,9 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
   function close(socket: S): void {
     const subs = socket.trpcSubs;
     socket.trpcSubs = null;
+    socket.trpcConnectionParams = null;
     if (!subs) return;
-    for (const entry of subs.values()) if (typeof entry === 'object') end(entry);
+    for (const entry of subs.values()) end(entry);
   }
 
   return {
@@ -373,6 +514,9 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
       if (!url) return false;
       const q = url.indexOf('?');
       return q >= 0 && new URLSearchParams(url.slice(q + 1)).get('connectionParams') === '1';
+    },
+    reconnectNotification(socket) {
+      if (socket.readyState === WS_OPEN) send(socket, encoder.encode({ id: null, method: 'reconnect' }), undefined);
     },
   };
 }

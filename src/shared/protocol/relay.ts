@@ -33,6 +33,8 @@ export const RelayReason = {
   RATE_LIMITED: 'RATE_LIMITED',
   TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
   TOO_LARGE: 'TOO_LARGE',
+  /** A request not run: its frame carried more than `maxRequestsPerFrame`, or its socket's second was spent (SPEC.md R11). */
+  TOO_MANY_REQUESTS: 'TOO_MANY_REQUESTS',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   /** The login names another relay's origin, or the post another relay's key (SPEC.md L9, M6). */
   WRONG_RELAY: 'WRONG_RELAY',
@@ -61,6 +63,11 @@ export const CloseCode = {
 export const LIMITS = {
   /** Max WebSocket frame the relay accepts (ws maxPayload). */
   maxFrameBytes: 256 * 1024,
+  /**
+   * Most requests of one frame the relay runs (a batch array); the rest are refused TOO_MANY_REQUESTS one by
+   * one and the socket is kept (SPEC.md R10). wsLink sends every call queued in one tick as one frame.
+   */
+  maxRequestsPerFrame: 32,
   /** Max message text, in UTF-16 code units. */
   maxTextLength: 4000,
   maxAttachmentsPerMessage: 4,
