@@ -323,7 +323,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const { build } = await import('esbuild');
   await build({ entryPoints: [SELF], outfile: BUNDLE, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' });
-  const { connectRelay } = await import('../src/virtual/relayConnection');
+  const { connectRelay } = await import('../src/shared/client/relayConnection');
   const backend = nodeBackend();
   const clients = await Promise.all(Array.from({ length: CFG.clientProcs }, () => spawnChild('clients')));
   const results: Record<string, unknown> = { subscribers: CFG.subscribers, messages: CFG.messages };
@@ -336,8 +336,8 @@ async function main(): Promise<void> {
     console.log(`relay child up at ${url}; connecting ${CFG.subscribers} subscribers`);
     await connectAll(clients, url, CFG.subscribers - 1, 'trpc');
     const sk = randomSecretKey();
-    const pub = await connectRelay({ url, secretKey: sk, name: 'publisher', kind: 'virtual', backend });
-    const probe = await connectRelay({ url, secretKey: randomSecretKey(), name: 'probe', kind: 'virtual', backend });
+    const pub = await connectRelay({ url, secretKey: sk, name: 'publisher', kind: 'virtual', backend, WebSocket });
+    const probe = await connectRelay({ url, secretKey: randomSecretKey(), name: 'probe', kind: 'virtual', backend, WebSocket });
     const arrivals = new Map<string, number>();
     const received: Envelope[] = [];
     const sub = probe.client.events.subscribe(

@@ -33,7 +33,8 @@ import { type FetchResult, SyncEngine, type SyncTuning } from '../shared/sync/Sy
 import type { Clock } from '../shared/sync/Clock';
 import { type PeerjsTransport, createPeerjsTransport } from '../shared/transport/peerjsTransport';
 import { MAX_FRAME_BYTES, type PeerLink, type PeerTransport } from '../shared/transport/PeerTransport';
-import { type ConnectRelayOptions, type RelayConnection, connectRelay } from './relayConnection';
+import { WebSocket } from 'ws';
+import { type ConnectRelayOptions, type RelayConnection, connectRelay } from '../shared/client/relayConnection';
 import { createWrtcPeer } from './wrtcPeer';
 import { enableWrtcGc, noteWrtcClosed } from './wrtcGc';
 
@@ -177,6 +178,7 @@ export class NodePeer {
         name: opts.name,
         kind: opts.kind,
         backend,
+        WebSocket,
         onLogin: (login, { reconnect }) => node.onLogin(login, reconnect),
         onError: (err) => node.log('relogin_failed', { err: String(err) }),
       });

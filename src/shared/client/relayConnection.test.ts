@@ -2,11 +2,12 @@
 // stream resumes without the caller resubscribing.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { randomSecretKey } from '../shared/crypto/ed25519';
-import type { Envelope, LoginOutput, RelayEvent } from '../shared/protocol/relay';
-import { parseEnvelopeBatch } from '../shared/protocol/relay';
-import type { Relay } from '../server/createRelay';
-import { backend, eventually, loggedIn, makePost, startTestRelay } from '../server/testKit';
+import { WebSocket } from 'ws';
+import { randomSecretKey } from '../crypto/ed25519';
+import type { Envelope, LoginOutput, RelayEvent } from '../protocol/relay';
+import { parseEnvelopeBatch } from '../protocol/relay';
+import type { Relay } from '../../server/createRelay';
+import { backend, eventually, loggedIn, makePost, startTestRelay } from '../../server/testKit';
 import { connectRelay, type RelayConnection } from './relayConnection';
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -38,6 +39,7 @@ async function connect(relay: Relay, logins: LoginOutput[]) {
     name: 'resilient',
     kind: 'virtual',
     backend,
+    WebSocket,
     retryBaseMs: 20,
     restartDelayMs: 50,
     onLogin: (l) => logins.push(l),
