@@ -60,3 +60,12 @@ it('B2 client and virtual import only types from server', () => {
   }
   assert.deepEqual(bad, []);
 });
+
+it('B3 the shared client core runs in a browser: no Buffer, no process, no require', () => {
+  const bad: string[] = [];
+  for (const f of sources(join(root, 'shared', 'client'))) {
+    const text = readFileSync(f, 'utf8').replace(/\/\/.*$/gm, '');
+    for (const word of ['Buffer', 'process.', 'require(', '__dirname']) if (text.includes(word)) bad.push(`${relative(root, f)}: ${word}`);
+  }
+  assert.deepEqual(bad, []);
+});

@@ -146,6 +146,18 @@ describe('PeerchatClient', () => {
     await eventually(online(c), 'online once the relay is up');
   });
 
+  it('CL2 a login refusal that retrying cannot fix is offline with its reason, and no retry follows', async () => {
+    const r = await relay();
+    // A name of control characters only: the relay refuses it BAD_INPUT whatever the client tries next.
+    const { c } = await client(r, { name: '\u0007' });
+    await eventually(() => c.getSnapshot().connection.state === 'offline', 'offline');
+    const s = c.getSnapshot().connection as Extract<ConnectionState, { state: 'offline' }>;
+    assert.equal(s.error?.reason, 'BAD_INPUT');
+    await eventually(() => r.counts().connections === 0, 'the socket closed');
+    assert.equal(r.counts().sessions, 0);
+    assert.equal(c.getSnapshot().connection, s, 'still offline, untouched');
+  });
+
   it('CL5 a post cut off by a dropped socket is resent after the next login with the same clientId, and the relay answers with the same envelope', async () => {
     const r = await relay();
     const watcher = await loggedIn(r);

@@ -8,7 +8,7 @@ import type { Envelope, LoginOutput, RelayEvent } from '../protocol/relay';
 import { parseEnvelopeBatch } from '../protocol/relay';
 import type { Relay } from '../../server/createRelay';
 import { backend, eventually, loggedIn, makePost, startTestRelay } from '../../server/testKit';
-import { connectRelay, type RelayConnection } from './relayConnection';
+import { connectRelay, type RelayConnection, RelayKeyChangedError } from './relayConnection';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -95,5 +95,21 @@ describe('relayConnection', () => {
     cleanup.push(poster.close);
     const p = await poster.client.chat.post.mutate(await makePost(poster.id, { text: 'new epoch' }));
     await eventually(() => seen.envelopes.some((e) => e.id === p.id), 'message from the new relay');
+  });
+
+  it('CL4 a relay whose key is not the pinned one is refused before a login is signed', async () => {
+    const relay = await startTestRelay();
+    cleanup.push(() => relay.close());
+    const other = await loggedIn(relay);
+    cleanup.push(other.close);
+    const pinned = other.me.self.userId; // any other valid key
+    const signed: string[] = [];
+    const spy = { ...backend, sign: async (sk: Uint8Array, m: Uint8Array) => (signed.push(new TextDecoder().decode(m)), backend.sign(sk, m)) };
+    await assert.rejects(
+      connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'pinned', kind: 'virtual', backend: spy, WebSocket, relayKey: pinned }),
+      (err: unknown) => err instanceof RelayKeyChangedError && err.pinned === pinned && err.offered === relay.info.publicKey,
+    );
+    assert.deepEqual(signed, []);
+    assert.equal(relay.counts().sessions, 1, 'only the other client');
   });
 });

@@ -242,9 +242,9 @@ export async function createRelayConnection(opts: ConnectRelayOptions): Promise<
       if (attempt !== attemptSeq || closed) return;
       // Checked before anything is signed: a login signature for another relay's key is never made (CL4).
       if (pinnedRelayKey && ch.relayKey !== pinnedRelayKey) {
-        const change = { pinned: pinnedRelayKey, offered: ch.relayKey };
+        // Told first: closing rejects whatever waits for a login, and the reason must already be known.
+        opts.onRelayKeyChanged?.({ pinned: pinnedRelayKey, offered: ch.relayKey });
         void close();
-        opts.onRelayKeyChanged?.(change);
         return;
       }
       if (!pinnedRelayKey) {
@@ -280,10 +280,11 @@ export async function createRelayConnection(opts: ConnectRelayOptions): Promise<
       if (attempt !== attemptSeq || closed) return;
       const reason = relayReasonOf(err);
       const permanent = reason !== null && PERMANENT_LOGIN_REASONS.has(reason);
+      // Told first, as above.
+      opts.onError?.(err, { permanent });
       if (permanent) void close();
       // Drop this socket; wsLink reconnects with backoff and we try again on the next open.
       else wsClient.connection?.ws?.close();
-      opts.onError?.(err, { permanent });
     }
   }
 
