@@ -393,6 +393,9 @@ export class PeerchatClient {
   private readonly log: (event: string, fields?: Record<string, unknown>) => void;
   private key = '';
   private keyFingerprint = '';
+  /** Resolves once start() has derived the public key: a post made before that waits for it. */
+  private readonly keyReady: Promise<void>;
+  private keyKnown!: () => void;
   private started = false;
   private stopped = false;
 
@@ -441,6 +444,9 @@ export class PeerchatClient {
     this.log = opts.log ?? (() => {});
     this.pinned = opts.pinnedRelayKey ?? null;
     this.gaps = new GapTracker(opts.store, () => this.horizon());
+    this.keyReady = new Promise((resolve) => {
+      this.keyKnown = resolve;
+    });
   }
 
   /** This identity's public key (base64url); known after `start()` resolved. */
@@ -459,6 +465,7 @@ export class PeerchatClient {
     const pub = await this.opts.backend.publicKeyOf(this.opts.secretKey);
     this.key = toB64url(pub);
     this.keyFingerprint = fingerprint(pub);
+    this.keyKnown();
     if (this.stopped) return;
     if (this.pinned) this.ensureEngine(this.pinned);
     this.setConnection({ state: 'connecting', attempt: 0, nextAttemptAt: null, lastError: null });
@@ -469,6 +476,7 @@ export class PeerchatClient {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.keyKnown(); // a post waiting for start() gives up now
     this.connGen++;
     this.bumpSession();
     for (const t of this.timers) this.clock.clearTimeout(t);
@@ -1162,6 +1170,7 @@ export class PeerchatClient {
     const loginsAtStart = this.logins;
     let env: Envelope;
     try {
+      await this.keyReady;
       entry.signed ??= signPost(this.opts.backend, this.opts.secretKey, {
         channel: r.channel,
         clientId: r.clientId,
