@@ -133,7 +133,7 @@ describe('PeerchatClient', () => {
     assert.deepEqual(c.getSnapshot().connection, { state: 'offline', error: null });
   });
 
-  it('CL2 a relay that is down: start() resolves at once, the client says when it tries next and gets online when the relay comes', async () => {
+  it('CL2 CL5 a relay that is down: start() resolves at once, the client says when it tries next, gets online when the relay comes, and sends what was posted meanwhile', async () => {
     const r = await relay();
     const downPort = r.port;
     await r.close();
@@ -142,8 +142,12 @@ describe('PeerchatClient', () => {
       const s = c.getSnapshot().connection;
       return s.state === 'connecting' && s.nextAttemptAt !== null && s.attempt >= 1;
     }, 'a scheduled retry');
+    // CL5: a post made meanwhile waits and goes out after the login.
+    const early = c.post('general', 'written while the relay was down');
     await relay({ port: downPort });
     await eventually(online(c), 'online once the relay is up');
+    const res = await early.result;
+    assert.ok(res.ok && res.envelope.post.text === 'written while the relay was down');
   });
 
   it('CL2 a login refusal that retrying cannot fix is offline with its reason, and no retry follows', async () => {
