@@ -570,7 +570,7 @@ async function main(): Promise<void> {
   if (built.status !== 0) throw new Error('build:server failed');
   const major = dockerNodeMajor(REPO) as number;
   nodeBin = nodeForMajor(major) as string;
-  const { connectRelay } = await import('../src/virtual/relayConnection');
+  const { connectRelay } = await import('../src/shared/client/relayConnection');
   const backend = nodeBackend();
   const clients = await Promise.all(Array.from({ length: CFG.clientProcs }, () => spawnChild('clients', process.execPath)));
   const results: Record<string, unknown> = { subscribers: CFG.subscribers, messages: CFG.messages, relayNode: `v${major} (${nodeBin === process.execPath ? 'this' : 'registry'} binary)` };
@@ -597,8 +597,8 @@ async function main(): Promise<void> {
     const relay = await startRelay('lifted');
     console.log(`relay up at ${relay.url}; connecting ${CFG.subscribers} subscribers`);
     await connectAll(clients, { url: relay.url, n: CFG.subscribers - 1, kind: 'trpc' });
-    const pub = await connectRelay({ url: relay.trpcUrl, secretKey: sk, name: 'publisher', kind: 'virtual', backend });
-    const probe = await connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'probe', kind: 'virtual', backend });
+    const pub = await connectRelay({ url: relay.trpcUrl, secretKey: sk, name: 'publisher', kind: 'virtual', backend, WebSocket });
+    const probe = await connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'probe', kind: 'virtual', backend, WebSocket });
     const arrivals = new Map<string, number>();
     const received: Envelope[] = [];
     const sub = probe.client.events.subscribe(

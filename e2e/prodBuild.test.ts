@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { randomSecretKey } from '../src/shared/crypto/ed25519';
 import { nodeBackend } from '../src/shared/crypto/nodeBackend';
 import { toB64url } from '../src/shared/encoding';
-import { connectRelay } from '../src/virtual/relayConnection';
+import { WebSocket } from 'ws';
+import { connectRelay } from '../src/shared/client/relayConnection';
 // @ts-expect-error -- a plain .mjs helper shared with bench:relay, without type declarations
 import { dockerNodeMajor, majorOf, nodeForMajor } from '../scripts/dockerNode.mjs';
 
@@ -149,6 +150,7 @@ describe('R13 production build started as the Dockerfile starts it', () => {
         name: 'prod-check',
         kind: 'browser',
         backend,
+        WebSocket,
       });
       assert.equal(conn.login.info.publicKey, relayKey);
       conn.close();

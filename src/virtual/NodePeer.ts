@@ -1,43 +1,41 @@
-// A headless peer in Node (SPEC.md VC1, VC2, VC7): a relay connection (login, events stream) plus a PeerJS Peer
-// over @roamhq/wrtc, a PeerJS transport and the shared SyncEngine over a HistoryStore. The virtual client
-// is one of kind 'virtual'; tests use kind 'browser' to play real users without a browser.
+// A headless peer in Node (SPEC.md VC1, VC2, VC7): the shared client core (src/shared/client/PeerchatClient:
+// relay connection, sessions, roster, outbox, one SyncEngine over a HistoryStore) with what is Node's
+// plugged in: `ws` for the relay socket, PeerJS over @roamhq/wrtc for peers, wrtc's GC, and the one-frame
+// rule for wrtc's reordering (VC2 d). The virtual client is one of kind 'virtual'; tests use kind
+// 'browser' to play real users without a browser.
 //
-// Sessions: every login (the first and one after each reconnect) is a new relay session with a new PeerJS
-// id and token. The Peer, the transport and the engine belong to one session: on a new login they are
-// torn down and rebuilt with the new id, over the same store, so what was cached survives. The events
-// stream is resent by the relay connection after a reconnect and restarts with a presence snapshot; the
-// roster is kept here and handed to whichever engine is current.
-//
-// Ownership (STYLE 10): this object owns the relay connection, the events subscription, each session's
-// Peer/transport/engine, its timers, and the store unless the caller passed one in. stop() ends all of
-// them; `liveResources()` counts what is still held, 0 after stop.
+// Ownership (STYLE 10): this object owns its client (and through it the relay connection, each session's
+// Peer and transport, the engine and their timers), its waitFor timers, and the store unless the caller
+// passed one in. stop() ends all of them; `liveResources()` counts what is still held, 0 after stop.
 import type { Peer } from 'peerjs';
-import type { Unsubscribable } from '@trpc/server/observable';
+import { WebSocket } from 'ws';
+import { type ClientError, PeerchatClient } from '../shared/client/PeerchatClient';
+import type { RelayConnection } from '../shared/client/relayConnection';
 import type { Ed25519Backend } from '../shared/crypto/ed25519';
 import { nodeBackend } from '../shared/crypto/nodeBackend';
-import { toB64url } from '../shared/encoding';
-import {
-  type AttachmentMeta,
-  type ClientKind,
-  type Envelope,
-  type LoginOutput,
-  type PresenceUser,
-  type RelayEvent,
-  type SignedAttachment,
-  parseEnvelopeBatch,
-} from '../shared/protocol/relay';
-import { contentDigests, signPost } from '../shared/protocol/signed';
+import type { AttachmentMeta, ClientKind, Envelope, PresenceUser, SignedAttachment } from '../shared/protocol/relay';
 import type { HistoryStore } from '../shared/store/HistoryStore';
 import { MemoryStore } from '../shared/store/MemoryStore';
-import { type FetchResult, SyncEngine, type SyncTuning } from '../shared/sync/SyncEngine';
 import type { Clock } from '../shared/sync/Clock';
-import { type PeerjsTransport, createPeerjsTransport } from '../shared/transport/peerjsTransport';
+import type { FetchResult, SyncEngine, SyncTuning } from '../shared/sync/SyncEngine';
+import type { PeerjsTransport } from '../shared/transport/peerjsTransport';
 import type { PeerLink, PeerTransport } from '../shared/transport/PeerTransport';
-import { type ConnectRelayOptions, type RelayConnection, connectRelay } from './relayConnection';
 import { createWrtcPeer } from './wrtcPeer';
 import { enableWrtcGc, noteWrtcClosed } from './wrtcGc';
 
+export { trpcUrlOf } from '../shared/client/PeerchatClient';
+
 export type NodePeerLog = (event: string, fields?: Record<string, unknown>) => void;
+
+/** Relay reconnect tuning (see PeerchatClientOptions). */
+export interface NodePeerRelayTuning {
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  restartDelayMs?: number;
+  keepAliveMs?: number;
+  /** start() rejects if the first login has not succeeded by then. @default 10_000 */
+  connectTimeoutMs?: number;
+}
 
 export interface NodePeerOptions {
   /** The relay's origin, e.g. `http://127.0.0.1:8080`; its tRPC socket is `<origin>/trpc`. */
@@ -54,7 +52,7 @@ export interface NodePeerOptions {
   channels?: string[];
   /** @default nodeBackend() */
   backend?: Ed25519Backend;
-  /** Sync engine tuning, passed to every session's engine. */
+  /** Sync engine tuning (one engine for the peer's life, across logins). */
   sync?: SyncTuning & { seed?: number; clock?: Clock };
   /** WebRTC links the transport may hold (open plus opening). @default engine maxLinks (32) + 8 for refusals in flight */
   maxLinks?: number;
@@ -63,7 +61,7 @@ export interface NodePeerOptions {
   /** Wraps each session's transport before the engine sees it (tests: adversaries, spies). */
   wrapTransport?: (t: PeerTransport) => PeerTransport;
   /** Reconnect tuning of the relay connection. */
-  relay?: Pick<ConnectRelayOptions, 'retryBaseMs' | 'retryMaxMs' | 'restartDelayMs' | 'keepAliveMs' | 'connectTimeoutMs'>;
+  relay?: NodePeerRelayTuning;
   /** First delay before retrying a failed session setup or a lost signalling socket (full jitter, x2 per try). @default 500 */
   retryBaseMs?: number;
   /** @default 30_000 */
@@ -77,7 +75,7 @@ export interface NodePeerOptions {
 export interface NodePeerStatus {
   /** Logged in, signalling socket open and the engine running: other peers can reach us. */
   online: boolean;
-  /** Other online users in presence. */
+  /** Other online sessions in presence. */
   peers: number;
   /** Open peer-to-peer links. */
   links: number;
@@ -94,145 +92,170 @@ export interface NodePeerStatus {
 /** How often waitFor conditions are re-checked besides on events. */
 const WAIT_POLL_MS = 100;
 
-/** Envelopes received while no engine runs (between sessions), fed to the next one. Beyond: oldest dropped (catch-up fills the gap). */
-const MAX_PENDING_ENVELOPES = 10_000;
-
-interface Session {
-  login: LoginOutput;
-  peer: Peer;
-  transport: PeerjsTransport;
-  engine: SyncEngine;
-  /** Signalling re-registrations tried since the socket was last open (backoff). */
-  signallingAttempts: number;
-  /** The pending re-registration, if any. */
-  signallingTimer: ReturnType<typeof setTimeout> | null;
-  /** Removes the listeners this peer put on `peer`. */
-  off: () => void;
-}
-
 interface StatsStore extends HistoryStore {
   stats(): { messages: number; attachments: number; bytes: number };
 }
 const hasStats = (s: HistoryStore): s is StatsStore => typeof (s as Partial<StatsStore>).stats === 'function';
 
+/** A client error as a thrown Error: the relay's refusal itself (a TRPCClientError with `data.reason`) when there is one. */
+function thrown(e: ClientError): Error {
+  if (e.cause instanceof Error) return e.cause;
+  return Object.assign(new Error(`${e.reason}: ${e.message}`), { reason: e.reason });
+}
+
 export class NodePeer {
   readonly publicKey: string;
   readonly store: HistoryStore;
   readonly kind: ClientKind;
-  private readonly opts: NodePeerOptions;
-  private readonly backend: Ed25519Backend;
+  readonly client: PeerchatClient;
   private readonly ownsStore: boolean;
-  private readonly log: NodePeerLog;
-  private conn: RelayConnection | null = null;
-  private sub: Unsubscribable | null = null;
-  private stateSub: Unsubscribable | null = null;
-  private relayUp = false;
-  private logins = 0;
-  private roster = new Map<string, PresenceUser>();
-  private pending: Envelope[] = [];
-  private current: Session | null = null;
-  /** The last session's transport, kept after it closed so a test can see it let go of everything. */
-  private lastTransport: PeerjsTransport | null = null;
-  /** A Peer being set up (not yet a session): stop() destroys it so setup cannot hang. */
-  private building: Peer | null = null;
-  /** Bumped on every login and at stop: setup work for an older generation gives up. */
-  private generation = 0;
-  private genAbort = new AbortController();
-  private chain: Promise<void> = Promise.resolve();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  private offClient: (() => void)[] = [];
   /** waitFor conditions: re-check function -> how to fail it at stop. */
   private readonly watchers = new Map<() => void, (err: Error) => void>();
   private readonly engineHandlers = new Set<(engine: SyncEngine) => void>();
+  private lastEngine: SyncEngine | null = null;
   private stopped = false;
   private notifyQueued = false;
   /** Re-checks waitFor conditions while any are waiting: some state (links opening) has no event. */
   private pollTimer: ReturnType<typeof setInterval> | null = null;
 
-  private constructor(opts: NodePeerOptions, publicKey: string, backend: Ed25519Backend) {
-    this.opts = opts;
-    this.publicKey = publicKey;
-    this.backend = backend;
-    this.kind = opts.kind;
-    this.ownsStore = !opts.store;
-    this.store = opts.store ?? new MemoryStore();
-    this.log = opts.log ?? (() => {});
+  private constructor(client: PeerchatClient, store: HistoryStore, ownsStore: boolean, kind: ClientKind) {
+    this.client = client;
+    this.store = store;
+    this.ownsStore = ownsStore;
+    this.kind = kind;
+    this.publicKey = client.publicKey;
   }
 
   /**
-   * Connects and logs in; resolves once logged in (the Peer and the engine come up right after: see
-   * `whenOnline`). Rejects when the first login fails (e.g. a TRPCClientError whose `data.reason` is the
-   * relay's code), leaving nothing behind.
+   * Connects and logs in; resolves once logged in (the Peer comes up right after: see `whenOnline`).
+   * Rejects when the first login fails (e.g. a TRPCClientError whose `data.reason` is the relay's code)
+   * or has not succeeded within `relay.connectTimeoutMs`, leaving nothing behind.
    */
   static async start(opts: NodePeerOptions): Promise<NodePeer> {
     // wrtc needs collections to free closed connections, and one before a natural exit (VC5, VC7).
     enableWrtcGc();
-    const backend = opts.backend ?? nodeBackend();
-    const publicKey = toB64url(await backend.publicKeyOf(opts.secretKey));
-    const node = new NodePeer(opts, publicKey, backend);
+    const ownsStore = !opts.store;
+    const store = opts.store ?? new MemoryStore();
+    const log = opts.log ?? (() => {});
+    const trace = opts.traceLinks ? log : undefined;
+    const { clock, ...sync } = opts.sync ?? {};
+    const client = new PeerchatClient({
+      relayUrl: opts.relayUrl,
+      secretKey: opts.secretKey,
+      name: opts.name,
+      kind: opts.kind,
+      store,
+      backend: opts.backend ?? nodeBackend(),
+      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+      createPeer: async ({ peerId, login }) => {
+        const peer = await createWrtcPeer({ peerId, peerToken: login.peerToken, relayUrl: opts.relayUrl, info: login.info });
+        // Destroying the Peer closes its RTCPeerConnections: their wrtc threads wait for a collection (VC5).
+        peer.on('close', () => noteWrtcClosed());
+        return peer;
+      },
+      channels: opts.channels,
+      sync,
+      clock,
+      maxLinks: opts.maxLinks,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      wrapTransport: (t) => nodeTransport(opts.wrapTransport ? opts.wrapTransport(t) : t, trace),
+      retryBaseMs: opts.relay?.retryBaseMs,
+      retryMaxMs: opts.relay?.retryMaxMs,
+      restartDelayMs: opts.relay?.restartDelayMs,
+      keepAliveMs: opts.relay?.keepAliveMs,
+      sessionRetryBaseMs: opts.retryBaseMs,
+      sessionRetryMaxMs: opts.retryMaxMs,
+      log,
+    });
+    // The first login's outcome: online, or the first login error, or nothing within the timeout.
+    const timeoutMs = opts.relay?.connectTimeoutMs ?? 10_000;
+    let settle!: (err: Error | null) => void;
+    const first = new Promise<Error | null>((resolve) => {
+      settle = resolve;
+    });
+    const timer = setTimeout(() => settle(new Error(`no login within ${timeoutMs} ms`)), timeoutMs);
+    const offError = client.on('error', (e) => {
+      if (e.where === 'login') settle(thrown(e));
+    });
+    const offState = client.subscribe(() => {
+      const c = client.getSnapshot().connection;
+      if (c.state === 'online') settle(null);
+      else if (c.state === 'offline' && c.error) settle(thrown(c.error));
+    });
+    let failure: Error | null;
     try {
-      node.conn = await connectRelay({
-        ...opts.relay,
-        url: trpcUrlOf(opts.relayUrl),
-        secretKey: opts.secretKey,
-        name: opts.name,
-        kind: opts.kind,
-        backend,
-        onLogin: (login, { reconnect }) => node.onLogin(login, reconnect),
-        onError: (err) => node.log('relogin_failed', { err: String(err) }),
-      });
+      await client.start();
+      failure = await first;
     } catch (err) {
-      await node.stop();
-      throw err;
+      failure = err as Error;
+    } finally {
+      clearTimeout(timer);
+      offError();
+      offState();
     }
-    node.subscribe();
+    if (failure) {
+      await client.stop();
+      if (ownsStore) await store.close();
+      throw failure;
+    }
+    const node = new NodePeer(client, store, ownsStore, opts.kind);
+    node.offClient.push(
+      client.subscribe(() => node.changed()),
+      client.on('stored', () => node.changed()),
+    );
+    node.changed();
     return node;
   }
 
-  /** The running session's engine (null between sessions). */
+  /** The sync engine: one for this peer's life, across logins (SPEC.md CL3). */
   get engine(): SyncEngine | null {
-    return this.current?.engine ?? null;
+    return this.client.engine;
   }
 
   /** The running session's PeerJS Peer (null between sessions). */
   get peer(): Peer | null {
-    return this.current?.peer ?? null;
+    return this.client.peer;
   }
 
   /** This session's PeerJS id. */
   get peerId(): string | null {
-    return this.current?.login.self.peerId ?? this.conn?.login?.self.peerId ?? null;
+    return this.client.getSnapshot().session.peerId;
   }
 
   get relay(): RelayConnection {
-    if (!this.conn) throw new Error('not connected');
-    return this.conn;
+    const r = this.client.relay;
+    if (!r) throw new Error('not connected');
+    return r;
   }
 
   /** The transport of the running session, else the last one (to check it released everything). */
   get transport(): PeerjsTransport | null {
-    return this.current?.transport ?? this.lastTransport;
+    return this.client.transport;
   }
 
   status(): NodePeerStatus {
-    const s = this.current;
-    const online = this.relayUp && !!s && s.peer.open && !s.peer.disconnected && !this.stopped;
-    let peers = 0;
-    for (const u of this.roster.values()) if (u.userId !== this.publicKey || u.peerId !== this.peerId) peers++;
+    const snap = this.client.getSnapshot();
+    const engine = this.client.engine;
+    const peer = this.client.peer;
+    // Read live, not from the snapshot: some of this (a link opening) changes without an event here.
+    const online = !this.stopped && snap.connection.state === 'online' && !!peer && peer.open && !peer.disconnected && !!engine && !engine.stopped;
     const st = !this.stopped && hasStats(this.store) ? this.store.stats() : null;
+    const links = engine && !engine.stopped ? engine.stats().links : 0;
     return {
       online,
-      peers,
-      links: s?.engine.stats().links ?? 0,
-      messages: st?.messages ?? s?.engine.stats().messages ?? 0,
+      peers: snap.presence.filter((u) => !u.isSelf).length,
+      links,
+      messages: st?.messages ?? engine?.stats().messages ?? 0,
       attachments: st?.attachments ?? 0,
       bytes: st?.bytes ?? 0,
-      logins: this.logins,
+      logins: snap.session.logins,
     };
   }
 
   /** Online users other than this session, as presence reports them. */
   presence(): PresenceUser[] {
-    return [...this.roster.values()].filter((u) => u.peerId !== this.peerId);
+    return this.client.getSnapshot().presence.filter((u) => !u.isSelf);
   }
 
   /** Resolves when `cond` holds, re-checked on every state change of this peer (login, presence, session, messages). */
@@ -290,29 +313,18 @@ export class NodePeer {
     return this.waitFor(() => this.status().online);
   }
 
-  /** Calls `handler` with every session's engine, the current one at once (tests listen to engine events). */
+  /** Calls `handler` with the engine, at once (tests listen to engine events); again only if the engine is replaced. */
   onEngine(handler: (engine: SyncEngine) => void): () => void {
     this.engineHandlers.add(handler);
-    if (this.current) handler(this.current.engine);
+    if (this.client.engine) handler(this.client.engine);
     return () => this.engineHandlers.delete(handler);
   }
 
-  /** Signs and posts a message; the relay's envelope is stored and returned. */
+  /** Signs and posts a message; the relay's envelope is stored and returned. Throws the relay's refusal. */
   async post(channel: string, text: string, attachments: SignedAttachment[] = []): Promise<Envelope> {
-    const post = await signPost(this.backend, this.opts.secretKey, {
-      channel,
-      clientId: `n${toB64url(crypto.getRandomValues(new Uint8Array(15)))}`,
-      text,
-      attachments,
-      replyTo: null,
-      author: this.publicKey,
-      // Bound to this relay and to its clock as we estimate it (SPEC.md M6).
-      relay: this.relay.login.info.publicKey,
-      sentAt: this.relay.relayNow(),
-    });
-    const env = await this.relay.client.chat.post.mutate(post);
-    await this.ingest([env]);
-    return env;
+    const r = await this.client.post(channel, text, { attachments }).result;
+    if (!r.ok) throw thrown(r.error);
+    return r.envelope;
   }
 
   /**
@@ -320,53 +332,30 @@ export class NodePeer {
    * stores the content and offers it to peers (SPEC.md G6). Post a message carrying the result to announce it.
    */
   async publishAttachment(bytes: Uint8Array, meta: Pick<AttachmentMeta, 'name' | 'mime'> & Partial<AttachmentMeta>): Promise<SignedAttachment> {
-    const signed = await this.relay.client.attachment.mint.mutate({ ...meta, ...contentDigests(bytes) });
-    const engine = this.engine;
-    if (!engine) throw new Error('NOT_ONLINE: no session is running');
-    const r = await engine.publishAttachment(signed, bytes);
-    if (!r.ok) throw new Error(`publish failed: ${r.reason}`);
-    return signed;
+    const r = await this.client.publishAttachment(bytes, meta);
+    if (!r.ok) throw thrown(r.error);
+    return r.attachment;
   }
 
   fetchAttachment(id: string, opts: { signal?: AbortSignal } = {}): Promise<FetchResult> {
-    const engine = this.engine;
-    if (!engine) return Promise.resolve({ ok: false, reason: 'NOT_ONLINE' });
-    return engine.fetchAttachment(id, opts);
+    return this.client.fetchAttachment(id, opts);
   }
 
   /**
-   * What this peer still holds: timers, Peers not destroyed, the transport's links and connections
-   * (T4), the relay socket and the events subscription. 0 after stop().
+   * What this peer still holds: the client's timers, Peers, transport links and connections (T4), relay
+   * socket, events subscription and engine, plus waitFor timers. 0 after stop().
    */
   liveResources(): number {
-    let n = this.timers.size + this.watchers.size + (this.pollTimer ? 1 : 0);
-    if (this.current) n += 1 + (this.current.peer.destroyed ? 0 : 1);
-    if (this.building && !this.building.destroyed) n++;
-    n += this.transport?.liveResources() ?? 0;
-    if (this.sub) n++;
-    const ws = this.conn?.wsClient.connection?.ws;
-    if (ws && ws.readyState !== 3 /* CLOSED */) n++;
-    return n;
+    return this.client.liveResources() + this.watchers.size + (this.pollTimer ? 1 : 0) + this.offClient.length;
   }
 
-  /** Ends everything this peer owns (idempotent): engine, links, Peer, transport, relay socket, timers, owned store. */
+  /** Ends everything this peer owns (idempotent): the client (engine, links, Peer, transport, relay socket, timers), owned store. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.bumpGeneration();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.sub?.unsubscribe();
-    this.sub = null;
-    this.stateSub?.unsubscribe();
-    this.stateSub = null;
-    this.building?.destroy();
-    await this.chain;
-    await this.closeSession();
-    await this.conn?.close();
-    this.relayUp = false;
-    this.pending = [];
-    this.roster.clear();
+    await this.client.stop();
+    for (const off of this.offClient) off();
+    this.offClient = [];
     this.engineHandlers.clear();
     // Nobody waits forever on a stopped peer.
     for (const fail of this.watchers.values()) fail(new Error('STOPPED: the peer was stopped'));
@@ -376,243 +365,16 @@ export class NodePeer {
     if (this.ownsStore) await this.store.close();
   }
 
-  // ---- relay side ----
-
-  private subscribe(): void {
-    const conn = this.relay;
-    this.stateSub = conn.wsClient.connectionState.subscribe({
-      next: (s) => {
-        // 'pending' = the socket is open; a fresh login (onLogin) says when it is usable again.
-        if (s.state !== 'pending' && this.relayUp) {
-          this.relayUp = false;
-          this.changed();
-        }
-      },
-    });
-    this.sub = conn.client.events.subscribe(
-      { channels: this.opts.channels, presence: true },
-      {
-        onData: (ev) => this.onEvent(ev),
-        onError: (err) => this.log('events_error', { err: String(err) }),
-      },
-    );
-  }
-
-  private onEvent(ev: RelayEvent): void {
-    try {
-      if (ev.t === 'msgs') {
-        const envs = parseEnvelopeBatch(ev.raw);
-        if (!envs) return this.log('bad_batch');
-        void this.ingest(envs);
-        return;
-      }
-      if (ev.t === 'presence') {
-        if (ev.op === 'snapshot') this.roster = new Map(ev.users.map((u) => [u.sessionId, u]));
-        else {
-          for (const id of ev.left) this.roster.delete(id);
-          for (const u of ev.users) this.roster.set(u.sessionId, u);
-        }
-        this.current?.engine.setRoster([...this.roster.values()]);
-        this.changed();
-        return;
-      }
-      if (ev.t === 'bye') this.log('relay_bye', { retryAfterMs: ev.retryAfterMs });
-    } catch (err) {
-      // Never throw into the subscription's listener (STYLE 7).
-      this.log('event_error', { err: String(err) });
-    }
-  }
-
-  /** Live envelopes go to the engine (which verifies before storing, G2); between sessions they wait, bounded. */
-  private async ingest(envs: Envelope[]): Promise<void> {
-    const engine = this.current?.engine;
-    if (!engine) {
-      this.pending.push(...envs);
-      if (this.pending.length > MAX_PENDING_ENVELOPES) this.pending.splice(0, this.pending.length - MAX_PENDING_ENVELOPES);
-      return;
-    }
-    try {
-      const r = await engine.addMessages(envs);
-      if (r.rejected.length > 0) this.log('envelopes_rejected', { count: r.rejected.length, reason: r.rejected[0]!.reason });
-    } catch (err) {
-      if (!this.stopped) this.log('add_failed', { err: String(err) });
-    }
-    this.changed();
-  }
-
-  private onLogin(login: LoginOutput, reconnect: boolean): void {
-    if (this.stopped) return;
-    this.logins++;
-    this.relayUp = true;
-    this.log('login', { peerId: login.self.peerId, reconnect });
-    const gen = this.bumpGeneration();
-    const signal = this.genAbort.signal;
-    this.chain = this.chain.then(() => this.openSession(gen, login, signal)).catch((err) => this.log('session_error', { err: String(err) }));
-    this.changed();
-  }
-
-  private bumpGeneration(): number {
-    this.genAbort.abort();
-    this.genAbort = new AbortController();
-    return ++this.generation;
-  }
-
-  // ---- sessions ----
-
-  /** Replaces the session with one for `login`, retrying setup with backoff until it works or a newer login supersedes it. */
-  private async openSession(gen: number, login: LoginOutput, signal: AbortSignal): Promise<void> {
-    await this.closeSession();
-    for (let attempt = 0; gen === this.generation && !this.stopped; attempt++) {
-      try {
-        await this.buildSession(gen, login);
-        return;
-      } catch (err) {
-        if (gen !== this.generation || this.stopped) return;
-        this.log('session_setup_failed', { attempt, err: String(err) });
-        await this.sleep(this.backoff(attempt), signal);
-      }
-    }
-  }
-
-  private async buildSession(gen: number, login: LoginOutput): Promise<void> {
-    const peer = await createWrtcPeer({ peerId: login.self.peerId, peerToken: login.peerToken, relayUrl: this.opts.relayUrl, info: login.info });
-    this.building = peer;
-    let transport: PeerjsTransport;
-    try {
-      if (this.stopped || gen !== this.generation) throw new Error('superseded');
-      transport = await createPeerjsTransport({
-        peer,
-        maxLinks: this.opts.maxLinks ?? (this.opts.sync?.maxLinks ?? 32) + 8,
-        connectTimeoutMs: this.opts.connectTimeoutMs,
-        onError: (err, where) => this.log('transport_error', { where, err: String(err) }),
-      });
-    } catch (err) {
-      peer.destroy();
-      throw err;
-    } finally {
-      this.building = null;
-    }
-    if (this.stopped || gen !== this.generation) {
-      await transport.close();
-      peer.destroy();
-      return;
-    }
-    const engine = new SyncEngine({
-      ...this.opts.sync,
-      store: this.store,
-      crypto: this.backend,
-      relayKey: login.info.publicKey,
-      transport: sessionTransport(this.opts.wrapTransport ? this.opts.wrapTransport(transport) : transport, this.opts.traceLinks ? this.log : undefined),
-      selfKind: this.opts.kind,
-      onError: (err, where) => this.log('sync_error', { where, err: String(err) }),
-    });
-    const session: Session = {
-      login,
-      peer,
-      transport,
-      engine,
-      signallingAttempts: 0,
-      signallingTimer: null,
-      off: () => {
-        peer.off('disconnected', onDisconnected);
-        peer.off('open', onOpen);
-        peer.off('error', onError);
-      },
-    };
-    const onDisconnected = (): void => this.onSignallingLost(session);
-    const onOpen = (): void => {
-      session.signallingAttempts = 0;
-      this.changed();
-    };
-    // PeerJS reports refusals and failed connections here; the transport turns them into reasons.
-    const onError = (err: { type?: string; message?: string }): void => this.log('peer_error', { type: err?.type, message: err?.message });
-    peer.on('disconnected', onDisconnected);
-    peer.on('open', onOpen);
-    peer.on('error', onError);
-    this.current = session;
-    this.lastTransport = transport;
-    engine.on('messages', () => this.changed());
-    engine.on('attachment', () => this.changed());
-    engine.on('attachmentFailed', () => this.changed());
-    engine.on('peerDropped', () => this.changed());
-    engine.on('synced', () => this.changed());
-    for (const h of this.engineHandlers) h(engine);
-    // Roster first, then start: start's first catch-up then already sees who is online (G5).
-    engine.setRoster([...this.roster.values()]);
-    await engine.start();
-    const waiting = this.pending;
-    this.pending = [];
-    if (waiting.length > 0) await this.ingest(waiting);
-    this.log('session', { peerId: login.self.peerId });
-    this.changed();
-  }
-
-  private async closeSession(): Promise<void> {
-    const s = this.current;
-    if (!s) return;
-    this.current = null;
-    s.off();
-    if (s.signallingTimer) {
-      clearTimeout(s.signallingTimer);
-      this.timers.delete(s.signallingTimer);
-    }
-    await s.engine.stop();
-    await s.transport.close();
-    // Destroying the Peer closes every PeerJS connection and its RTCPeerConnection (wrtc threads).
-    s.peer.destroy();
-    noteWrtcClosed();
-    this.changed();
-  }
-
-  /**
-   * The signalling socket closed while the relay login may still stand (a network blip, a ping timeout):
-   * open links keep working (T5), and the same id and token can register again, with backoff. While the
-   * relay connection itself is down the session has ended (the relay ends it with the socket): nothing
-   * to do but wait for the next login, which replaces this session.
-   */
-  private onSignallingLost(s: Session): void {
-    this.changed();
-    if (this.stopped || this.current !== s || s.peer.destroyed || s.signallingTimer) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      s.signallingTimer = null;
-      if (this.stopped || this.current !== s || s.peer.destroyed || !s.peer.disconnected) return;
-      if (!this.relayUp) return this.onSignallingLost(s); // try again later, unless a new login came
-      this.log('signalling_reconnect', { attempt: s.signallingAttempts });
-      // A refusal makes PeerJS emit 'disconnected' again, which schedules the next try.
-      s.peer.reconnect();
-    }, this.backoff(s.signallingAttempts++));
-    s.signallingTimer = t;
-    this.timers.add(t);
-  }
-
-  private backoff(attempt: number): number {
-    const base = this.opts.retryBaseMs ?? 500;
-    const cap = this.opts.retryMaxMs ?? 30_000;
-    // Full jitter, like the relay connection: peers that lost the relay together do not return together.
-    return Math.random() * Math.min(cap, base * 2 ** attempt);
-  }
-
-  private sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = (): void => {
-        clearTimeout(t);
-        this.timers.delete(t);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.timers.add(t);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  }
-
   /**
    * Re-checks every waitFor condition, a microtask later: the other listeners of the event that caused
    * the change (a test's own handler, say) run first, and several changes in one tick check once.
    */
   private changed(): void {
+    const engine = this.client.engine;
+    if (engine && engine !== this.lastEngine) {
+      this.lastEngine = engine;
+      for (const h of this.engineHandlers) h(engine);
+    }
     if (this.notifyQueued) return;
     this.notifyQueued = true;
     queueMicrotask(() => {
@@ -622,26 +384,20 @@ export class NodePeer {
   }
 }
 
-/** ws(s)://host/trpc for an http(s) relay origin. */
-export function trpcUrlOf(relayUrl: string): string {
-  const u = new URL('/trpc', relayUrl);
-  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
-  return u.toString();
-}
-
 /**
- * The transport as the engine sees it: every closed link is noted for the wrtc collector (VC5), and link
- * events are traced when asked. Links that open before the engine subscribes, frames that arrive before
- * a connection opens, and "one frame until the remote has spoken" are the shared transport's (T9-T11).
+ * The session transport as Node needs it: every closed link is noted for the wrtc collector (VC5). The
+ * early-frame rules (hold frames until open, one frame until the remote has spoken) are the shared
+ * transport's (T9, T11); holding links that open before the engine listens is the client core's
+ * (SessionTransport) and the transport's (T10).
  */
-function sessionTransport(inner: PeerTransport, trace?: NodePeerLog): PeerTransport {
-  const watch = (link: PeerLink, dir: 'in' | 'out'): PeerLink => {
-    trace?.('link_open', { dir, peer: link.remotePeerId });
-    link.onClose((reason) => {
-      trace?.('link_closed', { dir, peer: link.remotePeerId, reason });
+function nodeTransport(inner: PeerTransport, trace?: NodePeerLog): PeerTransport {
+  const watch = (raw: PeerLink, dir: 'in' | 'out'): PeerLink => {
+    trace?.('link_open', { dir, peer: raw.remotePeerId });
+    raw.onClose((reason) => {
+      trace?.('link_closed', { dir, peer: raw.remotePeerId, reason });
       noteWrtcClosed();
     });
-    return link;
+    return raw;
   };
   return {
     get localPeerId() {
@@ -656,7 +412,8 @@ function sessionTransport(inner: PeerTransport, trace?: NodePeerLog): PeerTransp
         throw err;
       }
     },
-    onLink: (handler) => inner.onLink((link) => handler(watch(link, 'in'))),
+    onLink: (handler) => inner.onLink((raw) => handler(watch(raw, 'in'))),
     close: () => inner.close(),
   };
 }
+

@@ -32,6 +32,11 @@ export interface SyncEvents {
   synced: { peerId: string; need: number };
   /** A link closed by this side for a reason; banned = remembered as bad (G13). */
   peerDropped: { peerId: string; reason: string; banned: boolean };
+  /**
+   * A catch-up (syncNow) with `peers` peers starts, and ends once their sessions ran and what they found was
+   * fetched (or had no source left). The client core shows it per channel (SPEC.md CL7). Each start has one end.
+   */
+  catchUp: { phase: 'start' | 'end'; peers: number };
 }
 
 export interface ResolvedSyncOptions {

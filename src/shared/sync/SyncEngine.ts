@@ -276,14 +276,20 @@ export class SyncEngine implements SyncContext {
         await this.within(this.messages.idle(), this.opts.requestTimeoutMs);
       }
     };
-    if (real.length === 0) return sessions(virtual.slice(0, this.opts.catchUpPeers));
-    if (virtual.length > 0) {
-      this.spawn(
-        this.delay(this.opts.virtualDelayMs).then(() => (this.stopped ? undefined : sessions(virtual.slice(0, 1)))),
-        'sync',
-      );
+    const first = real.length > 0 ? real : virtual.slice(0, this.opts.catchUpPeers);
+    this.events.emit('catchUp', { phase: 'start', peers: first.length });
+    try {
+      if (real.length === 0) return await sessions(first);
+      if (virtual.length > 0) {
+        this.spawn(
+          this.delay(this.opts.virtualDelayMs).then(() => (this.stopped ? undefined : sessions(virtual.slice(0, 1)))),
+          'sync',
+        );
+      }
+      await sessions(real);
+    } finally {
+      this.events.emit('catchUp', { phase: 'end', peers: first.length });
     }
-    await sessions(real);
   }
 
   on<K extends keyof SyncEvents>(event: K, handler: (e: SyncEvents[K]) => void): () => void {

@@ -6,14 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { TRPCClientError } from '@trpc/client';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Ed25519Backend } from '../shared/crypto/ed25519';
-import { randomSecretKey } from '../shared/crypto/ed25519';
-import type { Envelope, LoginOutput, RelayEvent } from '../shared/protocol/relay';
-import { parseEnvelopeBatch } from '../shared/protocol/relay';
-import { toB64url } from '../shared/encoding';
-import type { Relay } from '../server/createRelay';
-import { backend, eventually, loggedIn, makePost, refusal, startTestRelay } from '../server/testKit';
-import { connectRelay, type RelayConnection, RelayKeyChangedError } from './relayConnection';
+import { randomSecretKey } from '../crypto/ed25519';
+import type { Envelope, LoginOutput, RelayEvent } from '../protocol/relay';
+import { parseEnvelopeBatch } from '../protocol/relay';
+import type { Relay } from '../../server/createRelay';
+import { backend, eventually, loggedIn, makePost, refusal, startTestRelay } from '../../server/testKit';
+import { type ConnectRelayOptions, connectRelay, type RelayConnection, RelayKeyChangedError } from './relayConnection';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {
@@ -36,7 +34,7 @@ function watch(conn: RelayConnection) {
   return { events, envelopes };
 }
 
-async function connect(relay: Relay, logins: LoginOutput[], extra: { onError?: (err: unknown) => void } = {}) {
+async function connect(relay: Relay, logins: LoginOutput[], extra: Pick<ConnectRelayOptions, 'onError' | 'onRelayKeyChanged'> = {}) {
   const secretKey = randomSecretKey();
   const conn = await connectRelay({
     url: relay.trpcUrl,
@@ -44,6 +42,7 @@ async function connect(relay: Relay, logins: LoginOutput[], extra: { onError?: (
     name: 'resilient',
     kind: 'virtual',
     backend,
+    WebSocket,
     retryBaseMs: 20,
     restartDelayMs: 50,
     onLogin: (l) => logins.push(l),
@@ -118,31 +117,15 @@ describe('relayConnection', () => {
     assert.equal(b.counts().sessions, 0, 'nobody was logged in at B');
   });
 
-  it('L9 a challenge with another relay key than the pinned one is refused before anything is signed', async () => {
-    const relay = await startTestRelay();
-    cleanup.push(() => relay.close());
-    const counting = countingSigner(backend);
-    const pinned = toB64url(new Uint8Array(32).fill(3)); // some other relay's key
-    await assert.rejects(
-      connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'pinned', kind: 'browser', backend: counting.backend, pinnedRelayKey: pinned }),
-      (e: unknown) => e instanceof RelayKeyChangedError && e.code === 'RELAY_KEY_CHANGED' && e.expected === pinned && e.got === relay.info.publicKey,
-    );
-    assert.equal(counting.signed(), 0, 'no login was signed');
-    // With the right pin it logs in.
-    const ok = await connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'pinned', kind: 'browser', backend, pinnedRelayKey: relay.info.publicKey });
-    cleanup.push(() => ok.close());
-    assert.equal(ok.login.info.publicKey, relay.info.publicKey);
-  });
-
   it('L9 after a reconnect to a relay with another key on the same address, the client reports RELAY_KEY_CHANGED and does not log in', async () => {
     const relay1 = await startTestRelay();
     const logins: LoginOutput[] = [];
-    const errors: unknown[] = [];
-    await connect(relay1, logins, { onError: (e) => errors.push(e) });
+    const changes: { pinned: string; offered: string }[] = [];
+    await connect(relay1, logins, { onRelayKeyChanged: (c) => changes.push(c) });
     await relay1.close();
     const relay2 = await startTestRelay({ port: relay1.port });
     cleanup.push(() => relay2.close());
-    await eventually(() => errors.some((e) => e instanceof RelayKeyChangedError), 'RELAY_KEY_CHANGED');
+    await eventually(() => changes.some((c) => c.pinned === relay1.info.publicKey && c.offered === relay2.info.publicKey), 'RELAY_KEY_CHANGED');
     assert.equal(logins.length, 1);
     assert.equal(relay2.counts().sessions, 0);
   });
@@ -155,8 +138,25 @@ describe('relayConnection', () => {
     const env = await conn.client.chat.post.mutate(await makePost(id, { text: 'on time', sentAt: conn.relayNow(), relay: relay.info.publicKey }));
     assert.equal(env.post.text, 'on time');
     assert.equal(await refusal(conn.client.chat.post.mutate(await makePost(id, { text: 'local clock', relay: relay.info.publicKey }))), 'STALE_POST');
+    });
+
+  it('CL4 a relay whose key is not the pinned one is refused before a login is signed', async () => {
+    const relay = await startTestRelay();
+    cleanup.push(() => relay.close());
+    const other = await loggedIn(relay);
+    cleanup.push(other.close);
+    const pinned = other.me.self.userId; // any other valid key
+    const signed: string[] = [];
+    const spy = { ...backend, sign: async (sk: Uint8Array, m: Uint8Array) => (signed.push(new TextDecoder().decode(m)), backend.sign(sk, m)) };
+    await assert.rejects(
+      connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'pinned', kind: 'virtual', backend: spy, WebSocket, relayKey: pinned }),
+      (err: unknown) => err instanceof RelayKeyChangedError && err.pinned === pinned && err.offered === relay.info.publicKey,
+    );
+    assert.deepEqual(signed, []);
+    assert.equal(relay.counts().sessions, 1, 'only the other client');
   });
 });
+
 
 /** A WebSocket proxy that passes every frame both ways unchanged: a relay forwarding another's challenge. */
 async function transparentProxy(upstreamUrl: string) {
@@ -187,21 +187,5 @@ async function transparentProxy(upstreamUrl: string) {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
-  };
-}
-
-function countingSigner(inner: Ed25519Backend) {
-  let n = 0;
-  return {
-    signed: () => n,
-    backend: {
-      name: `counting ${inner.name}`,
-      verifyRaw: (k: Uint8Array, m: Uint8Array, s: Uint8Array) => inner.verifyRaw(k, m, s),
-      publicKeyOf: (sk: Uint8Array) => inner.publicKeyOf(sk),
-      sign: (sk: Uint8Array, msg: Uint8Array) => {
-        n++;
-        return inner.sign(sk, msg);
-      },
-    } satisfies Ed25519Backend,
   };
 }
