@@ -10,8 +10,10 @@
 // from the store: the client only says which ids arrived.
 //
 // API stability: this file's exported types and the public members of PeerchatClient are what the web
-// app codes against. Changes are listed here.
-//   (none yet)
+// app codes against. Changes are listed here (additions only so far).
+//   - ClientError.cause (optional): the original error, for logs and shells.
+//   - getters for shells and tests: transport, relay, listenerCount.
+//   - ChannelSyncState.gaps are listed whenever no catch-up runs (not only after one ended).
 import type { DataConnection, Peer } from 'peerjs';
 import type { Unsubscribable } from '@trpc/server/observable';
 import type { Ed25519Backend } from '../crypto/ed25519';
@@ -146,8 +148,8 @@ export interface SessionState {
 
 /**
  * A hole in a channel's `prev` chain that no peer could fill (SPEC.md CL7): `beforeId` is held, the
- * envelope it links back to (`missingId`, in the same epoch) is not, and a catch-up has ended since it was
- * seen. The UI shows "messages missing" just above `beforeId`. Removed once `missingId` is stored (then the
+ * envelope it links back to (`missingId`, in the same epoch) is not, and no catch-up is running (one that
+ * runs may still fill it). The UI shows "messages missing" just above `beforeId`. Removed once `missingId` is stored (then the
  * chain may show the next hole further back).
  */
 export interface HistoryGap {
@@ -427,7 +429,9 @@ export class PeerchatClient {
   private readonly outbox = new Map<string, OutboxEntry>();
   private readonly selfIds = new Set<string>();
   private errors: ClientError[] = [];
+  /** Catch-ups running now, and started ever (to tell whether a roster change started one). */
   private catchUps = 0;
+  private catchUpStarts = 0;
   private catchUpPeers = 0;
   private readonly counters = new Map<string, ChannelCounters>();
   private gaps: GapTracker;
@@ -935,7 +939,7 @@ export class PeerchatClient {
     if (phase === 'start') {
       if (this.catchUps === 0) for (const c of this.counters.values()) c.received = 0;
       this.catchUps++;
-      this.catchUpCounter++;
+      this.catchUpStarts++;
       this.catchUpPeers = peers;
     } else {
       this.catchUps = Math.max(0, this.catchUps - 1);
@@ -1054,16 +1058,11 @@ export class PeerchatClient {
     // Roster first, then catch up: the catch-up sees who is online (G5). The roster may itself start one
     // (an engine that found nobody at start waits for peers); else this login asks now.
     const engine = this.eng;
-    const before2 = this.catchUpStarts();
+    const starts = this.catchUpStarts;
     engine.setRoster([...this.roster.values()]);
-    if (this.catchUpStarts() === before2) engine.spawn(engine.syncNow(), 'sync');
+    if (this.catchUpStarts === starts) engine.spawn(engine.syncNow(), 'sync');
     this.log('session', { peerId: login.self.peerId });
     this.changed();
-  }
-
-  private catchUpCounter = 0;
-  private catchUpStarts(): number {
-    return this.catchUpCounter;
   }
 
   private async closeSession(): Promise<void> {
