@@ -3,6 +3,9 @@ import { defineConfig } from 'vite';
 
 // The web app is built into dist/client and served by the relay itself (one port, one origin), so the
 // browser reaches tRPC at /trpc and PeerJS signalling at /peerjs on the page's own host.
+/** Where `npm run dev` runs the relay (scripts/dev.mjs). */
+const relay = `localhost:${process.env.PEERCHAT_RELAY_PORT ?? '8080'}`;
+
 export default defineConfig({
   root: 'src/client',
   plugins: [react()],
@@ -14,9 +17,9 @@ export default defineConfig({
   server: {
     port: 5173,
     proxy: {
-      '/trpc': { target: 'ws://localhost:8080', ws: true },
-      '/peerjs': { target: 'ws://localhost:8080', ws: true },
-      '/.well-known': 'http://localhost:8080',
+      '/trpc': { target: `ws://${relay}`, ws: true },
+      '/peerjs': { target: `ws://${relay}`, ws: true },
+      '/.well-known': `http://${relay}`,
     },
   },
 });

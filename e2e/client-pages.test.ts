@@ -261,3 +261,24 @@ describe('identity file', () => {
     await ctx.close();
   });
 });
+
+describe('two tabs', () => {
+  it('UI9 one tab holds the session; another follows, takes over with "Use here", and the first gets it back when that tab closes', async () => {
+    // The real app (not the harness): its client starts even with no relay behind the dev server.
+    const ctx = await browser.newContext();
+    const first = await ctx.newPage();
+    await first.goto(`${vite.url}/`);
+    await first.fill('[data-testid=display-name]', 'two tabs');
+    await first.click('[data-testid=create-identity]');
+    await first.waitForSelector('[data-testid=connection]', { timeout: 30_000 });
+    const second = await ctx.newPage();
+    await second.goto(`${vite.url}/`);
+    await second.waitForSelector('[data-testid=other-tab]', { timeout: 30_000 });
+    await second.click('[data-testid=use-here]');
+    await second.waitForSelector('[data-testid=connection]', { timeout: 30_000 });
+    await first.waitForSelector('[data-testid=other-tab]', { timeout: 30_000 });
+    await second.close();
+    await first.waitForSelector('[data-testid=connection]', { timeout: 30_000 });
+    await ctx.close();
+  });
+});

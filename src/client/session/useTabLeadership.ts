@@ -16,54 +16,45 @@ export type TabRole = 'pending' | 'leader' | 'follower';
 
 export function useTabLeadership(lockName = SESSION_LOCK): { role: TabRole; takeOver(): void } {
   const [role, setRole] = useState<TabRole>('pending');
-  const release = useRef<AbortController | null>(null);
-  const alive = useRef(true);
-
-  const hold = useCallback(
-    (opts: LockOptions) => {
-      const locks = navigator.locks;
-      const ctl = new AbortController();
-      return locks
-        .request(lockName, opts, async (lock) => {
-          if (!lock) return false;
-          if (!alive.current) return true;
-          release.current?.abort();
-          release.current = ctl;
-          setRole('leader');
-          // Held until this tab unmounts (or closes: the browser releases it then).
-          await new Promise<void>((res) => ctl.signal.addEventListener('abort', () => res(), { once: true }));
-          return true;
-        })
-        .catch(() => {
-          // Another tab stole the lock: this one follows, and waits to get it back when that tab closes.
-          if (!alive.current) return true;
-          setRole('follower');
-          void hold({});
-          return true;
-        });
-    },
-    [lockName],
-  );
+  /** The current effect run's `hold`; each run has its own abort signal (StrictMode runs effects twice). */
+  const holdRef = useRef<((opts: LockOptions) => Promise<boolean>) | null>(null);
 
   useEffect(() => {
-    alive.current = true;
     if (!('locks' in navigator)) {
       // No Web Locks (very old browsers): every tab runs its own session, which the store tolerates.
       setRole('leader');
       return;
     }
+    const run = new AbortController();
+    const hold = (opts: LockOptions): Promise<boolean> =>
+      (navigator.locks
+        // A pending request is withdrawn when this run ends (`signal`; not allowed with ifAvailable/steal).
+        .request(lockName, opts.ifAvailable || opts.steal ? opts : { ...opts, signal: run.signal }, async (lock) => {
+          if (!lock) return false;
+          if (run.signal.aborted) return true;
+          setRole('leader');
+          // Held until this run ends (unmount), or the tab closes and the browser releases it.
+          await new Promise<void>((res) => run.signal.addEventListener('abort', () => res(), { once: true }));
+          return true;
+        }) as unknown as Promise<boolean>)
+        .catch(() => {
+          // Stolen by another tab (or withdrawn): follow, and wait to get it back when that tab closes.
+          if (!run.signal.aborted) {
+            setRole('follower');
+            void hold({});
+          }
+          return true;
+        });
+    holdRef.current = hold;
     void hold({ ifAvailable: true }).then((got) => {
-      if (got === false && alive.current) {
+      if (!got && !run.signal.aborted) {
         setRole('follower');
         void hold({});
       }
     });
-    return () => {
-      alive.current = false;
-      release.current?.abort();
-    };
-  }, [hold]);
+    return () => run.abort();
+  }, [lockName]);
 
-  const takeOver = useCallback(() => void hold({ steal: true }), [hold]);
+  const takeOver = useCallback(() => void holdRef.current?.({ steal: true }), []);
   return { role, takeOver };
 }
