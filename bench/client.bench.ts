@@ -49,11 +49,11 @@ async function makeEnvelopes(relaySecret: Uint8Array, relayKey: string, epoch: s
   let prev: Envelope | null = null;
   for (let i = 0; i < N; i++) {
     const a = i % 3;
+    const ts = start + i * 30_000;
     const post = await signPost(backend, authors[a]!, {
       channel: 'general', clientId: `bench${String(i).padStart(8, '0')}`, text: `benchmark message ${i}: the quick brown fox`,
-      attachments: [], replyTo: null, author: authorKeys[a]!,
+      attachments: [], replyTo: null, author: authorKeys[a]!, relay: relayKey, sentAt: ts,
     });
-    const ts = start + i * 30_000;
     const env: Envelope = await signEnvelope(backend, relaySecret, {
       id: ulid(ts), ts, epoch, prev: prev ? { id: prev.id, hash: envelopeHash(prev) } : null, post, relay: relayKey,
     });

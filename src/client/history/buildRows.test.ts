@@ -10,7 +10,7 @@ function env(author: string, ts: number): Envelope {
   return {
     id, ts, epoch: id, prev: null, relay: 'r',
     rsig: 's',
-    post: { channel: 'general', clientId: `c${id}`, text: 'hi', attachments: [], replyTo: null, author, sig: 's' },
+    post: { channel: 'general', clientId: `c${id}`, text: 'hi', attachments: [], replyTo: null, author, relay: 'r', sentAt: ts, sig: 's' },
   } as Envelope;
 }
 

@@ -48,7 +48,7 @@ function makeEnvelope(channel: string, author: string, text: string, ts: number,
   const sig = 'A'.repeat(86);
   return {
     id, ts, epoch: '01JAAAAAAAAAAAAAAAAAAAAAAA', prev: null, relay: 'R'.repeat(43), rsig: sig,
-    post: { channel, clientId: `c${id}`, text, attachments: [], replyTo, author, sig },
+    post: { channel, clientId: `c${id}`, text, attachments: [], replyTo, author, relay: 'R'.repeat(43), sentAt: ts, sig },
   };
 }
 
