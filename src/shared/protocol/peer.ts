@@ -16,7 +16,8 @@ import { MAX_FRAME_BYTES } from '../transport/PeerTransport';
 import { LIMITS, zDigest, zEnvelope, zUlid } from './relay';
 
 /** Bumped on any incompatible change to this file (SPEC.md G3). Carried in every frame header. */
-export const PEER_PROTOCOL_VERSION = 1;
+// 2: envelopes carry posts bound to a relay and a client time (SPEC.md M6), which version-1 peers lack.
+export const PEER_PROTOCOL_VERSION = 2;
 
 /** Frame kinds. Values are wire bytes: never renumber, only add. BYE keeps 0 in every version. */
 export const PeerKind = {
