@@ -91,6 +91,7 @@ describe('R10 R11 never-reading sockets against the production relay', () => {
         PATH: process.env.PATH!,
         PEERCHAT_ENV: 'production',
         PEERCHAT_RELAY_KEY: toB64url(randomSecretKey()),
+        PEERCHAT_PUBLIC_ORIGIN: `http://127.0.0.1:${port}`,
         PORT: String(port),
         HOST: '127.0.0.1',
         PEERCHAT_LOG_LEVEL: 'error',

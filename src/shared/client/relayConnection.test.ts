@@ -107,7 +107,7 @@ describe('relayConnection', () => {
     const mitm = await transparentProxy(b.trpcUrl);
     cleanup.push(mitm.close);
     // The victim dials the attacker's address and, without a pin, would trust whatever key it is shown.
-    const err = await connectRelay({ url: mitm.url, secretKey: randomSecretKey(), name: 'victim', kind: 'browser', backend }).then(
+    const err = await connectRelay({ url: mitm.url, secretKey: randomSecretKey(), name: 'victim', kind: 'browser', backend, WebSocket }).then(
       () => null,
       (e: unknown) => e,
     );

@@ -531,7 +531,7 @@ describe('G13 adversarial peers', () => {
     const victim = await sim.addPeer();
     const a = sim.addRaw();
     const garbage = await rawLink(sim, a.transport, victim.id, false);
-    garbage.link.send(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    garbage.link.send(new Uint8Array([PEER_PROTOCOL_VERSION, 2, 3, 4, 5, 6, 7, 8, 9]));
     await sim.net.settle();
     assert.equal(garbage.bye(), 'BAD_FRAME');
     assert.ok(victim.engine.isBanned(a.id));
