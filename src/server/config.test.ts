@@ -118,11 +118,15 @@ describe('config', () => {
     const toml = readFileSync(fileURLToPath(new URL('../../fly.toml', import.meta.url)), 'utf8');
     // The [env] table: from its header to the next table header.
     const env = /^\[env\]\s*$([\s\S]*?)(?=^\[)/m.exec(toml)?.[1] ?? '';
-    const vars = Object.fromEntries([...env.matchAll(/^\s*([A-Z_]+)\s*=\s*"([^"]*)"/gm)].map((m) => [m[1], m[2]]));
+    // Basic strings ("...") and literal strings ('...', used for the JSON of the ICE servers).
+    const vars = Object.fromEntries([...env.matchAll(/^\s*([A-Z_]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/gm)].map((m) => [m[1], m[2] ?? m[3]]));
     assert.equal(vars.PEERCHAT_CLIENT_IP_HEADER, 'fly-client-ip');
     const loaded = loadConfig({ ...vars, PEERCHAT_RELAY_KEY: key }, tmp());
     assert.equal(loaded.config.mode, 'production');
     assert.equal(loaded.clientIpHeader, 'fly-client-ip');
     assert.deepEqual(loaded.config.publicOrigins, ['https://peerchat-relay.fly.dev']);
+    // The deploy file hands clients a STUN server (issue: peers behind home NATs); the code's default is none.
+    assert.ok(loaded.config.iceServers.some((s) => [s.urls].flat().some((u) => u.startsWith('stun:'))), 'fly.toml names a STUN server');
+    assert.deepEqual(loadConfig({ PEERCHAT_RELAY_KEY: key }, tmp()).config.iceServers, []);
   });
 });
