@@ -4,30 +4,13 @@
 // and opened in Debian's Chromium through playwright-core. The entry registers its cases with
 // `registerCases` (pageCases.ts); Node lists them and runs them one by one with `page.evaluate`.
 //
-// Chromium: `PEERCHAT_CHROMIUM` or /usr/bin/chromium (`npx playwright install` cannot download here).
+// Chromium: e2e/fixtures/chromium.ts (`PEERCHAT_CHROMIUM` or /usr/bin/chromium, platform-facts flags).
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
-
-/** Where Chromium is. */
-export const chromiumPath = process.env.PEERCHAT_CHROMIUM || '/usr/bin/chromium';
-
-/**
- * Flags from platform-facts: `--allow-loopback-in-peer-connection` is required where loopback is the
- * only interface (WebRTC never connected without it); the rest keep a headless run quiet and offline.
- */
-export const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-];
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../fixtures/chromium';
 
 export interface BundleOptions {
   /**
@@ -101,7 +84,7 @@ export class BrowserHarness {
   ) {}
 
   static async launch(): Promise<BrowserHarness> {
-    const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true });
+    const browser = await launchChromium();
     const context = await browser.newContext();
     return new BrowserHarness(browser, context);
   }
