@@ -27,6 +27,21 @@ describe('MD3 location stays home: metadata stripped without re-encoding', () =>
     assert.deepEqual(readImageHeader(out.bytes), { ok: true, type: 'image/jpeg', width: 64, height: 48 });
   });
 
+  it('MD3 bytes after EOI (an MPF second image with its own GPS EXIF) are dropped; a progressive image keeps all its scans', () => {
+    const main = jpeg([jfif(), sof0(64, 48)]);
+    const trailer = jpeg([exifWithGps(), sof0(8, 8)]);
+    const out = strip(new Uint8Array([...main, ...trailer]));
+    assert.deepEqual(out.bytes, main);
+    assert.deepEqual(out.removed, [`${trailer.length} bytes after EOI`]);
+    // Two scans with a DHT between them whose table bytes contain FF D9: all of it stays.
+    const progressive = jpeg([jfif(), sof0(64, 48)]);
+    const eoiAt = progressive.length - 2;
+    const secondScan = [...jpegSegment(0xc4, [0x10, 0xff, 0xd9, 0x01]), ...jpegSegment(0xda, [1, 1, 0, 0, 0x3f, 0]), 0x77, 0xff, 0xd0, 0x66];
+    const two = new Uint8Array([...progressive.subarray(0, eoiAt), ...secondScan, 0xff, 0xd9]);
+    assert.deepEqual(strip(two).bytes, two);
+    assert.equal(stripMetadata(two.subarray(0, two.length - 2)).ok, false, 'no EOI: refused');
+  });
+
   it('MD3 EXIF orientation survives as a one-tag Exif segment; the GPS does not', () => {
     const out = strip(jpeg([jfif(), exifWithGps(6), sof0(64, 48)]));
     assert.equal(contains(out.bytes, 'GPSMARK'), false);

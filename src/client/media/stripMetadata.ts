@@ -76,9 +76,13 @@ function stripJpeg(b: Uint8Array): StripResult {
     if (len < 2 || m + 2 + len > b.length) return malformed(`a JPEG segment at byte ${m} has a bad length ${len}`);
     const end = m + 2 + len;
     if (marker === 0xda) {
-      // The scan and everything after it (entropy-coded data, later scans, EOI) are picture: copied as is.
+      // The scans up to EOI are picture: copied as is. Bytes after EOI are not (phones append MPF
+      // secondary images and motion-photo videos there, each with its own EXIF and GPS): dropped.
       if (orientation !== null && orientation !== 1) parts.push(exifOrientationSegment(orientation));
-      parts.push(b.subarray(m));
+      const eoi = endOfImage(b, m);
+      if (eoi === null) return malformed('the JPEG has no end-of-image marker after its scan');
+      parts.push(b.subarray(m, eoi));
+      if (eoi < b.length) removed.push(`${b.length - eoi} bytes after EOI`);
       return { ok: true, bytes: concat(parts), removed };
     }
     const data = b.subarray(m + 4, end);
@@ -92,6 +96,36 @@ function stripJpeg(b: Uint8Array): StripResult {
     pos = end;
   }
   return malformed('the JPEG has no scan');
+}
+
+/**
+ * The offset just past the EOI that ends the image whose first SOS is at `sos`, or null. In entropy-coded
+ * data 0xFF is followed by 0x00 (stuffing), a restart marker or fill; any other marker is a segment with a
+ * length (DHT, DRI, or the next SOS of a progressive image), skipped by its length. Every step advances.
+ */
+function endOfImage(b: Uint8Array, sos: number): number | null {
+  let i = sos;
+  let inSegment = true; // at a marker that has a length
+  while (i < b.length) {
+    if (inSegment) {
+      if (i + 4 > b.length) return null;
+      const len = u16be(b, i + 2);
+      if (len < 2) return null;
+      i += 2 + len;
+      inSegment = false;
+      continue;
+    }
+    if (b[i] !== 0xff) {
+      i++;
+      continue;
+    }
+    const next = b[i + 1];
+    if (next === undefined) return null;
+    if (next === 0x00 || next === 0xff || (next >= 0xd0 && next <= 0xd7)) i += next === 0xff ? 1 : 2;
+    else if (next === 0xd9) return i + 2;
+    else inSegment = true;
+  }
+  return null;
 }
 
 function segmentLabel(data: Uint8Array): string {
