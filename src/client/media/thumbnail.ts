@@ -1,0 +1,83 @@
+// A thumbnail that fits the relay's bound (SPEC.md A3, LIMITS.maxThumbnailBytes), made in the browser with
+// createImageBitmap + OffscreenCanvas (both exist in a Worker too, where the next step should run this).
+// Re-encoding strips all metadata from the thumbnail. Only call it on bytes checkImage accepted (MD2).
+import { toB64url } from '../../shared/encoding';
+import { LIMITS, type AttachmentMeta } from '../../shared/protocol/relay';
+import type { ImageHeader } from './imageHeader';
+
+/** Longest side tried first, then ×0.75 per step down to THUMB_MIN_SIDE. */
+export const THUMB_MAX_SIDE = 320;
+export const THUMB_MIN_SIDE = 32;
+/** Encoder qualities tried at each side, best first. */
+export const THUMB_QUALITIES = [0.8, 0.6, 0.45, 0.3] as const;
+
+export type Thumbnail = NonNullable<AttachmentMeta['thumbnail']>;
+export type ThumbnailResult =
+  | {
+      ok: true;
+      thumbnail: Thumbnail;
+      /** Decoded bytes of the thumbnail (<= maxBytes). */
+      bytes: number;
+      /** Size of the picture as shown (EXIF orientation applied): what the message signs for layout. */
+      width: number;
+      height: number;
+    }
+  | { ok: false; reason: 'DECODE_FAILED' | 'SIZE_MISMATCH' | 'TOO_BIG'; message: string };
+
+export interface ThumbnailOptions {
+  /** @default LIMITS.maxThumbnailBytes */
+  maxBytes?: number;
+}
+
+/**
+ * Decodes `bytes` (already sniffed as `header`), refuses when the decoded size disagrees with the header
+ * (a decoder that sees another image than the sniffer did), and steps the size and quality down until the
+ * encoding fits `maxBytes`. WebP first; Safari cannot encode WebP and convertToBlob then silently gives
+ * PNG, so the result's type is checked and JPEG is tried instead.
+ */
+export async function makeThumbnail(bytes: Uint8Array, header: ImageHeader, opts: ThumbnailOptions = {}): Promise<ThumbnailResult> {
+  const maxBytes = opts.maxBytes ?? LIMITS.maxThumbnailBytes;
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: header.type }), { imageOrientation: 'from-image' });
+  } catch (err) {
+    return { ok: false, reason: 'DECODE_FAILED', message: `the image could not be decoded (${String(err)})` };
+  }
+  try {
+    const { width, height } = bitmap;
+    // EXIF orientations 5-8 swap the sides; anything else is another picture than the header announced.
+    const same = width === header.width && height === header.height;
+    const swapped = width === header.height && height === header.width;
+    if (!same && !swapped) {
+      return { ok: false, reason: 'SIZE_MISMATCH', message: `the header says ${header.width} x ${header.height} but it decodes to ${width} x ${height}` };
+    }
+    for (let side = THUMB_MAX_SIDE; side >= THUMB_MIN_SIDE; side = Math.floor(side * 0.75)) {
+      const scale = Math.min(1, side / Math.max(width, height));
+      const w = Math.max(1, Math.round(width * scale));
+      const h = Math.max(1, Math.round(height * scale));
+      const canvas = new OffscreenCanvas(w, h);
+      const ctx = canvas.getContext('2d');
+      if (!ctx) return { ok: false, reason: 'DECODE_FAILED', message: 'no 2D canvas' };
+      ctx.imageSmoothingQuality = 'high';
+      ctx.drawImage(bitmap, 0, 0, w, h);
+      for (const quality of THUMB_QUALITIES) {
+        const blob = await encode(canvas, quality);
+        if (blob && blob.size <= maxBytes) {
+          const data = new Uint8Array(await blob.arrayBuffer());
+          return { ok: true, thumbnail: { mime: blob.type as Thumbnail['mime'], data: toB64url(data) }, bytes: data.length, width, height };
+        }
+      }
+    }
+    return { ok: false, reason: 'TOO_BIG', message: `no thumbnail fits ${maxBytes} bytes` };
+  } finally {
+    bitmap.close();
+  }
+}
+
+async function encode(canvas: OffscreenCanvas, quality: number): Promise<Blob | null> {
+  for (const type of ['image/webp', 'image/jpeg'] as const) {
+    const blob = await canvas.convertToBlob({ type, quality });
+    if (blob.type === type) return blob;
+  }
+  return null;
+}
