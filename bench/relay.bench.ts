@@ -626,7 +626,12 @@ async function main(): Promise<void> {
       const replies: Promise<unknown>[] = [];
       for (let i = 0; i < posts.length; i += CFG.postsPerFrame) {
         for (const p of posts.slice(i, i + CFG.postsPerFrame)) replies.push(pub.client.chat.post.mutate(p));
+        // wsLink flushes its queue on a setTimeout(0) registered when a request reaches it (after the
+        // login gate's microtask); yielding with setImmediate alone lets several slices pile into one frame
+        // over the relay's per-frame cap (refused, R10). A timer registered after wsLink's fires after its
+        // flush: one slice per frame. The minimal relay is fed at the same pace.
         await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setTimeout(r, 0));
       }
       await Promise.all(replies);
       const ends = await doneAt;
@@ -684,7 +689,8 @@ async function main(): Promise<void> {
         const until = answered + posts.length;
         for (let i = 0; i < posts.length; i += CFG.postsPerFrame) {
           pub.send(JSON.stringify(posts.slice(i, i + CFG.postsPerFrame).map((post, j) => ({ id: i + j, post }))));
-          await new Promise((r) => setImmediate(r));
+          await new Promise((r) => setImmediate(r)); // the relay's publisher pace (see above)
+          await new Promise((r) => setTimeout(r, 0));
         }
         while (answered < until) await sleep(2);
       } else {
