@@ -109,7 +109,7 @@ describe('R13 production build started as the Dockerfile starts it', () => {
     assert.equal(majorOf(nodeBin), major);
     const { env } = dockerRuntime();
     const port = await freePort();
-    const { proc, output } = start(dir, { ...env, PORT: String(port), PEERCHAT_RELAY_KEY: toB64url(randomSecretKey()) });
+    const { proc, output } = start(dir, { ...env, PORT: String(port), PEERCHAT_RELAY_KEY: toB64url(randomSecretKey()), PEERCHAT_PUBLIC_ORIGIN: 'https://chat.example' });
     try {
       await waitHealthy(port, proc);
       // The running relay process is that binary (Linux: /proc/<pid>/exe).
