@@ -125,6 +125,14 @@ interface RelayProc {
 
 let nodeBin = process.execPath;
 
+/** V8 heap space sizes (reserved bytes) by space, from the relay's prom-client default metrics. */
+async function heapSpaces(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^peerchat_nodejs_heap_space_size_total_bytes\{space="([a-z_]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
 async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   const { env: dockerEnv, cmd } = dockerRuntime();
   if (cmd[0] !== 'node') throw new Error('the Dockerfile CMD does not start node');
@@ -725,6 +733,7 @@ async function main(): Promise<void> {
     const relay = await startRelay('production');
     const baseNoGc = await relay.rss();
     const base = await relay.rssAfterGc();
+    const heapBase = await heapSpaces(relay.url);
     const n = CFG.stormClients;
     const start = now();
     await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: 500, addressBase: 0 });
@@ -749,6 +758,15 @@ async function main(): Promise<void> {
     const atNNoGc = await relay.rss();
     const atN = await relay.rssAfterGc();
     const counts = await relay.healthz();
+    // Where the first clients' RSS goes: V8's heap spaces, reserved (not used) bytes, from /metrics (its
+    // default metrics are on, as in production). Growth of new space and code space is a one-off that the
+    // 1,000 -> 2,000 slope does not pay again.
+    const heapAtN = await heapSpaces(relay.url);
+    const grown = Object.entries(heapAtN)
+      .map(([space, bytes]) => `${space} +${MB(bytes - (heapBase[space] ?? 0))}`)
+      .join(', ');
+    console.log(`relay heap spaces reserved, base -> ${n} clients (MB): ${grown}`);
+    results.heapSpaceGrowthAt1kMB = Object.fromEntries(Object.entries(heapAtN).map(([k, v]) => [k, MB(v - (heapBase[k] ?? 0))]));
     await Promise.all(clients.map((c) => c.call('reset')));
     const m = CFG.memoryClients;
     results.memoryBaseRssMB = MB(base);
