@@ -159,6 +159,8 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   // BENCH_PROFILE=dir writes a CPU profile of each relay process there.
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   const proc = spawn(nodeBin, ['--expose-gc', `--import=${GC_HOOK}`, ...prof, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // A bench that throws must not leave its relay running (and loading the shared machine).
+  process.once('exit', () => proc.kill());
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`relay exited ${proc.exitCode}`);
