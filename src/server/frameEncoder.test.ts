@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import superjson from 'superjson';
-import { createFrameEncoder, PreEncoded } from './frameEncoder';
+import { createFrameEncoder, isSerializedAsIs, PreEncoded } from './frameEncoder';
 
 // The exact shape tRPC's ws adapter hands the encoder: `jsonrpc` is present and undefined.
 const response = (id: unknown, data: unknown) => ({ id, jsonrpc: undefined, result: { type: 'data', data: superjson.serialize(data) } });
@@ -53,4 +53,16 @@ it('R7 P8 PreEncoded events are framed byte-identically to JSON.stringify, once 
     assert.deepEqual(enc.cachedBytes(text), Buffer.from(text));
     assert.equal(enc.encode(response(id, event)), text, 'the next recipient gets the same frame');
   }
+});
+
+it('R7 values isSerializedAsIs accepts are exactly what superjson makes {json: value} of, without meta', () => {
+  const yes = [{ t: 'msgs', raw: '[{"a":"é"}]' }, new PreEncoded({ t: 'presence', op: 'diff', users: [], left: ['x'] })];
+  for (const v of yes) {
+    assert.equal(isSerializedAsIs(v), true);
+    const s = superjson.serialize(v);
+    assert.equal(s.meta, undefined);
+    assert.equal(JSON.stringify({ json: v }), JSON.stringify(s));
+  }
+  const no = [{ t: 'msgs', raw: '[]', extra: 1 }, { t: 'msgs', raw: 1 }, { t: 'msgs', raw: '[]', when: new Date(0) }, null, 'msgs', [1], Object.assign(Object.create(null), { t: 'msgs', raw: '[]' })];
+  for (const v of no) assert.equal(isSerializedAsIs(v), false, JSON.stringify(v));
 });

@@ -118,3 +118,14 @@ export function createFrameEncoder(): FrameEncoder {
     },
   };
 }
+
+/**
+ * The pushed event values whose superjson form is `{json: value}` with no `meta`: a PreEncoded (an
+ * unregistered class, left untouched) and a `{t:'msgs', raw}` event (two strings). The adapter builds their
+ * frames without tRPC's response transform (trpcWsAdapter.ts `serializesAsIs`); the text is the same.
+ */
+export function isSerializedAsIs(value: unknown): boolean {
+  if (value instanceof PreEncoded) return true;
+  const v = value as { t?: unknown; raw?: unknown } | null;
+  return typeof v === 'object' && v !== null && v.t === 'msgs' && typeof v.raw === 'string' && Object.getPrototypeOf(v) === Object.prototype && onlyKeys(v, 't', 'raw');
+}

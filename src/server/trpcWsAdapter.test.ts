@@ -22,7 +22,8 @@ import {
   refusal,
   startTestRelay,
 } from './testKit';
-import { createTrpcWsAdapter, type SubscriptionEntry } from './trpcWsAdapter';
+import { isSerializedAsIs, PreEncoded } from './frameEncoder';
+import { createTrpcWsAdapter, PUSH_ITERATOR, type PushSink, type SubscriptionEntry } from './trpcWsAdapter';
 
 let relay: Relay;
 before(async () => {
@@ -275,7 +276,31 @@ describe('tRPC ws adapter, same frames as tRPC 11.22.1', () => {
       yield 1;
       yield 2;
     }),
+    // Pulled by the stock adapter, pushed by the lean one: the values `serializesAsIs` takes take the
+    // adapter's direct frame path, the Date does not.
+    pushed: t.procedure.subscription(() => new PushValues([{ t: 'msgs', raw: '[{"a":"é \\"q\\""}]' }, new PreEncoded({ t: 'presence', op: 'diff', users: [], left: ['x'] }), { at: new Date(0) }])),
   });
+
+  class PushValues implements AsyncIterableIterator<unknown> {
+    constructor(private readonly values: unknown[]) {}
+    next(): Promise<IteratorResult<unknown>> {
+      const v = this.values.shift();
+      return Promise.resolve(v === undefined ? { value: undefined, done: true } : { value: v, done: false });
+    }
+    return(): Promise<IteratorResult<unknown>> {
+      this.values.length = 0;
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    [Symbol.asyncIterator](): this {
+      return this;
+    }
+    [PUSH_ITERATOR](sink: PushSink): void {
+      setImmediate(() => {
+        for (const v of this.values.splice(0)) sink.data(v);
+        sink.end();
+      });
+    }
+  }
 
   class LeanSocket extends WebSocket {
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
@@ -288,7 +313,7 @@ describe('tRPC ws adapter, same frames as tRPC 11.22.1', () => {
     await new Promise((r) => wss.once('listening', r));
     if (kind === 'stock') applyWSSHandler({ wss, router });
     else {
-      const adapter = createTrpcWsAdapter<LeanSocket>({ router, createContext: () => ({}), send: (s, f) => s.send(f), maxBatchSize: 10 });
+      const adapter = createTrpcWsAdapter<LeanSocket>({ router, createContext: () => ({}), send: (s, f) => s.send(f), maxBatchSize: 10, serializesAsIs: isSerializedAsIs });
       wss.on('connection', (ws: LeanSocket, req) => {
         ws.trpcAwaitingParams = adapter.expectsConnectionParams(req.url);
         ws.on('message', (d, b) => adapter.message(ws, d, b));
@@ -331,9 +356,11 @@ describe('tRPC ws adapter, same frames as tRPC 11.22.1', () => {
       '{"id":10,',
       JSON.stringify({ id: 11, jsonrpc: '2.0', method: 'query', params: { path: 'hello', input: superjson.serialize({ name: 'j' }) } }),
       'PING',
+      req(12, 'subscription', 'pushed'),
     ];
-    // 1,2,3,4,7,8,9,10(null),11 = 9 single answers; 5: started + 3 data + stopped; 6: started + 2 + stopped; PONG
-    const expected = 9 + 5 + 4 + 1;
+    // 1,2,3,4,7,8,9,10(null),11 = 9 single answers; 5: started + 3 data + stopped; 6: started + 2 + stopped; PONG;
+    // 12: started + 3 data + stopped
+    const expected = 9 + 5 + 4 + 1 + 5;
     try {
       const a = await exchange(stock.url, frames, expected);
       const b = await exchange(lean.url, frames, expected);
