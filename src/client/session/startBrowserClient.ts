@@ -15,6 +15,9 @@ import { HISTORY_DB_NAME } from '../history/historyDb';
  * while `started` (PeerJS loaded, relay connection opened) is still under way, so the first paint waits
  * for neither the relay nor the PeerJS chunk.
  */
+/** The longest the client's start waits for an idle moment after the first paint. */
+const START_AFTER_IDLE_MAX_MS = 500;
+
 export async function startBrowserClient(
   identity: IdentityRow,
   relayUrl = location.origin,
@@ -39,7 +42,12 @@ export async function startBrowserClient(
       await db.pins.put({ origin: relayUrl, publicKey: relayKey, fingerprint: bytes ? fingerprint(bytes) : '', pinnedAt: Date.now() });
     },
   });
-  const started = peerjs.then((m) => {
+  // The engine's start (index load, key pinning, the relay login) waits until the page has gone idle once,
+  // i.e. after the history read from IndexedDB has been painted: it would otherwise compete with it.
+  const idle = new Promise<void>((resolve) =>
+    typeof requestIdleCallback === 'function' ? requestIdleCallback(() => resolve(), { timeout: START_AFTER_IDLE_MAX_MS }) : setTimeout(resolve, 0),
+  );
+  const started = Promise.all([peerjs, idle]).then(([m]) => {
     PeerCtor = m.Peer;
     return client.start();
   });
