@@ -25,8 +25,12 @@ import { bytesToUlid, ulidTime, ulidToBytes } from './ulidBytes';
 
 /** Ids waiting to be fetched; beyond it a session's extra finds wait for the next session (G11). */
 export const MAX_PENDING_NEEDS = 10_000;
-/** GET_MSGS this side keeps open per peer. */
-export const GETS_PER_PEER = 4;
+/**
+ * GET_MSGS this side keeps open per peer: 8 x 128 ids per round trip, so a catch-up from one peer is not
+ * paced by the link's round trip; half the responder's PEER_LIMITS.maxRequestsInFlight, which attachment
+ * requests on the same link share.
+ */
+export const GETS_PER_PEER = 8;
 /** An id minted further in the future than this cannot exist: whoever claims it made it up (G13). */
 export const MAX_FUTURE_MS = 5 * 60 * 1000;
 /** Ids a peer may claim and then deny before it counts as making ids up (pruning races are honest). */
