@@ -21,6 +21,7 @@ function Session({ identity }: { identity: IdentityRow }) {
         if (closed) return void c.close();
         close = c.close;
         setClient(c.client);
+        c.started.catch((e: unknown) => !closed && setError(String(e)));
       },
       (e: unknown) => setError(String(e)),
     );

@@ -1,7 +1,7 @@
 // Composes the shared client core for the browser: the page's own origin as relay, IndexedDB history,
 // WebCrypto Ed25519 when present (else the library fallback), PeerJS's browser Peer, and the relay key
 // pin kept in the app database so a changed key is caught on the next visit too.
-import { Peer } from 'peerjs';
+import type { Peer } from 'peerjs';
 import { PeerchatClient } from '../../shared/client/PeerchatClient';
 import { detectBackend } from '../../shared/crypto/ed25519';
 import { fingerprint } from '../../shared/crypto/signing';
@@ -10,7 +10,21 @@ import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { HISTORY_DB_NAME } from '../history/historyDb';
 
-export async function startBrowserClient(identity: IdentityRow, relayUrl = location.origin): Promise<{ client: PeerchatClient; close(): Promise<void> }> {
+/**
+ * The client, ready for the UI as soon as its store is: the caller renders the history from IndexedDB
+ * while `started` (PeerJS loaded, relay connection opened) is still under way, so the first paint waits
+ * for neither the relay nor the PeerJS chunk.
+ */
+/** The longest the client's start waits for an idle moment after the first paint. */
+const START_AFTER_IDLE_MAX_MS = 500;
+
+export async function startBrowserClient(
+  identity: IdentityRow,
+  relayUrl = location.origin,
+): Promise<{ client: PeerchatClient; started: Promise<void>; close(): Promise<void> }> {
+  // Its own chunk: the first paint does not need PeerJS, and `createPeer` is called only after start().
+  const peerjs = import('peerjs');
+  let PeerCtor: typeof Peer | null = null;
   const db = appDb();
   const pin = await db.pins.get(relayUrl);
   const store = new DexieStore(HISTORY_DB_NAME);
@@ -21,16 +35,25 @@ export async function startBrowserClient(identity: IdentityRow, relayUrl = locat
     kind: 'browser',
     store,
     backend: await detectBackend(),
-    createPeer: ({ peerId, options }) => new Peer(peerId, options),
+    createPeer: ({ peerId, options }) => new PeerCtor!(peerId, options),
     ...(pin ? { pinnedRelayKey: pin.publicKey } : {}),
     onRelayKeyPinned: async (relayKey) => {
       const bytes = fromB64url(relayKey);
       await db.pins.put({ origin: relayUrl, publicKey: relayKey, fingerprint: bytes ? fingerprint(bytes) : '', pinnedAt: Date.now() });
     },
   });
-  await client.start();
+  // The engine's start (index load, key pinning, the relay login) waits until the page has gone idle once,
+  // i.e. after the history read from IndexedDB has been painted: it would otherwise compete with it.
+  const idle = new Promise<void>((resolve) =>
+    typeof requestIdleCallback === 'function' ? requestIdleCallback(() => resolve(), { timeout: START_AFTER_IDLE_MAX_MS }) : setTimeout(resolve, 0),
+  );
+  const started = Promise.all([peerjs, idle]).then(([m]) => {
+    PeerCtor = m.Peer;
+    return client.start();
+  });
   return {
     client,
+    started,
     async close() {
       await client.stop();
       await store.close();

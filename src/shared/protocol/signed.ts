@@ -166,16 +166,41 @@ export async function verifyEnvelope(
   if (e.relay !== relayKey || e.post.relay !== relayKey) return { ok: false, reason: 'WRONG_RELAY' };
   // The relay refuses posts outside the window (M6), so an envelope minted outside it is not honest.
   if (Math.abs(e.ts - e.post.sentAt) > POST_TIME_WINDOW_MS) return { ok: false, reason: 'STALE_POST' };
-  const relayCheck = await check(backend, e.relay, signingBytes('envelope', envelopeFields(e)), e.rsig);
-  if (!relayCheck.ok) return relayCheck;
-  const authorCheck = await verifyPostSignature(backend, e.post);
-  if (!authorCheck.ok) return authorCheck;
-  for (const a of e.post.attachments) {
-    if (a.uploader !== e.post.author) return { ok: false, reason: 'WRONG_AUTHOR' };
-    const r = await verifyAttachment(backend, a, relayKey);
-    if (!r.ok) return r;
-  }
-  return { ok: true };
+  for (const a of e.post.attachments) if (a.uploader !== e.post.author) return { ok: false, reason: 'WRONG_AUTHOR' };
+  // Every signature is checked; they are independent, so they run at once (WebCrypto verifies off the
+  // main thread) and the first failure in the fixed order relay, author, attachments is the reason.
+  const checks = await Promise.all([
+    check(backend, e.relay, signingBytes('envelope', envelopeFields(e)), e.rsig),
+    verifyPostSignature(backend, e.post),
+    ...e.post.attachments.map((a) => verifyAttachment(backend, a, relayKey)),
+  ]);
+  return checks.find((c) => !c.ok) ?? { ok: true };
+}
+
+/**
+ * Envelopes verified at once, at most this many in flight. One at a time, each verify waits out a
+ * round trip to WebCrypto's thread; 64 keep that thread busy while bounding the pending promises and the
+ * signing bytes held for them.
+ */
+export const VERIFY_CONCURRENCY = 64;
+
+/** `verifyEnvelope` over many envelopes (the same checks on each), results in input order. */
+export async function verifyEnvelopes(
+  backend: Ed25519Backend,
+  envs: readonly Envelope[],
+  relayKey: string,
+  concurrency: number = VERIFY_CONCURRENCY,
+): Promise<SignedCheck[]> {
+  const out = new Array<SignedCheck>(envs.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < envs.length) {
+      const i = next++;
+      out[i] = await verifyEnvelope(backend, envs[i]!, relayKey);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), envs.length) }, worker));
+  return out;
 }
 
 /** SHA-256 of each LIMITS.chunkBytes chunk, concatenated (32 bytes per chunk). */

@@ -14,7 +14,7 @@ import {
   parseControl,
 } from '../protocol/peer';
 import type { Envelope, SignedAttachment } from '../protocol/relay';
-import { verifyEnvelope } from '../protocol/signed';
+import { verifyEnvelopes } from '../protocol/signed';
 import { MAX_RANGE_LIMIT } from '../store/HistoryStore';
 import { utf8 } from '../encoding';
 import type { Conn } from './Conn';
@@ -25,8 +25,12 @@ import { bytesToUlid, ulidTime, ulidToBytes } from './ulidBytes';
 
 /** Ids waiting to be fetched; beyond it a session's extra finds wait for the next session (G11). */
 export const MAX_PENDING_NEEDS = 10_000;
-/** GET_MSGS this side keeps open per peer. */
-export const GETS_PER_PEER = 4;
+/**
+ * GET_MSGS this side keeps open per peer: 8 x 128 ids per round trip, so a catch-up from one peer is not
+ * paced by the link's round trip; half the responder's PEER_LIMITS.maxRequestsInFlight, which attachment
+ * requests on the same link share.
+ */
+export const GETS_PER_PEER = 8;
 /** An id minted further in the future than this cannot exist: whoever claims it made it up (G13). */
 export const MAX_FUTURE_MS = 5 * 60 * 1000;
 /** Ids a peer may claim and then deny before it counts as making ids up (pruning races are honest). */
@@ -467,10 +471,8 @@ export class MessageSync {
       seen.add(id);
     }
     // Verify the whole frame before storing any of it: one forgery and nothing from this peer is kept.
-    for (const env of body.envs) {
-      const check = await verifyEnvelope(this.ctx.crypto, env, this.ctx.relayKey);
-      if (!check.ok) return this.ctx.drop(conn, 'BAD_SIGNATURE', true);
-    }
+    const checks = await verifyEnvelopes(this.ctx.crypto, body.envs, this.ctx.relayKey);
+    if (checks.some((c) => !c.ok)) return this.ctx.drop(conn, 'BAD_SIGNATURE', true);
     if (conn.closed) return;
     for (const id of seen) p.got.add(id);
     p.at = this.ctx.clock.now();
@@ -498,11 +500,12 @@ export class MessageSync {
   async add(envs: readonly Envelope[]): Promise<AddResult> {
     const ok: Envelope[] = [];
     const rejected: AddResult['rejected'] = [];
-    for (const env of envs) {
-      const check = await verifyEnvelope(this.ctx.crypto, env, this.ctx.relayKey);
+    const checks = await verifyEnvelopes(this.ctx.crypto, envs, this.ctx.relayKey);
+    envs.forEach((env, i) => {
+      const check = checks[i]!;
       if (check.ok) ok.push(env);
       else rejected.push({ id: env.id, reason: check.reason });
-    }
+    });
     const stored = ok.length > 0 ? await this.storeVerified(ok, null) : [];
     this.pump();
     return { stored, rejected };

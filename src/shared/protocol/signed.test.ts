@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { type Ed25519Backend, randomSecretKey } from '../crypto/ed25519';
+import { nodeBackend } from '../crypto/nodeBackend';
+import { toB64url } from '../encoding';
+import type { Envelope } from './relay';
+import { VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelopes } from './signed';
+
+async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
+  const b = nodeBackend();
+  const relaySecret = randomSecretKey();
+  const author = randomSecretKey();
+  const relayKey = toB64url(await b.publicKeyOf(relaySecret));
+  const authorKey = toB64url(await b.publicKeyOf(author));
+  const envs: Envelope[] = [];
+  for (let i = 0; i < n; i++) {
+    const ts = 1_700_000_000_000 + i;
+    const post = await signPost(b, author, {
+      channel: 'general', clientId: `c${i}`, text: `m${i}`, attachments: [], replyTo: null, author: authorKey, relay: relayKey, sentAt: ts,
+    });
+    envs.push(await signEnvelope(b, relaySecret, { id: `01HZZZZZZZZZZZZZZZZZZZ${String(i).padStart(4, '0')}`, ts, epoch: 'e', prev: null, post, relay: relayKey }));
+  }
+  return { envs, relayKey };
+}
+
+it('G2 verifyEnvelopes checks every signature of every envelope, many in flight, results in input order', async () => {
+  const { envs, relayKey } = await envelopes(200);
+  // A forged author signature (text changed after signing) and a forged relay countersignature.
+  envs[37] = { ...envs[37]!, post: { ...envs[37]!.post, text: 'forged' } };
+  envs[150] = { ...envs[150]!, rsig: envs[151]!.rsig };
+  const real = nodeBackend();
+  let inFlight = 0;
+  let peak = 0;
+  let calls = 0;
+  const counting: Ed25519Backend = {
+    ...real,
+    name: 'counting',
+    async verifyRaw(k, m, s) {
+      calls++;
+      peak = Math.max(peak, ++inFlight);
+      await new Promise((r) => setTimeout(r, 1));
+      try {
+        return await real.verifyRaw(k, m, s);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  const checks = await verifyEnvelopes(counting, envs, relayKey);
+  assert.equal(checks.length, envs.length);
+  checks.forEach((c, i) => assert.equal(c.ok, i !== 37 && i !== 150, `envelope ${i}`));
+  assert.deepEqual(checks[37], { ok: false, reason: 'BAD_SIGNATURE' });
+  // Both signatures of every envelope are checked (no short cut), and never more than the bound at once:
+  // two per envelope in flight.
+  assert.equal(calls, 2 * envs.length);
+  assert.ok(peak > 2, `verifications overlapped (peak ${peak})`);
+  assert.ok(peak <= 2 * VERIFY_CONCURRENCY, `peak ${peak} within 2 x VERIFY_CONCURRENCY`);
+});
