@@ -190,6 +190,7 @@ export class Person {
   async open(): Promise<void> {
     const ctx = await this.browser.newContext({ viewport: this.viewport });
     this.page = await ctx.newPage();
+    this.stage.log(`${this.name}-console.log`, `--- ${this.name} opens ${this.relay.url} at ${this.viewport.width}x${this.viewport.height}`);
     this.page.on('console', (m) => this.stage.log(`${this.name}-console.log`, `[${m.type()}] ${m.text()}`));
     this.page.on('pageerror', (e) => {
       this.errors.push(String(e));
@@ -231,8 +232,9 @@ export class Person {
   /** The unique lines of the messages shown in the open channel, top to bottom, and their states. */
   async lines(): Promise<{ text: string; state: string }[]> {
     return this.page.locator('[data-testid=message], [data-testid=own-pending]').evaluateAll((els, src) => {
-      const re = new RegExp(src);
-      return els.map((e) => ({ text: re.exec((e as HTMLElement).innerText)?.[0] ?? '', state: e.getAttribute('data-state') ?? '' }));
+      // The last such line in a row is its own text; an earlier one is the quote of what it replies to.
+      const re = new RegExp(src, 'g');
+      return els.map((e) => ({ text: [...(e as HTMLElement).innerText.matchAll(re)].pop()?.[0] ?? '', state: e.getAttribute('data-state') ?? '' }));
     }, LINE.source);
   }
 
