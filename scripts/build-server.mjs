@@ -10,7 +10,8 @@ for (const [k, v] of Object.entries(entries)) if (!existsSync(v)) delete entries
 
 await build({
   entryPoints: entries,
-  outdir: 'dist',
+  // Tests build into their own folder so a running relay never serves a half-written dist/.
+  outdir: process.env.PEERCHAT_BUILD_OUT ?? 'dist',
   bundle: true,
   platform: 'node',
   format: 'esm',

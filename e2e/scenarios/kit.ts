@@ -1,0 +1,269 @@
+// What every end-to-end scenario needs (issue 10): the production bundle built into the scenario's own
+// folder, the relay started from it as `npm start` starts it (on an ephemeral port, killable and
+// restartable with the same key), virtual clients started as the README says, and people, each in their
+// own Chromium process, driven by what they see. A failing scenario keeps screenshots, console logs and
+// the relay's log in a folder under test-results/ and prints its path.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../fixtures/chromium';
+
+const repo = new URL('../..', import.meta.url).pathname;
+/** Generous: the machine is shared, the scenario's own bound is the test runner's timeout. */
+export const WAIT = 45_000;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const exited = (p: ChildProcess): Promise<unknown> =>
+  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r));
+
+export async function until(what: string, check: () => Promise<boolean> | boolean, ms = WAIT): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export class Stage {
+  readonly dir: string;
+  readonly build: string;
+  private readonly procs = new Set<ChildProcess>();
+  private readonly people: Person[] = [];
+
+  constructor(name: string) {
+    this.dir = join(repo, 'test-results', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+    this.build = join(this.dir, 'build');
+    mkdirSync(this.dir, { recursive: true });
+    // The production bundle as `npm start` builds it, into this scenario's own folder.
+    const vite = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn', '--outDir', join(this.build, 'client'), '--emptyOutDir'], { cwd: repo, encoding: 'utf8' });
+    assert.equal(vite.status, 0, vite.stderr);
+    const server = spawnSync(process.execPath, ['scripts/build-server.mjs'], { cwd: repo, encoding: 'utf8', env: { ...process.env, PEERCHAT_BUILD_OUT: this.build } });
+    assert.equal(server.status, 0, server.stderr);
+  }
+
+  log(file: string, line: string): void {
+    appendFileSync(join(this.dir, file), line.endsWith('\n') ? line : `${line}\n`);
+  }
+
+  spawnLogged(file: string, args: string[], env: Record<string, string>): ChildProcess {
+    const p = spawn(process.execPath, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    p.stdout!.on('data', (d) => this.log(file, String(d)));
+    p.stderr!.on('data', (d) => this.log(file, String(d)));
+    this.procs.add(p);
+    p.once('exit', () => this.procs.delete(p));
+    return p;
+  }
+
+  async relay(): Promise<Relay> {
+    const r = new Relay(this, await freePort());
+    await r.start();
+    return r;
+  }
+
+  /** `npm run virtual -- --relay URL --count N`, from the production bundle. */
+  virtual(relay: Relay, count = 1): VirtualClients {
+    const p = this.spawnLogged('virtual.log', [join(this.build, 'virtual/main.js'), '--relay', relay.url, '--count', String(count), '--key-dir', join(this.dir, 'virtual-keys'), '--json', '--status-every', '1s'], {});
+    return new VirtualClients(p);
+  }
+
+  async person(name: string, relay: Relay, viewport = { width: 1280, height: 800 }): Promise<Person> {
+    const p = new Person(this, name, relay, await launchChromium(), viewport);
+    this.people.push(p);
+    await p.open();
+    return p;
+  }
+
+  async screenshots(tag: string): Promise<void> {
+    for (const p of this.people) await p.screenshot(tag).catch(() => {});
+  }
+
+  async close(keep: boolean): Promise<void> {
+    for (const p of this.people) await p.close();
+    for (const p of [...this.procs]) {
+      p.kill('SIGTERM');
+      await exited(p);
+    }
+    if (!keep) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** One scenario: its own stage; on failure the artifacts stay and their folder is printed. */
+export function scenario(name: string, title: string, body: (s: Stage) => Promise<void>): void {
+  it(title, async () => {
+    const s = new Stage(name);
+    let failed = true;
+    try {
+      await body(s);
+      failed = false;
+    } catch (err) {
+      await s.screenshots('failure');
+      console.error(`\n[e2e] ${title} failed: screenshots, console logs and relay log in ${s.dir}\n`);
+      throw err;
+    } finally {
+      await s.close(failed || process.env.PEERCHAT_E2E_KEEP === '1');
+    }
+  });
+}
+
+export class Relay {
+  private proc: ChildProcess | null = null;
+  readonly url: string;
+  constructor(
+    private readonly stage: Stage,
+    readonly port: number,
+  ) {
+    this.url = `http://localhost:${port}`;
+  }
+
+  /** As `npm start` runs it: the bundled relay serving the built app. Same data dir = same relay key. */
+  async start(): Promise<void> {
+    this.stage.log('relay.log', `--- relay start ${new Date().toISOString()}`);
+    const p = this.stage.spawnLogged('relay.log', [join(this.stage.build, 'server/main.js')], {
+      PORT: String(this.port),
+      HOST: '127.0.0.1',
+      PEERCHAT_DATA_DIR: join(this.stage.dir, 'relay-data'),
+      PEERCHAT_STATIC_DIR: join(this.stage.build, 'client'),
+      PEERCHAT_CHANNELS: 'general,random',
+      PEERCHAT_NAME: 'e2e relay',
+    });
+    this.proc = p;
+    await until('relay health', async () => {
+      if (p.exitCode !== null) assert.fail('relay exited at start (see relay.log)');
+      return fetch(`${this.url}/healthz`).then((r) => r.ok, () => false);
+    });
+  }
+
+  /** Killed, not stopped: no graceful goodbye to the clients. */
+  async kill(): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    p.kill('SIGKILL');
+    await exited(p);
+    this.proc = null;
+    this.stage.log('relay.log', `--- relay killed ${new Date().toISOString()}`);
+  }
+}
+
+export class VirtualClients {
+  private out = '';
+  constructor(readonly proc: ChildProcess) {
+    proc.stdout!.on('data', (d) => (this.out += String(d)));
+  }
+  /** The newest status line's cached message count (the CLI's own report). */
+  messages(): number {
+    const all = [...this.out.matchAll(/"messages":(\d+)/g)];
+    return all.length ? Number(all[all.length - 1]![1]) : 0;
+  }
+  async stop(): Promise<void> {
+    this.proc.kill('SIGTERM');
+    await exited(this.proc);
+  }
+}
+
+/** A message's visible text, e.g. "general 3 from alice": the tests post such unique lines. */
+const LINE = /[a-z]+ \d+ from [a-z]+/;
+
+export class Person {
+  page!: Page;
+  errors: string[] = [];
+  private closed = false;
+  constructor(
+    private readonly stage: Stage,
+    readonly name: string,
+    readonly relay: Relay,
+    private readonly browser: Browser,
+    private readonly viewport: { width: number; height: number },
+  ) {}
+
+  async open(): Promise<void> {
+    const ctx = await this.browser.newContext({ viewport: this.viewport });
+    this.page = await ctx.newPage();
+    this.stage.log(`${this.name}-console.log`, `--- ${this.name} opens ${this.relay.url} at ${this.viewport.width}x${this.viewport.height}`);
+    this.page.on('console', (m) => this.stage.log(`${this.name}-console.log`, `[${m.type()}] ${m.text()}`));
+    this.page.on('pageerror', (e) => {
+      this.errors.push(String(e));
+      this.stage.log(`${this.name}-console.log`, `[pageerror] ${String(e)}`);
+    });
+    await this.page.goto(this.relay.url);
+  }
+
+  /** First visit: a display name, "Start chatting", then the app online in #general. */
+  async createIdentity(): Promise<void> {
+    await this.page.getByLabel('What should people call you?').fill(this.name);
+    await this.page.getByRole('button', { name: 'Start chatting' }).click();
+    await this.page.waitForURL(/\/c\/general$/, { timeout: WAIT });
+    await this.online();
+  }
+
+  async online(): Promise<void> {
+    await this.page.getByTestId('connection').getByText('Online', { exact: true }).waitFor({ timeout: WAIT });
+  }
+
+  async openChannel(id: string): Promise<void> {
+    const link = this.page.getByRole('navigation', { name: 'Channels' }).getByRole('link', { name: new RegExp(`^#?\\s*${id}`) });
+    if (!(await link.isVisible())) await this.page.getByRole('button', { name: 'Channels' }).click();
+    await link.click();
+    await this.page.waitForURL(new RegExp(`/c/${id}$`), { timeout: WAIT });
+  }
+
+  async send(text: string): Promise<void> {
+    const box = this.page.getByRole('textbox', { name: /^Message #/ });
+    await box.fill(text);
+    await box.press('Enter');
+  }
+
+  /** Names in the member list's "Online" section (people, not virtual clients). */
+  async peopleOnline(): Promise<number> {
+    return this.page.locator('[data-testid=member][data-kind=browser]').count();
+  }
+
+  /** The unique lines of the messages shown in the open channel, top to bottom, and their states. */
+  async lines(): Promise<{ text: string; state: string }[]> {
+    return this.page.locator('[data-testid=message], [data-testid=own-pending]').evaluateAll((els, src) => {
+      // The last such line in a row is its own text; an earlier one is the quote of what it replies to.
+      const re = new RegExp(src, 'g');
+      return els.map((e) => ({ text: [...(e as HTMLElement).innerText.matchAll(re)].pop()?.[0] ?? '', state: e.getAttribute('data-state') ?? '' }));
+    }, LINE.source);
+  }
+
+  /** Waits until the open channel shows exactly `expected` (as a set), every one confirmed. */
+  async seesConfirmed(expected: string[]): Promise<string[]> {
+    let last: { text: string; state: string }[] = [];
+    await until(`${this.name} to see ${expected.length} confirmed messages`, async () => {
+      last = await this.lines();
+      return last.length === expected.length && last.every((l) => l.state === 'confirmed') && expected.every((e) => last.some((l) => l.text === e));
+    }).catch((err) => {
+      throw new Error(`${(err as Error).message}; ${this.name} sees ${JSON.stringify(last)}`);
+    });
+    return last.map((l) => l.text);
+  }
+
+  async unread(channel: string): Promise<number> {
+    const badge = this.page.getByRole('navigation', { name: 'Channels' }).getByTestId(`unread-${channel}`);
+    return (await badge.count()) === 0 ? 0 : Number(await badge.innerText());
+  }
+
+  async screenshot(tag: string): Promise<string> {
+    const path = join(this.stage.dir, `${this.name}-${tag}.png`);
+    await this.page.screenshot({ path });
+    return path;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.browser.close().catch(() => {});
+  }
+}
