@@ -91,7 +91,6 @@ describe('R10 R11 never-reading sockets against the production relay', () => {
         PATH: process.env.PATH!,
         PEERCHAT_ENV: 'production',
         PEERCHAT_RELAY_KEY: toB64url(randomSecretKey()),
-        PEERCHAT_PUBLIC_ORIGIN: `http://127.0.0.1:${port}`,
         PORT: String(port),
         PEERCHAT_PUBLIC_ORIGIN: `http://127.0.0.1:${port}`, // required in production (L9)
         HOST: '127.0.0.1',
