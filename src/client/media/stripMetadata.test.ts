@@ -56,6 +56,9 @@ describe('MD3 location stays home: metadata stripped without re-encoding', () =>
     assert.deepEqual(out.removed, ['eXIf', 'tEXt', 'iTXt', 'zTXt', 'tIME']);
     assert.equal(contains(out.bytes, 'GPSMARK'), false);
     assert.deepEqual(out.bytes, png(4, 4, [pngChunk('gAMA', [0, 0, 0xb1, 0x8f])]));
+    const trailing = strip(new Uint8Array([...png(4, 4), ...bytesOf('GPSMARK')]));
+    assert.deepEqual(trailing.bytes, png(4, 4));
+    assert.deepEqual(trailing.removed, ['7 bytes after IEND']);
   });
 
   it('MD3 WebP: EXIF and XMP chunks go, VP8X flags say so, RIFF size is rewritten', () => {

@@ -183,6 +183,8 @@ function stripPng(b: Uint8Array): StripResult {
     pos = end;
     if (type === 'IEND') break;
   }
+  // Bytes after IEND are no picture (and a place to hide anything): dropped like a JPEG's trailer.
+  if (pos < b.length) removed.push(`${b.length - pos} bytes after IEND`);
   return { ok: true, bytes: concat(parts), removed };
 }
 
