@@ -538,7 +538,7 @@ export class MessageSync {
         for (const s of sources.slice(0, 3)) this.addNeed(prev, s, false);
         // A gap seen in live messages is usually longer than one: one reconciliation beats walking the
         // chain back one round trip per message.
-        if (!from) this.ctx.holeFound();
+        if (!from) this.ctx.holeFound(prev);
       }
     }
     if (added.length > 0) this.ctx.events.emit('messages', { ids: added, from });

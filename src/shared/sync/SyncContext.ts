@@ -78,8 +78,8 @@ export interface SyncContext {
   connect(peerId: string): Promise<Conn | null>;
   /** Closes a link for a reason; ban = remember the peer as bad (G13). */
   drop(conn: Conn, reason: PeerReason, ban: boolean): void;
-  /** A stored envelope's `prev` is missing: history has a gap, worth a reconciliation soon (G5). */
-  holeFound(): void;
+  /** A stored envelope's `prev` (`missing`) is absent: history has a gap, worth a reconciliation soon (G5). */
+  holeFound(missing: string): void;
   /**
    * Runs background work: a rejection is reported to the engine's onError (never left unhandled, which
    * would end a Node process).

@@ -21,6 +21,7 @@ import { content } from './testing/fixtures';
 import { type SimPeer, SyncSim } from './testing/SyncSim';
 import { LyingStore, type Tamper, bogusChunkCount, corruptChunksFrom, kindOf, replay, tamperTransport } from './testing/tamper';
 import { bytesToUlid } from './ulidBytes';
+import { HOLE_SYNC_MIN_MS } from './SyncEngine';
 
 const wireBytes = (envs: readonly Envelope[]): number => envs.reduce((s, e) => s + utf8(JSON.stringify(e)).length, 0);
 
@@ -117,6 +118,37 @@ describe('G5 message catch-up', () => {
     await sim.net.settle();
     assert.equal((await ids(late)).length, 81);
     assert.deepEqual(await ids(late), await ids(holder));
+    await sim.stopAll();
+  });
+
+  it('G5 a second hole found soon after a catch-up is postponed, not dropped, and filled', async () => {
+    const sim = await SyncSim.create({ seed: 4, tuning: { resyncIntervalMs: 0 } });
+    const first = await sim.fx.envelopes(20);
+    const holder = await sim.addPeer({ start: false });
+    const late = await sim.addPeer({ start: false });
+    await holder.engine.addMessages(first);
+    await late.engine.addMessages(first);
+    await sim.start(holder);
+    await sim.start(late);
+    await sim.net.settle();
+    // A first hole: filled at once by a catch-up.
+    const gap1 = await sim.fx.envelopes(5);
+    const live1 = await sim.fx.envelope();
+    await holder.engine.addMessages([...gap1, live1]);
+    await late.engine.addMessages([live1]);
+    await sim.net.settle();
+    assert.equal((await ids(late)).length, 26);
+    // A second hole within HOLE_SYNC_MIN_MS of that catch-up (no clock has moved): the holder gets the
+    // gap only now, as a peer may get a message posted while the relay was down after we asked it.
+    const gap2 = await sim.fx.envelopes(5);
+    const live2 = await sim.fx.envelope();
+    await late.engine.addMessages([live2]);
+    await sim.net.settle();
+    await holder.engine.addMessages([...gap2, live2]);
+    await sim.net.settle();
+    sim.clock.advance(HOLE_SYNC_MIN_MS);
+    await sim.net.settle();
+    assert.deepEqual(await ids(late), await ids(holder), 'the postponed catch-up filled the second hole');
     await sim.stopAll();
   });
 

@@ -107,6 +107,8 @@ export const SYNC_DEFAULTS: ResolvedSyncOptions = {
 
 /** Gaps in live history trigger at most one catch-up per this period. */
 export const HOLE_SYNC_MIN_MS = 5000;
+/** Holes remembered while a catch-up for them is postponed; one still open is enough to run it. */
+const MAX_POSTPONED_HOLES = 64;
 /**
  * Open links to one remote user (all its sessions together), G10: two, so that two peers that connect
  * to each other at once keep both links (the duplicate pair is not a fault); a third is refused
@@ -173,6 +175,8 @@ export class SyncEngine implements SyncContext {
   private syncWanted = false;
   private lastSync = 0;
   private lastHoleSync = -Infinity;
+  /** Holes found too soon after a catch-up, checked when the postponed one is due (bounded). */
+  private readonly postponedHoles = new Set<string>();
   private offLink: (() => void) | null = null;
 
   constructor(options: SyncEngineOptions) {
@@ -390,11 +394,26 @@ export class SyncEngine implements SyncContext {
     });
   }
 
-  holeFound(): void {
+  holeFound(missing: string): void {
+    if (this.stopped) return;
     const now = this.clock.now();
-    if (now - this.lastHoleSync < HOLE_SYNC_MIN_MS) return;
-    this.lastHoleSync = now;
-    this.spawn(this.syncNow(), 'sync');
+    const wait = this.lastHoleSync + HOLE_SYNC_MIN_MS - now;
+    if (wait <= 0) {
+      this.lastHoleSync = now;
+      this.spawn(this.syncNow(), 'sync');
+      return;
+    }
+    // Too soon after the last catch-up: postponed, not dropped (a message posted while the relay was down
+    // may reach a peer only after our catch-up asked it). When the wait ends, a catch-up runs only if one of
+    // the holes is still open: those the running catch-up filled cost nothing.
+    if (this.postponedHoles.size < MAX_POSTPONED_HOLES) this.postponedHoles.add(missing);
+    if (this.postponedHoles.size > 1) return; // the timer is already set
+    void this.delay(wait).then(() => {
+      const open = [...this.postponedHoles].filter((id) => !this.messages.index.has(id));
+      this.postponedHoles.clear();
+      if (this.stopped || open.length === 0) return;
+      this.holeFound(open[0]!);
+    });
   }
 
   /** Resolves when `work` does or after `ms`, whichever is first (or at stop). */
