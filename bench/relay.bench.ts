@@ -36,7 +36,7 @@ import { toB64url } from '../src/shared/encoding';
 import { type Envelope, LIMITS, POST_TIME_WINDOW_MS, PROTOCOL_VERSION, parseEnvelopeBatch, type Post } from '../src/shared/protocol/relay';
 import { envelopeHash, relayOrigin, signEnvelope, signLogin, signPost, verifyPostSignature } from '../src/shared/protocol/signed';
 // @ts-expect-error -- a plain .mjs helper shared with e2e/prodBuild.test.ts, without type declarations
-import { dockerNodeMajor, nodeForMajor } from '../scripts/dockerNode.mjs';
+import { dockerNodeMajor, dockerRuntime, nodeForMajor } from '../scripts/dockerNode.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 /**
@@ -74,19 +74,6 @@ const CFG = {
 // ---------------------------------------------------------------------------------------------------------
 // The relay as the Dockerfile runs it
 
-/** The runtime stage's ENV and CMD, read from the Dockerfile (as e2e/prodBuild.test.ts does). */
-function dockerRuntime(): { env: Record<string, string>; cmd: string[] } {
-  const text = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
-  const runtime = text.slice(text.lastIndexOf('\nFROM '));
-  const env: Record<string, string> = {};
-  for (const m of runtime.matchAll(/^ENV\s+(.+)$/gm)) {
-    for (const pair of m[1]!.trim().split(/\s+/)) {
-      const [k, v] = pair.split('=');
-      env[k!] = v!;
-    }
-  }
-  return { env, cmd: JSON.parse(/^CMD\s+(\[.*\])\s*$/m.exec(runtime)![1]!) as string[] };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -134,7 +121,7 @@ async function heapSpaces(url: string): Promise<Record<string, number>> {
 }
 
 async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
-  const { env: dockerEnv, cmd } = dockerRuntime();
+  const { env: dockerEnv, cmd } = dockerRuntime(REPO);
   if (cmd[0] !== 'node') throw new Error('the Dockerfile CMD does not start node');
   const port = await freePort();
   const env: Record<string, string> = {
@@ -815,7 +802,7 @@ async function main(): Promise<void> {
     /** Projected from the slope when fewer than 5,000 were measured. */
     rss5kProjectedMB: results.bytesPerClientSlope === undefined ? null : MB((results.rssAtMemoryClientsMB as number) * 2 ** 20 + (5000 - CFG.memoryClients) * (results.bytesPerClientSlope as number)),
   };
-  results.relayCommand = dockerRuntime().cmd;
+  results.relayCommand = dockerRuntime(REPO).cmd;
   results.runtimeS = round((Date.now() - t0) / 1000);
   console.log(JSON.stringify(results));
 }

@@ -15,24 +15,10 @@ import { toB64url } from '../src/shared/encoding';
 import { WebSocket } from 'ws';
 import { connectRelay } from '../src/shared/client/relayConnection';
 // @ts-expect-error -- a plain .mjs helper shared with bench:relay, without type declarations
-import { dockerNodeMajor, majorOf, nodeForMajor } from '../scripts/dockerNode.mjs';
+import { dockerNodeMajor, dockerRuntime, majorOf, nodeForMajor } from '../scripts/dockerNode.mjs';
 
 const repo = new URL('..', import.meta.url).pathname;
 
-/** The runtime stage's ENV and CMD, read from the Dockerfile itself so the test cannot drift from it. */
-function dockerRuntime(): { env: Record<string, string>; cmd: string[] } {
-  const text = readFileSync(join(repo, 'Dockerfile'), 'utf8');
-  const runtime = text.slice(text.lastIndexOf('\nFROM '));
-  const env: Record<string, string> = {};
-  for (const m of runtime.matchAll(/^ENV\s+(.+)$/gm)) {
-    for (const pair of m[1]!.trim().split(/\s+/)) {
-      const [k, v] = pair.split('=');
-      env[k!] = v!;
-    }
-  }
-  const cmd = JSON.parse(/^CMD\s+(\[.*\])\s*$/m.exec(runtime)![1]!) as string[];
-  return { env, cmd };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -48,7 +34,7 @@ const major: number = dockerNodeMajor(repo);
 let nodeBin = '';
 
 function start(dir: string, env: Record<string, string>): { proc: ChildProcess; output: () => string } {
-  const { cmd } = dockerRuntime();
+  const { cmd } = dockerRuntime(repo);
   assert.equal(cmd[0], 'node', 'the image starts the relay with `node`');
   let out = '';
   const proc = spawn(nodeBin, cmd.slice(1), {
@@ -107,7 +93,7 @@ describe('R13 production build started as the Dockerfile starts it', () => {
     const ranges = engines.split('||').map((r) => r.trim());
     assert.ok(ranges.some((r) => r === `^${major}` || r.startsWith(`^${major}.`)), `engines.node (${engines}) admits ${major}`);
     assert.equal(majorOf(nodeBin), major);
-    const { env } = dockerRuntime();
+    const { env } = dockerRuntime(repo);
     const port = await freePort();
     const { proc, output } = start(dir, { ...env, PORT: String(port), PEERCHAT_RELAY_KEY: toB64url(randomSecretKey()), PEERCHAT_PUBLIC_ORIGIN: 'https://chat.example' });
     try {
@@ -121,7 +107,7 @@ describe('R13 production build started as the Dockerfile starts it', () => {
   });
 
   it('R12 refuses to start in production without the relay key, and says why', async () => {
-    const { env } = dockerRuntime();
+    const { env } = dockerRuntime(repo);
     const { proc, output } = start(dir, { ...env, PORT: String(await freePort()) });
     const code = await exited(proc);
     assert.notEqual(code, 0);
@@ -129,7 +115,7 @@ describe('R13 production build started as the Dockerfile starts it', () => {
   });
 
   it('R13 serves health, relay info, the web app and a login; stops cleanly on SIGTERM', async () => {
-    const { env } = dockerRuntime();
+    const { env } = dockerRuntime(repo);
     const backend = nodeBackend();
     const relaySecret = randomSecretKey();
     const relayKey = toB64url(await backend.publicKeyOf(relaySecret));

@@ -10,6 +10,24 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
+/**
+ * The runtime stage's ENV and CMD, read from the Dockerfile itself, so the production-build test and
+ * bench:relay start the relay exactly as the image does and cannot drift from it.
+ * @returns {{ env: Record<string, string>, cmd: string[] }}
+ */
+export function dockerRuntime(repo) {
+  const text = readFileSync(join(repo, 'Dockerfile'), 'utf8');
+  const runtime = text.slice(text.lastIndexOf('\nFROM '));
+  const env = {};
+  for (const m of runtime.matchAll(/^ENV\s+(.+)$/gm)) {
+    for (const pair of m[1].trim().split(/\s+/)) {
+      const [k, v] = pair.split('=');
+      env[k] = v;
+    }
+  }
+  return { env, cmd: JSON.parse(/^CMD\s+(\[.*\])\s*$/m.exec(runtime)[1]) };
+}
+
 /** The one major version every `FROM node:<major>...` line of the Dockerfile names. Throws if they differ. */
 export function dockerNodeMajor(repo) {
   const text = readFileSync(join(repo, 'Dockerfile'), 'utf8');
