@@ -1,9 +1,10 @@
-// SPEC.md A1-A4: the relay signs attachment metadata, never content.
+// SPEC.md A1-A5: the relay signs attachment metadata, never content.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { toB64url } from '../shared/encoding';
 import { LIMITS } from '../shared/protocol/relay';
 import { contentDigests, verifyAttachment } from '../shared/protocol/signed';
+import { DEFAULT_MAX_ATTACHMENT_BYTES } from './config';
 import type { Relay } from './createRelay';
 import { backend, loggedIn, rawClient, refusal, startTestRelay } from './testKit';
 
@@ -58,5 +59,26 @@ describe('attachments', () => {
     const c = rawClient(relay);
     closers.push(c.close);
     assert.equal(await refusal(c.client.attachment.mint.mutate(meta())), 'NOT_LOGGED_IN');
+  });
+
+  it('A5 the relay publishes its attachment cap (default 25 MiB) in info and mints nothing larger: TOO_LARGE', async () => {
+    assert.equal(relay.info.limits.maxAttachmentBytes, DEFAULT_MAX_ATTACHMENT_BYTES);
+    assert.equal(DEFAULT_MAX_ATTACHMENT_BYTES, 25 * 1024 * 1024);
+    const u = await loggedIn(relay);
+    closers.push(u.close);
+    assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), size: DEFAULT_MAX_ATTACHMENT_BYTES + 1 })), 'TOO_LARGE');
+    const atCap = await u.client.attachment.mint.mutate({ ...meta(), size: DEFAULT_MAX_ATTACHMENT_BYTES });
+    assert.equal(atCap.meta.size, DEFAULT_MAX_ATTACHMENT_BYTES);
+  });
+
+  it('A5 an operator cap is what info says and what mint enforces', async () => {
+    const small = await startTestRelay({ limits: { maxAttachmentBytes: 50_000 } });
+    closers.push(() => small.close());
+    assert.equal(small.info.limits.maxAttachmentBytes, 50_000);
+    const u = await loggedIn(small);
+    closers.push(u.close);
+    assert.equal((await u.client.info.query()).limits.maxAttachmentBytes, 50_000);
+    assert.equal((await u.client.attachment.mint.mutate(meta())).meta.size, content.length); // 40,000: under the cap
+    assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), size: 50_001 })), 'TOO_LARGE');
   });
 });

@@ -129,4 +129,18 @@ describe('config', () => {
     assert.ok(loaded.config.iceServers.some((s) => [s.urls].flat().some((u) => u.startsWith('stun:'))), 'fly.toml names a STUN server');
     assert.deepEqual(loadConfig({ PEERCHAT_RELAY_KEY: key }, tmp()).config.iceServers, []);
   });
+
+  it('A5 PEERCHAT_MAX_ATTACHMENT_BYTES sets the attachment cap (default 25 MiB); a bad value refuses to start, naming it', () => {
+    const cwd = tmp();
+    assert.equal(loadConfig({}, cwd).config.limits.maxAttachmentBytes, 25 * 1024 * 1024);
+    assert.equal(loadConfig({ PEERCHAT_MAX_ATTACHMENT_BYTES: '1048576' }, cwd).config.limits.maxAttachmentBytes, 1_048_576);
+    for (const bad of ['0', '-5', '1.5', 'lots', '25MB', String(64 * 1024 * 1024 + 1)]) {
+      assert.throws(
+        () => loadConfig({ PEERCHAT_MAX_ATTACHMENT_BYTES: bad }, cwd),
+        (e: unknown) => e instanceof ConfigError && e.code === 'BAD_MAX_ATTACHMENT_BYTES' && /PEERCHAT_MAX_ATTACHMENT_BYTES/.test(e.message),
+        bad,
+      );
+    }
+    assert.equal(loadConfig({ PEERCHAT_MAX_ATTACHMENT_BYTES: String(64 * 1024 * 1024) }, cwd).config.limits.maxAttachmentBytes, 64 * 1024 * 1024);
+  });
 });

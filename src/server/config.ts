@@ -36,6 +36,12 @@ export interface RelayLimits {
    * longest a relayed post can stay acceptable (SPEC.md M6). @default 10 min
    */
   idempotencyTtlMs: number;
+  /**
+   * Largest attachment the relay mints (SPEC.md A5), published in `ServerInfo.limits` so clients refuse a
+   * bigger file before hashing it. At most the protocol's `LIMITS.maxAttachmentBytes` (64 MiB), which the
+   * schemas and the peer wire are sized for. Set by `PEERCHAT_MAX_ATTACHMENT_BYTES`. @default 25 MiB
+   */
+  maxAttachmentBytes: number;
 }
 
 export interface RelayTiming {
@@ -75,6 +81,9 @@ export interface RelayConfig {
   timing: RelayTiming;
 }
 
+/** The attachment cap a relay publishes unless its operator sets another (issue 9: "default 25 MB"). */
+export const DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024;
+
 export const DEFAULT_LIMITS: RelayLimits = {
   maxSubscriptionsPerConnection: 2,
   postsPerMinute: 60,
@@ -87,6 +96,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxQueuedEvents: 2048,
   idempotencyEntries: 10_000,
   idempotencyTtlMs: 10 * 60_000,
+  maxAttachmentBytes: DEFAULT_MAX_ATTACHMENT_BYTES,
 };
 
 export const DEFAULT_TIMING: RelayTiming = {
@@ -114,6 +124,7 @@ export function resolveConfig(input: RelayConfigInput): RelayConfig {
   const limits = { ...DEFAULT_LIMITS, ...input.limits };
   // A relayed post stays acceptable for up to twice the window after it was first relayed (RecentPosts.ts).
   limits.idempotencyTtlMs = Math.max(limits.idempotencyTtlMs, 2 * POST_TIME_WINDOW_MS);
+  limits.maxAttachmentBytes = checkAttachmentCap(limits.maxAttachmentBytes, 'limits.maxAttachmentBytes');
   return {
     mode: input.mode ?? 'local',
     name: input.name ?? 'peerchat',
@@ -129,7 +140,7 @@ export function resolveConfig(input: RelayConfigInput): RelayConfig {
 
 export class ConfigError extends Error {
   constructor(
-    readonly code: 'MISSING_RELAY_KEY' | 'BAD_RELAY_KEY' | 'MISSING_PUBLIC_ORIGIN' | 'BAD_PUBLIC_ORIGIN' | 'BAD_CHANNELS' | 'BAD_ICE_SERVERS' | 'BAD_CONFIG_FILE' | 'BAD_VIRTUAL_CLIENTS',
+    readonly code: 'MISSING_RELAY_KEY' | 'BAD_RELAY_KEY' | 'MISSING_PUBLIC_ORIGIN' | 'BAD_PUBLIC_ORIGIN' | 'BAD_CHANNELS' | 'BAD_ICE_SERVERS' | 'BAD_CONFIG_FILE' | 'BAD_VIRTUAL_CLIENTS' | 'BAD_MAX_ATTACHMENT_BYTES',
     message: string,
   ) {
     super(message);
@@ -219,6 +230,8 @@ export function loadOrCreateLocalKey(dataDir: string): { secretKey: Uint8Array; 
  * - `PEERCHAT_NAME`, `PEERCHAT_CHANNELS` (comma list), `PEERCHAT_ICE_SERVERS` (JSON array),
  *   `PEERCHAT_CONFIG` (JSON file with the same settings plus `limits`/`timing`), `PEERCHAT_POSTS_PER_MINUTE`,
  *   `PORT` (8080), `HOST` (0.0.0.0), `PEERCHAT_LOG_LEVEL` (info), `PEERCHAT_STATIC_DIR` (dist/client).
+ * - `PEERCHAT_MAX_ATTACHMENT_BYTES`: the attachment size cap published in info and enforced at mint
+ *   (1 to 64 MiB, default 25 MiB; SPEC.md A5).
  * - `PEERCHAT_VIRTUAL_CLIENTS`: how many virtual clients to run in a child process (0-32, default 0).
  * - `PEERCHAT_PUBLIC_ORIGIN`: comma list of the origins clients reach the relay at (logins sign one, L9).
  *   Required in production.
@@ -297,6 +310,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig 
   }
 
   const limits: Partial<RelayLimits> = { ...pickKnown(file.limits, DEFAULT_LIMITS) };
+  if (env.PEERCHAT_MAX_ATTACHMENT_BYTES !== undefined && env.PEERCHAT_MAX_ATTACHMENT_BYTES.trim() !== '') {
+    limits.maxAttachmentBytes = checkAttachmentCap(Number(env.PEERCHAT_MAX_ATTACHMENT_BYTES.trim()), 'PEERCHAT_MAX_ATTACHMENT_BYTES', env.PEERCHAT_MAX_ATTACHMENT_BYTES);
+  }
   const ppm = Number(env.PEERCHAT_POSTS_PER_MINUTE);
   if (env.PEERCHAT_POSTS_PER_MINUTE && Number.isFinite(ppm) && ppm > 0) limits.postsPerMinute = ppm;
 
@@ -323,6 +339,20 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): LoadedConfig 
     clientIpHeader: env.PEERCHAT_CLIENT_IP_HEADER?.trim() || undefined,
     keyNote,
   };
+}
+
+/**
+ * A cap above the protocol's ceiling would publish a promise the schemas break (every mint above 64 MiB
+ * is BAD_INPUT), and 0 or a fraction is a typo: refuse both at start, naming the setting.
+ */
+function checkAttachmentCap(n: number, what: string, text: string = String(n)): number {
+  if (!Number.isSafeInteger(n) || n < 1 || n > LIMITS.maxAttachmentBytes) {
+    throw new ConfigError(
+      'BAD_MAX_ATTACHMENT_BYTES',
+      `${what} must be a whole number of bytes from 1 to ${LIMITS.maxAttachmentBytes} (64 MiB), got "${text}"`,
+    );
+  }
+  return n;
 }
 
 function parseVirtualClients(text: string | undefined): number {

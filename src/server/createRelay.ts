@@ -132,7 +132,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       maxFrameBytes: LIMITS.maxFrameBytes,
       maxTextLength: LIMITS.maxTextLength,
       maxAttachmentsPerMessage: LIMITS.maxAttachmentsPerMessage,
-      maxAttachmentBytes: LIMITS.maxAttachmentBytes,
+      maxAttachmentBytes: config.limits.maxAttachmentBytes,
       maxThumbnailBytes: LIMITS.maxThumbnailBytes,
       chunkBytes: LIMITS.chunkBytes,
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,

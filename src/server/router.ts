@@ -180,6 +180,9 @@ export function createRouter(d: RouterDeps) {
     attachment: t.router({
       // `.strict()`: the relay never takes attachment content; an input carrying extra fields (bytes) is refused.
       mint: writer.input(zAttachmentMeta.strict()).mutation(async ({ ctx, input: meta }): Promise<SignedAttachment> => {
+        // The operator's cap (A5), published in info; the schema only knows the protocol's 64 MiB ceiling.
+        const cap = d.config.limits.maxAttachmentBytes;
+        if (meta.size > cap) throw relayError(RelayReason.TOO_LARGE, `attachment is ${meta.size} bytes; this relay mints at most ${cap}`);
         if (meta.thumbnail) {
           const bytes = fromB64url(meta.thumbnail.data);
           if (!bytes || bytes.length > LIMITS.maxThumbnailBytes) throw relayError(RelayReason.BAD_ATTACHMENT, 'bad thumbnail');

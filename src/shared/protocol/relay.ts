@@ -71,7 +71,10 @@ export const LIMITS = {
   /** Max message text, in UTF-16 code units. */
   maxTextLength: 4000,
   maxAttachmentsPerMessage: 4,
-  /** Max attachment size: 64 MiB = 4096 chunks of 16 KiB. */
+  /**
+   * The protocol's ceiling on attachment size: 64 MiB = 4096 chunks of 16 KiB (schemas, peer wire). A relay
+   * mints at most its own, lower cap, `ServerInfo.limits.maxAttachmentBytes` (SPEC.md A5): read that one.
+   */
   maxAttachmentBytes: 64 * 1024 * 1024,
   /** Max decoded thumbnail bytes carried in signed attachment metadata. */
   maxThumbnailBytes: 8 * 1024,
