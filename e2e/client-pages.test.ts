@@ -175,6 +175,21 @@ describe('composer', () => {
   });
 });
 
+describe('author names', () => {
+  it('M7 a message by an author this browser never saw in presence shows the relay-attested name, with the fingerprint', async () => {
+    const page = await open(`await h.seed('general', 2); await h.addFromStranger('general', 'from an old friend', 'carol'); await h.add('general', 0, 'in between'); await h.addFromStranger('general', 'from before names were signed')`);
+    await page.waitForSelector('text=from an old friend');
+    await page.waitForSelector('text=from before names were signed');
+    const fp = (await page.evaluate('window.__harness.strangers[0].fingerprint')) as string;
+    const named = page.locator('[data-testid=message]', { hasText: 'from an old friend' });
+    assert.match(await named.innerText(), new RegExp(`carol\\s*${fp}`));
+    // An envelope minted before M7 carries no name and this browser never saw the key: 'unknown', as before.
+    const unnamed = page.locator('[data-testid=message]', { hasText: 'from before names were signed' });
+    assert.match(await unnamed.innerText(), new RegExp(`unknown\\s*${fp}`));
+    await page.context().close();
+  });
+});
+
 describe('unread counts', () => {
   it('UI4 counts come from the store: others\u2019 messages after the read marker, cleared on opening, never own', async () => {
     const page = await open(

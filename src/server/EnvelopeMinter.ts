@@ -57,7 +57,8 @@ export class EnvelopeMinter {
     },
   ) {}
 
-  mint(post: Post): Promise<Envelope> {
+  /** `authorName`: the name the author's session logged in with, which the relay verified (SPEC.md M7). */
+  mint(post: Post, authorName?: string): Promise<Envelope> {
     let chain = this.chains.get(post.channel);
     if (!chain) this.chains.set(post.channel, (chain = { last: null, tail: Promise.resolve() }));
     const c = chain;
@@ -70,6 +71,7 @@ export class EnvelopeMinter {
         epoch: this.opts.epoch,
         prev: c.last,
         post,
+        ...(authorName === undefined ? {} : { authorName }),
         relay: this.opts.relayKey,
       });
       c.last = { id: env.id, hash: envelopeHash(env) };

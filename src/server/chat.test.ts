@@ -1,4 +1,4 @@
-// SPEC.md M1-M6, R4-R7: posting, countersigned envelopes, ids, chains, idempotency, replay, fan-out.
+// SPEC.md M1-M7, R4-R7: posting, countersigned envelopes, ids, chains, idempotency, replay, fan-out.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeTime } from 'ulidx';
@@ -60,6 +60,25 @@ describe('chat', () => {
       if (await acceptsOffline(flipped, relay.info.publicKey)) failures.push(i);
     }
     assert.deepEqual(failures, [], `flips at these offsets still verified: ${failures.map((i) => json.slice(i - 5, i + 5))}`);
+  });
+
+  it('M7 the relay countersigns the author\'s login name into the envelope; the name is in the signed bytes', async () => {
+    const u = await user('Zoë the author');
+    const env = await u.client.chat.post.mutate(await makePost(u.id, { text: 'named' }));
+    assert.equal(env.authorName, 'Zoë the author');
+    assert.deepEqual(await verifyEnvelope(backend, env, relay.info.publicKey), { ok: true });
+    // A peer relabelling the message, or stripping the name, carries an envelope that no longer verifies.
+    assert.equal((await verifyEnvelope(backend, { ...env, authorName: 'admin' }, relay.info.publicKey)).ok, false);
+    const { authorName: _, ...stripped } = env;
+    assert.equal((await verifyEnvelope(backend, stripped, relay.info.publicKey)).ok, false);
+    // The live stream carries the same envelope, name included.
+    const other = await user('reader');
+    const events = collectEvents(other.client, { presence: true });
+    await events.until(() => events.events.some((e) => e.t === 'presence'));
+    const again = await u.client.chat.post.mutate(await makePost(u.id, { text: 'named twice' }));
+    await events.until(() => events.envelopes.some((e) => e.id === again.id));
+    events.stop();
+    assert.equal(events.envelopes.find((e) => e.id === again.id)?.authorName, 'Zoë the author');
   });
 
   it('M1 M2 a post must be signed by the logged-in key: wrong author, bad signature, unknown channel, empty', async () => {

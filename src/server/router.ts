@@ -170,7 +170,8 @@ export function createRouter(d: RouterDeps) {
             if (!ok.ok) throw relayError(RelayReason.BAD_ATTACHMENT);
           }
           d.stats.posts++;
-          return d.minter.mint(post);
+          // The login name, verified at login (L4): peers show it for this post without having seen the author (M7).
+          return d.minter.mint(post, ctx.session.user.name);
         })();
         d.recent.remember(post.author, post.clientId, digest, post.sentAt, result);
         return result;

@@ -7,6 +7,7 @@ import { LIMITS, type Envelope } from '../../shared/protocol/relay';
 import { type OutgoingPost, buildRows } from '../history/buildRows';
 import { historyReader } from '../history/historyDb';
 import { useChannelWindow } from '../hooks/useChannelWindow';
+import { authorNameOf } from '../hooks/useNames';
 import { markRead } from '../hooks/useUnread';
 import type { ClientLike } from '../session/ClientLike';
 import { Composer } from './Composer';
@@ -103,7 +104,7 @@ export function ChannelView(props: {
     const fresh = envelopes.filter((e) => e.id > prev.id && e.post.author !== self);
     seenNewest.current = { channel, id: last > prev.id ? last : prev.id };
     if (fresh.length > 0) {
-      setAnnounce(fresh.map((e) => `${names(e.post.author) ?? 'unknown'}: ${e.post.text.slice(0, ANNOUNCE_CHARS)}`).join('\n'));
+      setAnnounce(fresh.map((e) => `${authorNameOf(e, names) ?? 'unknown'}: ${e.post.text.slice(0, ANNOUNCE_CHARS)}`).join('\n'));
     }
   }, [envelopes, channel, self, names]);
 

@@ -3,6 +3,7 @@
 import { type FormEvent, type KeyboardEvent, useEffect, useRef } from 'react';
 import type { Envelope } from '../../shared/protocol/relay';
 import { useDraft } from '../hooks/useDraft';
+import { authorNameOf } from '../hooks/useNames';
 import { AuthorName } from './AuthorName';
 import { fingerprintOf, type NameLookup } from './MessageRow';
 import styles from './Composer.module.css';
@@ -48,7 +49,7 @@ export function Composer(props: ComposerProps) {
         <div className={styles.replying} data-testid="replying-to">
           Replying to{' '}
           <AuthorName
-            name={props.names(props.replyTo.post.author) ?? 'unknown'}
+            name={authorNameOf(props.replyTo, props.names) ?? 'unknown'}
             publicKey={props.replyTo.post.author}
             fingerprint={fingerprintOf(props.replyTo.post.author)}
           />

@@ -6,6 +6,7 @@ import { fingerprint } from '../../shared/crypto/signing';
 import { fromB64url } from '../../shared/encoding';
 import type { Envelope } from '../../shared/protocol/relay';
 import type { Row } from '../history/buildRows';
+import { authorNameOf } from '../hooks/useNames';
 import { AuthorName } from './AuthorName';
 import { RichText, visibleControls } from './RichText';
 import styles from './MessageRow.module.css';
@@ -56,7 +57,7 @@ function Quote({ id, props }: { id: string; props: Props }) {
       <span aria-hidden>↱ </span>
       {orig ? (
         <>
-          <AuthorName name={props.names(orig.post.author) ?? 'unknown'} publicKey={orig.post.author} fingerprint={fingerprintOf(orig.post.author)} />{' '}
+          <AuthorName name={authorNameOf(orig, props.names) ?? 'unknown'} publicKey={orig.post.author} fingerprint={fingerprintOf(orig.post.author)} />{' '}
           <span className={styles.quoteText}>{visibleControls(orig.post.text.slice(0, 120))}</span>
         </>
       ) : (
@@ -124,7 +125,7 @@ export const MessageRow = memo(function MessageRow(props: Props) {
     >
       {row.head && (
         <div className={styles.meta}>
-          <AuthorName name={props.names(author) ?? 'unknown'} publicKey={author} fingerprint={fingerprintOf(author)} self={mine} />
+          <AuthorName name={authorNameOf(env, props.names) ?? 'unknown'} publicKey={author} fingerprint={fingerprintOf(author)} self={mine} />
           <time className={styles.time} dateTime={new Date(env.ts).toISOString()} title={new Date(env.ts).toLocaleString()}>
             {time(env.ts)}
           </time>

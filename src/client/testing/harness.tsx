@@ -61,11 +61,14 @@ async function main() {
   await appDb().names.bulkPut(
     [me, ...others].map((p) => ({ publicKey: p.publicKey, name: p.name, fingerprint: p.fingerprint, kind: p.name.startsWith('vc') ? 'virtual' : 'browser', seenAt: Date.now() }) as const),
   );
+  // Never in presence nor in the names table: what this browser knows of them is what their envelopes say.
+  const strangers = [await person(6, 'carol')];
   const fake = new FakeClient(me, CHANNELS);
   const harness = {
     fake,
     me,
     others,
+    strangers,
     /** Stores `n` messages in `channel`, `stepMs` apart, ending now; returns the ids. */
     async seed(channel: string, n: number, opts: { stepMs?: number; author?: number; text?: string; endTs?: number } = {}) {
       const step = opts.stepMs ?? 20_000;
@@ -81,6 +84,13 @@ async function main() {
     async add(channel: string, author: number, text: string, replyTo: string | null = null) {
       const who = author < 0 ? me : others[author]!;
       const env = makeEnvelope(channel, who.publicKey, text, Date.now(), replyTo);
+      await store.putMessages([env]);
+      return env;
+    },
+    /** A message by a stranger (never seen in presence), with the relay-attested `authorName` or without (SPEC.md M7). */
+    async addFromStranger(channel: string, text: string, authorName?: string) {
+      const env = makeEnvelope(channel, strangers[0]!.publicKey, text, Date.now());
+      if (authorName !== undefined) env.authorName = authorName;
       await store.putMessages([env]);
       return env;
     },

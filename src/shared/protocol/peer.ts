@@ -17,7 +17,9 @@ import { LIMITS, zDigest, zEnvelope, zUlid } from './relay';
 
 /** Bumped on any incompatible change to this file (SPEC.md G3). Carried in every frame header. */
 // 2: envelopes carry posts bound to a relay and a client time (SPEC.md M6), which version-1 peers lack.
-export const PEER_PROTOCOL_VERSION = 2;
+// 3: envelopes may carry the relay-attested `authorName` (M7); a version-2 peer would strip it, fail the
+//    relay signature and ban an honest peer for BAD_SIGNATURE, so it hears PROTOCOL_MISMATCH instead.
+export const PEER_PROTOCOL_VERSION = 3;
 
 /** Frame kinds. Values are wire bytes: never renumber, only add. BYE keeps 0 in every version. */
 export const PeerKind = {

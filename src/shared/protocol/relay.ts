@@ -5,8 +5,10 @@ import { z } from 'zod';
 /**
  * Bumped on any incompatible change to this file or to the signed payloads (SPEC.md V1).
  * 2: the login signs the relay's origin (L4, L9); a post signs the relay key and the client's time (M6).
+ * 3: the envelope carries the author's login name, countersigned by the relay (M7); an older client would
+ *    strip the unknown field and fail the signature, so it must hear PROTOCOL_MISMATCH instead.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * A post's `sentAt` may differ from the relay's clock by at most this much, either way (SPEC.md M6). Together
@@ -248,6 +250,12 @@ export const zEnvelope = z.object({
   /** The previous envelope of this channel in this epoch; null for the first (SPEC.md R6). */
   prev: zPrevLink.nullable(),
   post: zPost,
+  /**
+   * The author's display name as the relay verified it at the author's login, covered by `rsig` (SPEC.md
+   * M7): a name that travels with the history and cannot be changed by the peers that carry it. Absent in
+   * envelopes minted before protocol 3, which still verify.
+   */
+  authorName: zDisplayName.optional(),
   relay: zPublicKey,
   /** Relay's countersignature over signingBytes('envelope', envelopeFields(env)). */
   rsig: zSignature,

@@ -3,8 +3,8 @@ import { it } from 'node:test';
 import { type Ed25519Backend, randomSecretKey } from '../crypto/ed25519';
 import { nodeBackend } from '../crypto/nodeBackend';
 import { toB64url } from '../encoding';
-import type { Envelope } from './relay';
-import { VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelopes } from './signed';
+import { type Envelope, zEnvelope } from './relay';
+import { VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelope, verifyEnvelopes } from './signed';
 
 async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
   const b = nodeBackend();
@@ -55,4 +55,31 @@ it('G2 verifyEnvelopes checks every signature of every envelope, many in flight,
   assert.equal(calls, 2 * envs.length);
   assert.ok(peak > 2, `verifications overlapped (peak ${peak})`);
   assert.ok(peak <= 2 * VERIFY_CONCURRENCY, `peak ${peak} within 2 x VERIFY_CONCURRENCY`);
+});
+
+it('M7 the relay-attested author name is covered by the relay signature; envelopes without one still verify', async () => {
+  const b = nodeBackend();
+  const { envs, relayKey } = await envelopes(1);
+  const old = envs[0]!; // minted the protocol-2 way: no authorName
+  assert.equal('authorName' in old, false);
+  assert.deepEqual(await verifyEnvelope(b, old, relayKey), { ok: true }, 'an envelope stored before M7 still verifies');
+  // Adding a name to a signed envelope, as a peer carrying it might, breaks the relay signature.
+  assert.deepEqual(await verifyEnvelope(b, { ...old, authorName: 'mallory' }, relayKey), { ok: false, reason: 'BAD_SIGNATURE' });
+  // The same envelope minted with a name verifies, and through JSON (how peers and IndexedDB carry it).
+  const relaySecret = randomSecretKey();
+  const relay2 = toB64url(await b.publicKeyOf(relaySecret));
+  const author = randomSecretKey();
+  const post = await signPost(b, author, {
+    channel: 'general', clientId: 'cname0001', text: 'hi', attachments: [], replyTo: null,
+    author: toB64url(await b.publicKeyOf(author)), relay: relay2, sentAt: 1_700_000_000_000,
+  });
+  const named = await signEnvelope(b, relaySecret, { id: '01HZZZZZZZZZZZZZZZZZZZ0001', ts: post.sentAt, epoch: '01HZZZZZZZZZZZZZZZZZZZ0000', prev: null, post, authorName: 'alice', relay: relay2 });
+  assert.deepEqual(await verifyEnvelope(b, named, relay2), { ok: true });
+  const carried = zEnvelope.parse(JSON.parse(JSON.stringify(named)));
+  assert.equal(carried.authorName, 'alice');
+  assert.deepEqual(await verifyEnvelope(b, carried, relay2), { ok: true });
+  // Renamed or stripped: refused.
+  assert.deepEqual(await verifyEnvelope(b, { ...named, authorName: 'alice2' }, relay2), { ok: false, reason: 'BAD_SIGNATURE' });
+  const { authorName: _, ...stripped } = named;
+  assert.deepEqual(await verifyEnvelope(b, stripped, relay2), { ok: false, reason: 'BAD_SIGNATURE' });
 });

@@ -78,8 +78,15 @@ export function postDigest(p: Post): string {
   return sha256B64(concatBytes(signingBytes('post', postFields(p)), sig));
 }
 
+/**
+ * Envelope signing fields (SPEC.md M3, M7). The relay-attested `authorName` is appended only when present:
+ * envelopes minted before it existed keep their 8 fields and still verify, and the canonical JSON array of
+ * 9 can never equal one of 8, so a name can be neither stripped from nor added to a signed envelope.
+ */
 export function envelopeFields(e: Omit<Envelope, 'rsig'>): CanonicalField[] {
-  return [e.id, e.ts, e.epoch, e.post.channel, e.prev?.id ?? null, e.prev?.hash ?? null, e.relay, postDigest(e.post)];
+  const fields: CanonicalField[] = [e.id, e.ts, e.epoch, e.post.channel, e.prev?.id ?? null, e.prev?.hash ?? null, e.relay, postDigest(e.post)];
+  if (e.authorName !== undefined) fields.push(e.authorName);
+  return fields;
 }
 
 /** The hash a following envelope's `prev` links to (SPEC.md R6). */
