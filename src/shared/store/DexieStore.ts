@@ -7,9 +7,12 @@ import { concatBytes } from '../encoding';
 import { LIMITS, type Envelope, type SignedAttachment } from '../protocol/relay';
 import {
   type AttachmentRecord,
+  type DroppedBytes,
   type HistoryStore,
   type IdRange,
   StoreClosedError,
+  StoreQuotaError,
+  type StoreUsage,
   clampLimit,
 } from './HistoryStore';
 
@@ -98,7 +101,7 @@ export class DexieStore implements HistoryStore {
   async putMessages(envelopes: readonly Envelope[]): Promise<string[]> {
     this.#open();
     if (envelopes.length === 0) return [];
-    return this.#db.transaction('rw', this.#messages, async () => {
+    return this.#write(() => this.#db.transaction('rw', this.#messages, async () => {
       // Read the existing keys (not rows) and add only the rest: first write wins (SPEC.md H2), and one
       // transaction means two concurrent puts of the same id cannot both report it as new.
       const wanted = envelopes.map((e) => e.id);
@@ -111,7 +114,7 @@ export class DexieStore implements HistoryStore {
       }
       if (rows.length > 0) await this.#messages.bulkAdd(rows);
       return rows.map((r) => r.id);
-    });
+    }));
   }
 
   async getMessages(ids: readonly string[]): Promise<(Envelope | undefined)[]> {
@@ -161,17 +164,17 @@ export class DexieStore implements HistoryStore {
 
   async putAttachmentMeta(meta: SignedAttachment): Promise<void> {
     this.#open();
-    await this.#db.transaction('rw', this.#attachments, async () => {
+    await this.#write(() => this.#db.transaction('rw', this.#attachments, async () => {
       // Existing metadata stays as it was (same rule as messages); bytes are in another table anyway.
       if ((await this.#attachments.where(':id').equals(meta.id).count()) === 0) {
         await this.#attachments.add({ id: meta.id, meta });
       }
-    });
+    }));
   }
 
   async putAttachmentBytes(id: string, bytes: Uint8Array): Promise<boolean> {
     this.#open();
-    return this.#db.transaction('rw', this.#attachments, this.#bytes, this.#chunks, async () => {
+    return this.#write(() => this.#db.transaction('rw', this.#attachments, this.#bytes, this.#chunks, async () => {
       const row = await this.#attachments.get(id);
       if (!row || row.meta.meta.size !== bytes.length) return false;
       if (await this.#bytes.get(id)) return true; // held already (the same verified content)
@@ -185,7 +188,7 @@ export class DexieStore implements HistoryStore {
       // The header last, in the same transaction: content is held exactly when its header exists.
       await this.#bytes.put({ id, size: bytes.length });
       return true;
-    });
+    }));
   }
 
   async getAttachment(id: string): Promise<AttachmentRecord | undefined> {
@@ -237,6 +240,58 @@ export class DexieStore implements HistoryStore {
       .primaryKeys();
   }
 
+  async usage(): Promise<StoreUsage> {
+    this.#open();
+    return this.#db.transaction('r', this.#messages, this.#attachments, this.#bytes, async () => {
+      let attachmentsHeld = 0;
+      let attachmentBytes = 0;
+      // Header rows since version 2 are {id, size}: no content is read. A version 1 row carries its
+      // content, which this loads once per row (such databases predate photos in the app).
+      await this.#bytes.each((row) => {
+        attachmentsHeld++;
+        attachmentBytes += row.size ?? row.bytes?.length ?? 0;
+      });
+      return { messages: await this.#messages.count(), attachments: await this.#attachments.count(), attachmentsHeld, attachmentBytes };
+    });
+  }
+
+  async dropAttachmentBytes(range: IdRange): Promise<DroppedBytes> {
+    this.#open();
+    const limit = clampLimit(range.limit);
+    if (limit === 0 || isEmpty(range)) return { ids: [], bytes: 0 };
+    // One transaction: content is held exactly when its header exists (putAttachmentBytes), so header and
+    // rows go together and a reader never sees a header without its rows. Deleting frees room, so this
+    // is what a user runs when the quota is exhausted: it must not need any itself.
+    return this.#db.transaction('rw', this.#bytes, this.#chunks, async () => {
+      const heads = await this.#bytes
+        .where(':id')
+        .between(range.from ?? Dexie.minKey, range.to ?? Dexie.maxKey, true, false)
+        .limit(limit)
+        .toArray();
+      let bytes = 0;
+      for (const head of heads) {
+        bytes += head.size ?? head.bytes?.length ?? 0;
+        await this.#chunks.where('[id+index]').between([head.id, Dexie.minKey], [head.id, Dexie.maxKey], true, true).delete();
+      }
+      await this.#bytes.bulkDelete(heads.map((h) => h.id));
+      return { ids: heads.map((h) => h.id), bytes };
+    });
+  }
+
+  /**
+   * A write that hit the quota rejects with StoreQuotaError (H16). The transaction aborted, so none of it
+   * was stored; Dexie reports the quota as a QuotaExceededError itself, or as the inner error of the
+   * transaction's AbortError, or inside a BulkError's failures.
+   */
+  async #write<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (isQuotaExceeded(err)) throw new StoreQuotaError(err);
+      throw err;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -247,4 +302,13 @@ export class DexieStore implements HistoryStore {
 /** IDBKeyRange.bound throws DataError when lower > upper, so empty ranges never reach it. */
 function isEmpty(range: IdRange): boolean {
   return range.from !== undefined && range.to !== undefined && range.from >= range.to;
+}
+
+function isQuotaExceeded(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 4) return false;
+  const e = err as { name?: unknown; inner?: unknown; cause?: unknown; failures?: unknown };
+  // 'NS_ERROR_DOM_QUOTA_REACHED': older Firefox.
+  if (e.name === 'QuotaExceededError' || e.name === 'NS_ERROR_DOM_QUOTA_REACHED') return true;
+  if (Array.isArray(e.failures) && e.failures.some((f) => isQuotaExceeded(f, depth + 1))) return true;
+  return isQuotaExceeded(e.inner, depth + 1) || isQuotaExceeded(e.cause, depth + 1);
 }

@@ -37,6 +37,46 @@ export class StoreClosedError extends Error {
   }
 }
 
+/**
+ * The storage ran out of room (the browser's quota: IndexedDB's `QuotaExceededError`) and nothing of the
+ * write that hit it was stored (SPEC.md H16). A condition of the device, not a bug: callers keep what they
+ * could not store (the outbox keeps an own post) and tell the user. Match on `code`, never on the message.
+ */
+export class StoreQuotaError extends Error {
+  readonly code = 'STORE_QUOTA' as const;
+  constructor(cause?: unknown) {
+    super('the storage quota is exhausted: nothing of this write was stored', { cause });
+    this.name = 'StoreQuotaError';
+  }
+}
+
+/** True for a StoreQuotaError, also one wrapped by a caller in `cause`. */
+export function isStoreQuotaError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === 'STORE_QUOTA') return true;
+  }
+  return false;
+}
+
+/** What a store holds (SPEC.md H15): what a storage panel shows. */
+export interface StoreUsage {
+  messages: number;
+  /** Attachment metadata records, with or without content. */
+  attachments: number;
+  /** Attachments whose content is held. */
+  attachmentsHeld: number;
+  /** Total length of the held content. */
+  attachmentBytes: number;
+}
+
+/** What `dropAttachmentBytes` freed (SPEC.md H15). */
+export interface DroppedBytes {
+  /** Attachment ids whose content was dropped, ascending. */
+  ids: string[];
+  /** Their total content length. */
+  bytes: number;
+}
+
 /** What one eviction dropped (SPEC.md H13). */
 export interface Evicted {
   /** Message ids, ascending. */
@@ -88,6 +128,18 @@ export interface HistoryStore {
   getAttachmentRange?(id: string, start: number, end: number): Promise<Uint8Array | undefined>;
   /** Attachment ids whose bytes are held, in ULID order. */
   listAttachmentIds(range: IdRange): Promise<string[]>;
+
+  /** Counts of what the store holds (SPEC.md H15). Reads no content. */
+  usage(): Promise<StoreUsage>;
+  /**
+   * Drops the content of attachments whose id is in `range` (at most `clampLimit(range.limit)` of them, in
+   * ULID order; ids are minted from the relay's clock, so `{ to: <ULID of a moment> }` is "older than
+   * then"), keeping their metadata and every message (SPEC.md H15). Afterwards those ids read as metadata
+   * only (`bytes: undefined`, `hasAttachmentBytes` false, not listed), as before their content arrived, so
+   * a sync engine fetches them from peers again when wanted. Resolves to what was dropped; calling it
+   * until `ids` is empty drops the whole range.
+   */
+  dropAttachmentBytes(range: IdRange): Promise<DroppedBytes>;
 
   /**
    * Bounded stores only: the lowest id this store wants now. It refuses or would evict first anything

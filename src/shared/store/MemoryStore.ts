@@ -9,10 +9,12 @@ import { encodeTime } from 'ulidx';
 import type { Envelope, SignedAttachment } from '../protocol/relay';
 import {
   type AttachmentRecord,
+  type DroppedBytes,
   type Evicted,
   type HistoryStore,
   type IdRange,
   StoreClosedError,
+  type StoreUsage,
   clampLimit,
 } from './HistoryStore';
 
@@ -196,6 +198,31 @@ export class MemoryStore implements HistoryStore {
       if (out.length === limit) break;
     }
     return out;
+  }
+
+  async usage(): Promise<StoreUsage> {
+    this.#begin();
+    let attachmentsHeld = 0;
+    let attachmentBytes = 0;
+    for (const entry of this.#attachments.values()) {
+      if (entry.bytes === undefined) continue;
+      attachmentsHeld++;
+      attachmentBytes += entry.bytes.length;
+    }
+    return { messages: this.#messages.size, attachments: this.#attachments.size, attachmentsHeld, attachmentBytes };
+  }
+
+  async dropAttachmentBytes(range: IdRange): Promise<DroppedBytes> {
+    this.#begin();
+    const ids = await this.listAttachmentIds(range); // held ones only, ascending, limit applied
+    let bytes = 0;
+    for (const id of ids) {
+      const entry = this.#attachments.get(id)!;
+      bytes += entry.bytes!.length;
+      this.#bytes -= entry.bytes!.length;
+      entry.bytes = undefined; // metadata stays: not an eviction (H13), the engine still knows the item
+    }
+    return { ids, bytes };
   }
 
   onEvict(listener: (evicted: Evicted) => void): () => void {

@@ -1,4 +1,4 @@
-// The one history-store test suite (SPEC.md H1-H8, H14). Every HistoryStore implementation runs it from its
+// The one history-store test suite (SPEC.md H1-H8, H14-H15). Every HistoryStore implementation runs it from its
 // own test file: `storeConformance('MemoryStore', async () => new MemoryStore())`. Registers node:test
 // tests; each test opens a fresh store and closes it. Test-only (imports the Node signing fixtures).
 import assert from 'node:assert/strict';
@@ -256,6 +256,46 @@ export function storeConformance(name: string, open: () => Promise<HistoryStore>
         assert.deepEqual(await range(empty.id, 0, chunk), new Uint8Array(0), 'empty content is held and empty');
       }));
 
+    it('H15 usage counts messages, attachments and held content; dropAttachmentBytes drops content in a range, keeps metadata and messages', () =>
+      withStore(async (store) => {
+        const fx = await createFixtures();
+        const chunk = 16 * 1024;
+        const sizes = [3 * chunk + 5, 100, 0, 2 * chunk];
+        const datas = sizes.map((n, i) => content(n, i + 1));
+        const metas: SignedAttachment[] = [];
+        for (const d of datas) metas.push(await fx.attachment(d));
+        const envs = [await fx.envelope({ attachments: [metas[0]!, metas[1]!] }), await fx.envelope({ attachments: [metas[2]!, metas[3]!] })];
+        await store.putMessages(envs);
+        for (const m of metas) await store.putAttachmentMeta(m);
+        const notHeld = await fx.attachment(content(50)); // metadata only: nothing to drop
+        await store.putAttachmentMeta(notHeld);
+        for (let i = 0; i < metas.length; i++) assert.equal(await store.putAttachmentBytes(metas[i]!.id, datas[i]!), true);
+        const total = sizes.reduce((a, b) => a + b, 0);
+        assert.deepEqual(await store.usage(), { messages: 2, attachments: 5, attachmentsHeld: 4, attachmentBytes: total });
+
+        // "Older than" the third attachment: the first two lose their content.
+        assert.deepEqual(await store.dropAttachmentBytes({ to: metas[2]!.id }), { ids: [metas[0]!.id, metas[1]!.id], bytes: sizes[0]! + sizes[1]! });
+        for (const m of metas.slice(0, 2)) {
+          assert.deepEqual(await store.getAttachment(m.id), { meta: m, bytes: undefined }, 'metadata kept, content gone');
+          assert.equal(await store.hasAttachmentBytes(m.id), false);
+          assert.equal(await store.getAttachmentRange!(m.id, 0, chunk), undefined, 'no chunk is served from dropped content');
+        }
+        assert.deepEqual(await store.listAttachmentIds({}), [metas[2]!.id, metas[3]!.id]);
+        assert.deepEqual(await store.getMessages(ids(envs)), envs, 'messages untouched');
+        assert.deepEqual(await store.usage(), { messages: 2, attachments: 5, attachmentsHeld: 2, attachmentBytes: sizes[2]! + sizes[3]! });
+        // Nothing left in that range; a limit drops in steps.
+        assert.deepEqual(await store.dropAttachmentBytes({ to: metas[2]!.id }), { ids: [], bytes: 0 });
+        assert.deepEqual(await store.dropAttachmentBytes({ limit: 1 }), { ids: [metas[2]!.id], bytes: 0 });
+        assert.deepEqual(await store.dropAttachmentBytes({}), { ids: [metas[3]!.id], bytes: sizes[3]! });
+        assert.deepEqual(await store.usage(), { messages: 2, attachments: 5, attachmentsHeld: 0, attachmentBytes: 0 });
+
+        // Dropped content can come back, as a fetch from a peer would store it, and reads as before.
+        assert.equal(await store.putAttachmentBytes(metas[0]!.id, datas[0]!), true);
+        assert.deepEqual((await store.getAttachment(metas[0]!.id))?.bytes, datas[0]);
+        assert.deepEqual(await store.getAttachmentRange!(metas[0]!.id, chunk - 3, chunk + 3), datas[0]!.subarray(chunk - 3, chunk + 3));
+        assert.deepEqual(await store.usage(), { messages: 2, attachments: 5, attachmentsHeld: 1, attachmentBytes: sizes[0] });
+      }));
+
     it('H8 close is idempotent and any later call rejects with STORE_CLOSED', async () => {
       const store = await open();
       const fx = await createFixtures();
@@ -268,6 +308,8 @@ export function storeConformance(name: string, open: () => Promise<HistoryStore>
       await assert.rejects(store.listIds({}), closed);
       await assert.rejects(store.getAttachment(boundAt(1)), closed);
       await assert.rejects(store.getAttachmentRange!(boundAt(1), 0, 1), closed);
+      await assert.rejects(store.usage(), closed);
+      await assert.rejects(store.dropAttachmentBytes({}), closed);
     });
   });
 }
