@@ -10,7 +10,7 @@ import type { Relay } from '../../server/createRelay';
 import { backend, collectEvents, eventually, identity, loggedIn, makePost, startTestRelay } from '../../server/testKit';
 import { randomSecretKey } from '../crypto/ed25519';
 import type { Envelope } from '../protocol/relay';
-import type { HistoryStore } from '../store/HistoryStore';
+import { type HistoryStore, StoreQuotaError } from '../store/HistoryStore';
 import { MemoryStore } from '../store/MemoryStore';
 import { ClientReason, type ClientSnapshot, type ConnectionState, type CreatePeer, PeerchatClient, type PeerchatClientOptions } from './PeerchatClient';
 
@@ -92,6 +92,26 @@ async function client(relay: Relay, over: Partial<PeerchatClientOptions> = {}) {
   });
   await c.start();
   return { c, store, made, states };
+}
+
+/** A store whose writes hit the quota while `full`, reporting each to onQuota as DexieStore does (H16). */
+class QuotaStore extends MemoryStore {
+  full = false;
+  fullWrites = 0;
+  readonly #listeners = new Set<(e: StoreQuotaError) => void>();
+  onQuota(l: (e: StoreQuotaError) => void): () => void {
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
+  }
+  override async putMessages(envs: readonly Envelope[]): Promise<string[]> {
+    if (this.full && envs.length > 0) {
+      this.fullWrites++;
+      const err = new StoreQuotaError(new Error('QuotaExceededError'));
+      for (const l of this.#listeners) l(err);
+      throw err;
+    }
+    return super.putMessages(envs);
+  }
 }
 
 async function relay(overrides: Parameters<typeof startTestRelay>[0] = {}): Promise<Relay> {
@@ -221,6 +241,41 @@ describe('PeerchatClient', () => {
     assert.equal(!empty.ok && empty.error.reason, ClientReason.EMPTY);
     const nowhere = await c.post('no-such-channel', 'hi').result;
     assert.equal(!nowhere.ok && nowhere.error.reason, ClientReason.UNKNOWN_CHANNEL);
+  });
+
+  it('CL5 H16 an own post the relay accepted but the full store could not keep stays in the outbox (QUOTA_EXCEEDED); retry stores it without posting again', async () => {
+    const r = await relay();
+    const watcher = await loggedIn(r);
+    cleanup.push(watcher.close);
+    const seen = collectEvents(watcher.client, { channels: ['general'] });
+    const store = new QuotaStore();
+    cleanup.push(() => store.close());
+    const { c } = await client(r, { store });
+    const errors: string[] = [];
+    c.on('error', (e) => errors.push(`${e.reason}@${e.where}`));
+    await eventually(online(c), 'online');
+    store.full = true;
+    const pending = c.post('general', 'worth keeping');
+    const res = await pending.result;
+    assert.equal(!res.ok && res.error.reason, ClientReason.QUOTA_EXCEEDED);
+    const rec = c.getSnapshot().outbox.find((p) => p.clientId === pending.clientId);
+    assert.equal(rec?.status, 'failed', 'not lost: still in the outbox');
+    assert.equal(rec?.error?.reason, ClientReason.QUOTA_EXCEEDED);
+    assert.ok(store.fullWrites >= 1);
+    // One report for the user, however many writes hit the quota (its own stream brings the envelope too).
+    assert.deepEqual(errors.filter((e) => e.startsWith('QUOTA_EXCEEDED')), ['QUOTA_EXCEEDED@store']);
+    assert.equal(c.getSnapshot().errors.at(-1)?.reason, ClientReason.QUOTA_EXCEEDED);
+
+    // Room again (the user cleared attachments): retry stores the relay's envelope; nothing is posted anew.
+    store.full = false;
+    const again = c.retry(pending.clientId)!;
+    const ok = await again.result;
+    assert.ok(ok.ok, JSON.stringify(ok));
+    assert.equal(c.getSnapshot().outbox.length, 0);
+    assert.deepEqual(await store.getMessages([ok.envelope.id]), [ok.envelope]);
+    await eventually(() => seen.envelopes.some((e) => e.post.clientId === pending.clientId), 'the watcher saw it');
+    assert.equal(seen.envelopes.filter((e) => e.post.clientId === pending.clientId).length, 1, 'relayed once');
+    assert.deepEqual(seen.envelopes.find((e) => e.post.clientId === pending.clientId), ok.envelope);
   });
 
   it('CL4 the relay key is pinned at first contact; a changed key blocks before anything is signed; trusting it pins the new one', async () => {

@@ -35,7 +35,7 @@ import {
   parseEnvelopeBatch,
 } from '../protocol/relay';
 import { contentDigests, signPost } from '../protocol/signed';
-import type { HistoryStore } from '../store/HistoryStore';
+import { type HistoryStore, isStoreQuotaError } from '../store/HistoryStore';
 import { type Clock, type TimerHandle, systemClock } from '../sync/Clock';
 import { Emitter } from '../sync/Emitter';
 import { type FetchResult, SyncEngine, type SyncTuning } from '../sync/SyncEngine';
@@ -71,6 +71,11 @@ export const ClientReason = {
   SESSION_FAILED: 'SESSION_FAILED',
   /** The client was stopped. */
   STOPPED: 'STOPPED',
+  /**
+   * The store is out of room (the browser's storage quota, SPEC.md H16): what arrived was not kept. An own
+   * post that the relay accepted stays in the outbox, failed with this reason, until `retry` stores it.
+   */
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   /** An error without a code (a bug, or a store that failed). */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -374,12 +379,20 @@ interface OutboxEntry {
   /** Waiting for the next login to be resent. */
   waiting: boolean;
   autoResends: number;
+  /**
+   * The relay's envelope for this post when storing it failed (QUOTA_EXCEEDED): a retry stores this one
+   * instead of posting again (after R4's 10 minutes the relay would no longer know the post).
+   */
+  relayed?: Envelope;
 }
 
 interface ChannelCounters {
   received: number;
   lastSyncedAt: number | null;
 }
+
+/** Quota errors are reported at most once per this many ms (SPEC.md H16): a full store fails every write. */
+export const QUOTA_REPORT_MS = 5_000;
 
 const FRESH_STATE: ConnectionState = { state: 'offline', error: null };
 
@@ -438,6 +451,8 @@ export class PeerchatClient {
   private gapScanDone = false;
   private readonly listeners = new Set<Listener>();
   private readonly events = new Emitter<ClientEvents>();
+  private offQuota: (() => void) | null = null;
+  private lastQuotaReport = -Infinity;
   private snapshot: ClientSnapshot | null = null;
   private notifyQueued = false;
 
@@ -468,6 +483,7 @@ export class PeerchatClient {
   async start(): Promise<void> {
     if (this.started || this.stopped) return;
     this.started = true;
+    this.offQuota = this.opts.store.onQuota?.((err) => this.quotaExceeded(err)) ?? null;
     const pub = await this.opts.backend.publicKeyOf(this.opts.secretKey);
     this.key = toB64url(pub);
     this.keyFingerprint = fingerprint(pub);
@@ -482,6 +498,8 @@ export class PeerchatClient {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.offQuota?.();
+    this.offQuota = null;
     this.keyKnown(); // a post waiting for start() gives up now
     this.connGen++;
     this.bumpSession();
@@ -563,8 +581,19 @@ export class PeerchatClient {
     const entry = this.outbox.get(clientId);
     if (!entry) return null;
     if (entry.record.status === 'failed') {
-      const refusal = this.checkPost(entry.record, true);
       const fresh = this.newEntry(entry.record);
+      if (entry.relayed) {
+        // The relay has it already: only storing failed. Store that envelope; nothing is posted again.
+        fresh.signed = entry.signed;
+        fresh.relayed = entry.relayed;
+        fresh.sending = true;
+        fresh.record = { ...fresh.record, status: 'sending' };
+        this.outbox.set(clientId, fresh);
+        void this.keep(fresh, entry.relayed);
+        this.changed();
+        return this.pendingOf(fresh);
+      }
+      const refusal = this.checkPost(entry.record, true);
       // Refused for its relay binding or its age (M6): signed anew for now; otherwise the same bytes (R4).
       const stale = entry.record.error && RESIGN_REASONS.has(entry.record.error.reason);
       fresh.signed = stale ? null : entry.signed;
@@ -882,7 +911,7 @@ export class PeerchatClient {
       transport: facade,
       selfKind: this.kind,
       clock: this.clock,
-      onError: (err, where) => this.error(ClientReason.INTERNAL, String(err), `sync:${where}`, err),
+      onError: (err, where) => this.storeFailed(err, `sync:${where}`),
     });
     this.eng = engine;
     this.facade = facade;
@@ -902,20 +931,23 @@ export class PeerchatClient {
   }
 
   /** Live envelopes go to the engine (which verifies before storing, G2); before it exists they wait, bounded. */
-  private async ingest(envs: Envelope[]): Promise<void> {
+  /** Resolves to the store's error when storing failed (a quota error among them), else null. */
+  private async ingest(envs: Envelope[]): Promise<unknown> {
     const engine = this.eng;
     if (!engine) {
       this.pendingEnvs.push(...envs);
       if (this.pendingEnvs.length > MAX_PENDING_ENVELOPES) this.pendingEnvs.splice(0, this.pendingEnvs.length - MAX_PENDING_ENVELOPES);
-      return;
+      return null;
     }
     try {
       const r = await engine.addMessages(envs);
       if (r.rejected.length > 0) {
         this.error(ClientReason.INTERNAL, `${r.rejected.length} envelopes from the relay failed verification (${r.rejected[0]!.reason})`, 'events');
       }
+      return null;
     } catch (err) {
-      if (!this.stopped) this.error(ClientReason.INTERNAL, String(err), 'store', err);
+      if (!this.stopped) this.storeFailed(err, 'store');
+      return err ?? new Error('store failed');
     }
   }
 
@@ -1213,16 +1245,65 @@ export class PeerchatClient {
       if (this.logins !== loginsAtStart && this.connection.state === 'online') void this.send(entry);
       return;
     }
+    await this.keep(entry, env);
+  }
+
+  /**
+   * Stores an own post's envelope; only then does it leave the outbox (CL5). When the store is full
+   * (H16) the post stays, failed QUOTA_EXCEEDED with the envelope kept, so nothing the user wrote is
+   * lost: `retry` stores it once there is room.
+   */
+  private async keep(entry: OutboxEntry, env: Envelope): Promise<void> {
+    const r = entry.record;
     this.selfIds.add(env.id);
-    await this.ingest([env]);
+    const failure = await this.ingest([env]);
     this.selfIds.delete(env.id);
     entry.sending = false;
+    if (failure !== null && !this.stopped && this.outbox.get(r.clientId) === entry) {
+      entry.relayed = env;
+      const quota = isStoreQuotaError(failure);
+      return this.fail(
+        entry,
+        this.error(
+          quota ? ClientReason.QUOTA_EXCEEDED : ClientReason.INTERNAL,
+          quota ? 'sent, but the storage is full: not saved here' : `sent, but not saved here: ${String(failure)}`,
+          'post',
+          failure,
+          false, // already reported by storeFailed / the quota listener
+        ),
+      );
+    }
     if (this.outbox.get(r.clientId) === entry) this.outbox.delete(r.clientId);
     entry.settle({ ok: true, envelope: env });
     this.changed();
   }
 
   // ---- errors ----
+
+  /**
+   * A failure of the store (or of engine work, which is mostly the store). A quota error is reported by
+   * the store's onQuota listener when it has one (every full write, also inside the engine's frame
+   * handling, passes there); stores without one are reported here.
+   */
+  private storeFailed(err: unknown, where: string): void {
+    if (!isStoreQuotaError(err)) {
+      this.error(ClientReason.INTERNAL, String(err), where, err);
+      return;
+    }
+    if (!this.opts.store.onQuota) this.quotaExceeded(err);
+  }
+
+  /**
+   * Storage full (H16): one `QUOTA_EXCEEDED` error per QUOTA_REPORT_MS at most, however many writes
+   * hit it (a catch-up hits it once per batch).
+   */
+  private quotaExceeded(err: unknown): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    if (now - this.lastQuotaReport < QUOTA_REPORT_MS) return;
+    this.lastQuotaReport = now;
+    this.error(ClientReason.QUOTA_EXCEEDED, "this browser's storage for the app is full: new messages and attachments are not kept", 'store', err);
+  }
 
   /** Records an error (snapshot + event) and returns it. */
   private error(reason: ErrorReason, message: string, where: string, cause?: unknown, report = true): ClientError {

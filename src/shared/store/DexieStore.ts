@@ -80,6 +80,7 @@ export class DexieStore implements HistoryStore {
   readonly #bytes: Table<BytesRow, string>;
   readonly #chunks: Table<ChunkRow, [string, number]>;
   #closed = false;
+  readonly #quotaListeners = new Set<(err: StoreQuotaError) => void>();
 
   /** Opens (creating or upgrading) the database `name` lazily, on the first call. */
   constructor(name: string, options: DexieStoreOptions = {}) {
@@ -287,14 +288,28 @@ export class DexieStore implements HistoryStore {
     try {
       return await run();
     } catch (err) {
-      if (isQuotaExceeded(err)) throw new StoreQuotaError(err);
-      throw err;
+      if (!isQuotaExceeded(err)) throw err;
+      const full = new StoreQuotaError(err);
+      for (const listener of [...this.#quotaListeners]) {
+        try {
+          listener(full);
+        } catch {
+          // A listener's failure is its own; the caller still gets the rejection.
+        }
+      }
+      throw full;
     }
+  }
+
+  onQuota(listener: (err: StoreQuotaError) => void): () => void {
+    this.#quotaListeners.add(listener);
+    return () => this.#quotaListeners.delete(listener);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#quotaListeners.clear();
     this.#db.close();
   }
 }

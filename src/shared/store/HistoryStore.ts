@@ -154,6 +154,13 @@ export interface HistoryStore {
    */
   onEvict?(listener: (evicted: Evicted) => void): () => void;
 
+  /**
+   * Stores that can run out of room (IndexedDB's quota) call these listeners, synchronously, with every
+   * StoreQuotaError before the write rejects with it (SPEC.md H16), so one place (the client) hears of
+   * every full write, also those inside a sync engine's frame handling. Returns the unsubscribe.
+   */
+  onQuota?(listener: (err: StoreQuotaError) => void): () => void;
+
   /** Releases the store. Idempotent; any later call rejects with StoreClosedError (SPEC.md H8). */
   close(): Promise<void>;
 }

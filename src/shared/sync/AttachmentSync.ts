@@ -749,7 +749,19 @@ export class AttachmentSync {
       this.ctx.events.emit('attachmentFailed', { id, reason: 'WRONG_DIGEST' });
       return done({ ok: false, reason: 'WRONG_DIGEST' });
     }
-    if (!(await this.ctx.store.putAttachmentBytes(id, whole.bytes))) {
+    // A store that throws (IndexedDB out of quota, H16) refuses too: the want is already gone, so its
+    // waiters must hear it now or never would; the error itself still reaches onError.
+    let stored: boolean;
+    try {
+      stored = await this.ctx.store.putAttachmentBytes(id, whole.bytes);
+    } catch (err) {
+      this.ctx.events.emit('attachmentFailed', { id, reason: 'STORE_REFUSED' });
+      done({ ok: false, reason: 'STORE_REFUSED' });
+      // Reported, not thrown: thrown, it would close a healthy link (INTERNAL) for our own full disk.
+      this.ctx.spawn(Promise.reject(err), 'store');
+      return;
+    }
+    if (!stored) {
       this.ctx.events.emit('attachmentFailed', { id, reason: 'STORE_REFUSED' });
       return done({ ok: false, reason: 'STORE_REFUSED' });
     }
