@@ -12,6 +12,7 @@ import { ChannelView } from './ChannelView';
 import { ConnectionBadge } from './ConnectionBadge';
 import { KeyChangedDialog } from './KeyChangedDialog';
 import { MemberList } from './MemberList';
+import { QuotaAlert } from './QuotaAlert';
 import { Sidebar } from './Sidebar';
 import { SyncStatus } from './SyncStatus';
 import styles from './ChatApp.module.css';
@@ -114,6 +115,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
             <svg width="20" height="20" viewBox="0 0 20 20" aria-hidden fill="currentColor"><circle cx="7" cy="7" r="3" /><circle cx="14" cy="8" r="2.5" /><path d="M1.5 17c0-3 2.5-5 5.5-5s5.5 2 5.5 5z" /><path d="M13 17c0-1.8-.6-3.3-1.6-4.4.8-.4 1.6-.6 2.6-.6 2.5 0 4.5 1.7 4.5 5z" /></svg>
           </button>
         </header>
+        <QuotaAlert errors={snap.errors} onOpenStorage={() => setShowIdentity(true)} />
         <main className={styles.channel}>
           {channel ? (
             <ChannelView

@@ -102,7 +102,9 @@ export const MessageRow = memo(function MessageRow(props: Props) {
           <div className={styles.status}>sending…</div>
         ) : (
           <div className={styles.failed} role="status">
-            Not sent: {REASON_TEXT[p.reason ?? ''] ?? p.reason ?? 'unknown error'}.{' '}
+            {p.reason === 'QUOTA_EXCEEDED'
+              ? 'Sent, but not saved in this browser: its storage is full. Free space, then Retry.'
+              : `Not sent: ${REASON_TEXT[p.reason ?? ''] ?? p.reason ?? 'unknown error'}.`}{' '}
             <button type="button" onClick={() => props.onRetry(p.clientId)}>Retry</button>{' '}
             <button type="button" onClick={() => props.onDiscard(p.clientId)}>Discard</button>
           </div>

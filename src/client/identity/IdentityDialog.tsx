@@ -1,8 +1,9 @@
 // The user's identity: fingerprint, storage persistence, the warning about clearing site data, export to
-// a passphrase-protected file and import from one.
+// a passphrase-protected file and import from one; and what the app stores (the Storage section, UI11).
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import type { IdentityRow } from '../appDb';
 import styles from '../components/Dialog.module.css';
+import { StorageSection } from '../storage/StorageSection';
 import { ImportForm } from './ImportForm';
 import { type Persistence, fingerprintOfKey, requestPersistence } from './identity';
 import { exportIdentity } from './identityFile';
@@ -83,6 +84,7 @@ export function IdentityDialog({ identity, onClose }: { identity: IdentityRow; o
       ) : (
         <ImportForm replacing={fp} onDone={() => location.reload()} />
       )}
+      <StorageSection />
     </dialog>
   );
 }
