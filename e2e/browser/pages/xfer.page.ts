@@ -58,6 +58,23 @@ let store: DexieStore | null = null;
 let engine: SyncEngine | null = null;
 let dbName = '';
 const events: XferEvents = { progress: [], attachments: [], drops: [] };
+const raw: { pc: RTCPeerConnection | null; dc: RTCDataChannel | null; expect: number; received: number; doneAt: number } = {
+  pc: null,
+  dc: null,
+  expect: 0,
+  received: 0,
+  doneAt: 0,
+};
+
+/** Non-trickle: the benchmark hands whole descriptions over (loopback host candidates only). */
+function gathered(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') resolve();
+    });
+  });
+}
 
 function need<T>(x: T | null, what: string): T {
   if (x === null) throw new Error(`${what}: call start() first`);
@@ -124,6 +141,67 @@ const api = {
   /** JS heap in use now (Chromium's performance.memory), for the benchmark's sampling fallback. */
   heapUsed(): number {
     return (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? 0;
+  },
+  // ---- the benchmark's baseline: one bare RTCDataChannel between two pages, no engine, no PeerJS ----
+  /** Offerer side: a new connection with one ordered channel; the SDP once ICE gathering is complete. */
+  async rawOffer(): Promise<string> {
+    raw.pc = new RTCPeerConnection({ iceServers: [] });
+    raw.dc = raw.pc.createDataChannel('raw', { ordered: true });
+    raw.dc.binaryType = 'arraybuffer';
+    await raw.pc.setLocalDescription(await raw.pc.createOffer());
+    await gathered(raw.pc);
+    return raw.pc.localDescription!.sdp;
+  },
+  /** Answerer side: counts what arrives on the channel. */
+  async rawAnswer(sdp: string): Promise<string> {
+    raw.pc = new RTCPeerConnection({ iceServers: [] });
+    raw.pc.ondatachannel = (ev) => {
+      raw.dc = ev.channel;
+      raw.dc.binaryType = 'arraybuffer';
+      raw.dc.onmessage = (m) => {
+        raw.received += (m.data as ArrayBuffer).byteLength;
+        if (raw.received >= raw.expect && raw.doneAt === 0) raw.doneAt = Date.now();
+      };
+    };
+    await raw.pc.setRemoteDescription({ type: 'offer', sdp });
+    await raw.pc.setLocalDescription(await raw.pc.createAnswer());
+    await gathered(raw.pc);
+    return raw.pc.localDescription!.sdp;
+  },
+  async rawAccept(sdp: string): Promise<void> {
+    await raw.pc!.setRemoteDescription({ type: 'answer', sdp });
+    const dc = raw.dc!;
+    if (dc.readyState !== 'open') await new Promise<void>((resolve) => dc.addEventListener('open', () => resolve(), { once: true }));
+  },
+  rawExpect(size: number): void {
+    raw.expect = size;
+    raw.received = 0;
+    raw.doneAt = 0;
+  },
+  /**
+   * Sends `size` bytes in `messageBytes` messages, paced on bufferedAmount the way the transport paces
+   * (refuse above HIGH_WATER 1 MiB, resume at LOW_WATER 256 KiB). Returns when it started (Date.now()).
+   */
+  async rawSend(size: number, messageBytes: number): Promise<number> {
+    const dc = raw.dc!;
+    const bytes = content(size, 7);
+    dc.bufferedAmountLowThreshold = 256 * 1024;
+    const at = Date.now();
+    for (let off = 0; off < size; off += messageBytes) {
+      if (dc.bufferedAmount > 1024 * 1024) {
+        await new Promise<void>((resolve) => dc.addEventListener('bufferedamountlow', () => resolve(), { once: true }));
+      }
+      dc.send(bytes.subarray(off, Math.min(size, off + messageBytes)) as Uint8Array<ArrayBuffer>);
+    }
+    return at;
+  },
+  rawDoneAt(): number {
+    return raw.doneAt;
+  },
+  rawClose(): void {
+    raw.pc?.close();
+    raw.pc = null;
+    raw.dc = null;
   },
   async stop(): Promise<void> {
     await engine?.stop();
