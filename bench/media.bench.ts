@@ -115,6 +115,7 @@ interface Share {
   arrivals: number[];
   relayBytes: number;
   senderPeakHeap: number;
+  phases: { toFirstChunk: number; chunks: number; toStored: number };
 }
 async function share(size: number, seed: number, cdp: CDPSession | null): Promise<Share> {
   const bytes = content(size, seed);
@@ -146,7 +147,13 @@ async function share(size: number, seed: number, cdp: CDPSession | null): Promis
     if (!got || got.sha256 !== want) throw new Error(`${n.peerId} holds ${JSON.stringify(got)}, not the photo`);
   }
   const arrivals = (await Promise.all(receivers.map(arrived))).map((at) => at! - r.at).sort((x, y) => x - y);
-  return { arrivals, relayBytes: used, senderPeakHeap: peak };
+  // Where the first receiver's time went: until its first verified chunk (offer, link, hash list), the
+  // chunks, and from its last chunk to the stored whole (digest check, IndexedDB write).
+  const firstAt = Math.min(...(await Promise.all(receivers.map(arrived))).map((x) => x!));
+  const first = receivers[(await Promise.all(receivers.map(arrived))).indexOf(firstAt)]!;
+  const prog = (await call(first.page, 'events')).progress.filter((p) => p.id === att.id);
+  const phases = { toFirstChunk: prog[0]!.at - r.at, chunks: prog.at(-1)!.at - prog[0]!.at, toStored: firstAt - prog.at(-1)!.at };
+  return { arrivals, relayBytes: used, senderPeakHeap: peak, phases };
 }
 
 const rawMs = await baseline();
@@ -163,6 +170,7 @@ const firstMs = warm.arrivals[0]!;
 const ratio = rawMs / firstMs;
 console.log(`bare RTCDataChannel (sender page -> receiver page, ${RAW_MESSAGE_BYTES / 1024} KiB messages): ${rawMs} ms for ${mb} MB (${((mb * 8) / (rawMs / 1000)).toFixed(0)} Mbit/s)`);
 console.log(`photo to ${RECEIVERS} browsers: first ${firstMs} ms, all ${warm.arrivals.at(-1)} ms (each: ${warm.arrivals.join(', ')} ms)`);
+console.log(`first receiver: ${warm.phases.toFirstChunk} ms to its first verified chunk, ${warm.phases.chunks} ms of chunks, ${warm.phases.toStored} ms from the last chunk to stored`);
 console.log(`ratio to the bare link, first receiver: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO})`);
 console.log(`relay bytes during the share: ${warm.relayBytes} B on open links (10 MB), ${cold.relayBytes} B opening the links (16 KiB share) (target < ${TARGET_RELAY_BYTES})`);
 console.log(`sender tab JS heap: peak ${(warm.senderPeakHeap / 2 ** 20).toFixed(1)} MiB during the share (${(heapBefore / 2 ** 20).toFixed(1)} MiB before)`);
@@ -183,6 +191,7 @@ console.log(
     firstReceiverMs: firstMs,
     allReceiversMs: warm.arrivals.at(-1),
     arrivalsMs: warm.arrivals,
+    firstReceiverPhasesMs: warm.phases,
     ratioFirstToRaw: Number(ratio.toFixed(3)),
     ratioTarget: TARGET_RATIO,
     relayBytesWarm: warm.relayBytes,
