@@ -15,6 +15,7 @@ import {
   type HaveBody,
   type OfferBody,
   type OfferReplyBody,
+  type PeerReason,
   type WantBody,
   decodeChunk,
   decodeHashes,
@@ -24,7 +25,7 @@ import {
 } from '../protocol/peer';
 import { LIMITS, type SignedAttachment } from '../protocol/relay';
 import { chunkHashes, verifyAttachment } from '../protocol/signed';
-import type { Conn } from './Conn';
+import type { Conn, Pending } from './Conn';
 import { Download } from './Download';
 import type { SyncContext } from './SyncContext';
 import { HashListCache } from './HashListCache';
@@ -47,6 +48,11 @@ export const WANT_PULL_PASSES = 6;
 export const PULL_BACKOFF_MAX_MS = 16_000;
 /** Chunks read from the store per step while hashing held content (1 MiB): never all of it at once. */
 const HASH_READ_CHUNKS = 64;
+/**
+ * Consecutive queued chunks an upload reads from the store at once (256 KiB, one GET_CHUNKS' worth): held
+ * until sent, within the link's 64 chunks asked (G11).
+ */
+const UPLOAD_READ_CHUNKS = PEER_LIMITS.maxChunksPerRequest;
 
 export type FetchResult = { ok: true; bytes: Uint8Array } | { ok: false; reason: string };
 export type PublishResult = { ok: true } | { ok: false; reason: string };
@@ -111,6 +117,11 @@ export class AttachmentSync {
   private readonly hashLists = new HashListCache();
   /** Links whose downloads wait for a fresh link (renewLink); at most one entry per open link. */
   private readonly stale = new Set<Conn>();
+  /**
+   * CHUNK frames verified and taken into their download on arrival (admit); their handler only reports
+   * progress and asks for more. Weak: a frame dropped unhandled (its link closed) leaves nothing behind.
+   */
+  private readonly acceptedOnArrival = new WeakMap<Frame, { want: Want; receivedBytes: number; last: boolean }>();
 
   constructor(private readonly ctx: SyncContext) {}
 
@@ -628,25 +639,79 @@ export class AttachmentSync {
     this.ctx.spawn(this.pumpUploads(conn), 'upload');
   }
 
-  /** Sends queued chunks, waiting for the link to drain whenever it is above its high-water mark (G9). */
+  /**
+   * Sends queued chunks, waiting for the link to drain whenever it is above its high-water mark (G9).
+   * The jobs queued right behind one for the next chunks of the same attachment are read with it, in one
+   * range read of at most UPLOAD_READ_CHUNKS chunks: one store transaction per run instead of one per
+   * 16 KiB (with IndexedDB that per-chunk read paced the whole upload).
+   */
   private async pumpUploads(conn: Conn): Promise<void> {
     if (this.pumping.has(conn)) return;
     this.pumping.add(conn);
     try {
       const queue = this.uploads.get(conn);
       while (queue && queue.length > 0 && !conn.closed && !this.ctx.stopped) {
-        const job = queue.shift()!;
-        conn.chunksQueued--;
-        // One chunk's range, never the whole content (H14).
-        const data = await this.readRange(job.id, job.index * LIMITS.chunkBytes, (job.index + 1) * LIMITS.chunkBytes);
-        if (!data || conn.closed) continue;
-        if (!conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, data)) && !conn.closed) {
-          await conn.waitDrain();
+        const run = [queue.shift()!];
+        while (run.length < UPLOAD_READ_CHUNKS && queue[0]?.id === run[0]!.id && queue[0].index === run.at(-1)!.index + 1) {
+          run.push(queue.shift()!);
+        }
+        const from = run[0]!.index * LIMITS.chunkBytes;
+        // One run's range, never the whole content (H14).
+        const data = await this.readRange(run[0]!.id, from, (run.at(-1)!.index + 1) * LIMITS.chunkBytes);
+        for (const [k, job] of run.entries()) {
+          conn.chunksQueued--;
+          if (!data || conn.closed) continue;
+          const part = data.subarray(k * LIMITS.chunkBytes, (k + 1) * LIMITS.chunkBytes);
+          if (!conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, part)) && !conn.closed) {
+            await conn.waitDrain();
+          }
         }
       }
     } finally {
       this.pumping.delete(conn);
     }
+  }
+
+  /**
+   * Checked when a frame arrives, before it takes inbox room (G8, G11, G13). HASHES and CHUNK must answer
+   * an open request of their kind on this link (else UNSOLICITED). A chunk for a download running on this
+   * link is verified and taken at once: the hash list it is checked against hashed to the relay-signed
+   * chunkRoot, so a wrong chunk is proof against the peer that served it, which is banned at its first bad
+   * chunk (WRONG_DIGEST) and read no further; the good chunks it sent before that one are already kept,
+   * although their frames wait in the inbox that the ban discards. A chunk asked here that is no longer
+   * wanted from here (the want ended or moved) is queued unchecked for the handler's bookkeeping: at most
+   * what was asked on this link (64 chunks, G11).
+   */
+  admit(conn: Conn, frame: Frame): PeerReason | null {
+    if (frame.kind === PeerKind.HASHES) {
+      const h = decodeHashes(frame.body);
+      if (!h) return 'BAD_FRAME';
+      const p = conn.pending.get(frame.reqId);
+      return p?.kind === 'hashes' && p.id === bytesToUlid(h.id) ? null : 'UNSOLICITED';
+    }
+    if (frame.kind !== PeerKind.CHUNK) return null;
+    const c = decodeChunk(frame.body);
+    if (!c) return 'BAD_FRAME';
+    const id = bytesToUlid(c.id);
+    const p = conn.pending.get(frame.reqId);
+    if (!p || p.kind !== 'chunks' || p.id !== id || !p.indices.has(c.index)) return 'UNSOLICITED';
+    const want = this.wanted.get(id);
+    if (!want?.dl || want.link !== conn) return null;
+    const check = want.dl.acceptChunk(c.index, c.data);
+    if (!check.ok) return check.reason;
+    this.answered(conn, frame.reqId, p, c.index);
+    // Only verified content resets the give-up count: a peer that answers HAVE and then NACKs (or never
+    // serves) cannot keep a want asking for ever.
+    want.passes = 0;
+    this.acceptedOnArrival.set(frame, { want, receivedBytes: want.dl.receivedBytes, last: want.dl.done });
+    return null;
+  }
+
+  /** One asked chunk came in on this link: its request is done once all of its chunks are. */
+  private answered(conn: Conn, reqId: number, p: Extract<Pending, { kind: 'chunks' }>, index: number): void {
+    p.indices.delete(index);
+    p.at = this.ctx.clock.now();
+    if (p.indices.size === 0) conn.pending.delete(reqId);
   }
 
   private async onHashes(conn: Conn, frame: Frame): Promise<void> {
@@ -673,27 +738,31 @@ export class AttachmentSync {
     const c = decodeChunk(frame.body);
     if (!c) return this.ctx.drop(conn, 'BAD_FRAME', true);
     const id = bytesToUlid(c.id);
+    const taken = this.acceptedOnArrival.get(frame);
+    if (taken) {
+      this.acceptedOnArrival.delete(frame);
+      const want = taken.want;
+      if (this.wanted.get(id) !== want || want.link !== conn) return; // finished or moved meanwhile
+      return this.chunkTaken(conn, want, taken.receivedBytes, taken.last);
+    }
+    // Not taken on arrival (admitted unchecked, or handed here without admit): check it now.
     const p = conn.pending.get(frame.reqId);
     if (!p || p.kind !== 'chunks' || p.id !== id || !p.indices.has(c.index)) return this.ctx.drop(conn, 'UNSOLICITED', true);
-    p.indices.delete(c.index);
-    p.at = this.ctx.clock.now();
-    if (p.indices.size === 0) conn.pending.delete(frame.reqId);
+    this.answered(conn, frame.reqId, p, c.index);
     const want = this.wanted.get(id);
     // Asked for on this link, but no longer wanted from it (the want ended or moved): harmless, ignored.
     if (!want?.dl || want.link !== conn) return;
     const check = want.dl.acceptChunk(c.index, c.data);
     // A bad chunk: drop the liar (its data too) and resume from another holder (G8).
     if (!check.ok) return this.ctx.drop(conn, check.reason, true);
-    // Only verified content resets the give-up count: a peer that answers HAVE and then NACKs (or never
-    // serves) cannot keep a want asking for ever.
     want.passes = 0;
-    this.ctx.events.emit('progress', {
-      id,
-      receivedBytes: want.dl.receivedBytes,
-      totalBytes: want.dl.totalBytes,
-      from: conn.peerId,
-    });
-    if (want.dl.done) await this.finish(want, conn.peerId);
+    return this.chunkTaken(conn, want, want.dl.receivedBytes, want.dl.done);
+  }
+
+  /** A verified chunk is in: progress (per chunk, G8), the whole stored once complete, more asked. */
+  private async chunkTaken(conn: Conn, want: Want, receivedBytes: number, last: boolean): Promise<void> {
+    this.ctx.events.emit('progress', { id: want.meta.id, receivedBytes, totalBytes: want.meta.meta.size, from: conn.peerId });
+    if (last) await this.finish(want, conn.peerId);
     else this.endIfDropped(want);
     if (!conn.closed) this.fill(conn);
   }
@@ -815,6 +884,13 @@ export class AttachmentSync {
       // Only downloads on THIS link stop: another link to the same peer (both sides connected at once)
       // closing must not touch a transfer running here (G8).
       if (want.link === conn) {
+        // Every chunk was taken on arrival, and the link closed before their frames were handled (a ban
+        // at a bad chunk of another download discards the inbox): the content is complete.
+        if (want.dl?.done) {
+          want.link = null;
+          this.ctx.spawn(this.finish(want, conn.peerId), 'finish');
+          continue;
+        }
         this.releaseSource(want, conn);
         if (want.dropping) this.wanted.delete(want.meta.id);
         else this.ctx.spawn(this.kick(want), 'kick');

@@ -105,13 +105,25 @@ export class Download {
     return out;
   }
 
-  /** Checks one chunk against its hash as it arrives, so a liar is caught at its first bad chunk. */
-  acceptChunk(index: number, data: Uint8Array): DownloadCheck {
-    if (!this.inFlight.has(index)) return { ok: false, reason: 'UNSOLICITED' };
+  /**
+   * Whether `data` is chunk `index` of the signed content: its length and its hash in the verified list.
+   * Pure (changes nothing), so it can run when the frame arrives, before it waits in the inbox (G8).
+   */
+  checkChunk(index: number, data: Uint8Array): DownloadCheck {
+    // Chunks are only asked once the list verified; one arriving before is nobody's answer.
+    if (!this.hashesVerified || index >= this.chunkCount) return { ok: false, reason: 'UNSOLICITED' };
     const expected = index < this.chunkCount - 1 ? this.chunkBytes : this.meta.meta.size - this.chunkBytes * index;
     if (data.length !== expected) return { ok: false, reason: 'WRONG_DIGEST' };
     const want = this.hashList.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES);
     if (!bytesEqual(sha256(data), want)) return { ok: false, reason: 'WRONG_DIGEST' };
+    return { ok: true };
+  }
+
+  /** Takes one chunk in flight, checked against its hash, so a liar is caught at its first bad chunk. */
+  acceptChunk(index: number, data: Uint8Array): DownloadCheck {
+    if (!this.inFlight.has(index)) return { ok: false, reason: 'UNSOLICITED' };
+    const check = this.checkChunk(index, data);
+    if (!check.ok) return check;
     this.inFlight.delete(index);
     this.chunks[index] = data.slice();
     this.verifiedCount++;

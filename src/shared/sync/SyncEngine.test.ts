@@ -17,6 +17,7 @@ import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { HIGH_WATER_BYTES } from '../transport/PeerTransport';
 import { CONTROL_BURST } from './Conn';
 import { DENIAL_TOLERANCE } from './MessageSync';
+import { MemoryStore } from '../store/MemoryStore';
 import { content } from './testing/fixtures';
 import { type SimPeer, SyncSim } from './testing/SyncSim';
 import { LyingStore, type Tamper, bogusChunkCount, corruptChunksFrom, kindOf, replay, tamperTransport } from './testing/tamper';
@@ -281,6 +282,55 @@ describe('G8 verified transfer', () => {
     assert.deepEqual((await reader.store.getAttachment(att.id))?.bytes, data);
     const fromHonest = honestLog.filter((f) => f.kind === PeerKind.CHUNK && f.to === reader.id).length;
     assert.equal(fromHonest, 8 - 3, 'verified chunks are kept; only the rest is fetched again');
+    await sim.stopAll();
+  });
+
+  it('G8 G13 each chunk is checked on arrival: a liar is banned at its first bad chunk while the reader is busy, the rest comes from an honest holder, nothing unverified is stored', async () => {
+    const sim = await SyncSim.create({ seed: 17 });
+    // `small` is one chunk (corruptChunksFrom(3) serves it intact); `photo` is 8 chunks, 3.. corrupted.
+    const small = content(1000, 3);
+    const photo = content(8 * 16 * 1024, 17);
+    const a = await sim.fx.attachedMessage(small);
+    const b = await sim.fx.attachedMessage(photo);
+    // The reader's store writes `small` slowly (an IndexedDB write under load): while that write waits,
+    // the reader's inbox for the liar's link is not handled, and the liar's chunks of `photo` arrive
+    // behind it. A check made only when a frame is handled would see the bad chunk after the write.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const puts: { id: string; bytes: Uint8Array }[] = [];
+    class SlowStore extends MemoryStore {
+      override async putAttachmentBytes(id: string, bytes: Uint8Array): Promise<boolean> {
+        puts.push({ id, bytes: bytes.slice() });
+        if (id === a.att.id) await gate;
+        return super.putAttachmentBytes(id, bytes);
+      }
+    }
+    const liar = await sim.addPeer({ start: false, wrap: (t) => tamperTransport(t, corruptChunksFrom(3)) });
+    const honestLog: { kind: number; to: string; frame: Uint8Array }[] = [];
+    const honest = await sim.addPeer({ start: false, wrap: (t) => tamperTransport(t, recorder(honestLog)) });
+    const reader = await sim.addPeer({ start: false, store: new SlowStore({ now: () => sim.clock.now() }) });
+    for (const p of [liar, honest, reader]) await p.engine.addMessages([a.env, b.env]);
+    await honest.store.putAttachmentBytes(b.att.id, photo);
+    for (const p of [liar, honest, reader]) await sim.start(p);
+    await sim.net.settle();
+    const dropped: string[] = [];
+    reader.engine.on('peerDropped', (e) => dropped.push(`${e.peerId}:${e.reason}`));
+    // The liar offers both first, so the reader fetches both from it on one link.
+    assert.deepEqual(await liar.engine.publishAttachment(a.att, small), { ok: true });
+    assert.deepEqual(await liar.engine.publishAttachment(b.att, photo), { ok: true });
+    await sim.net.settle();
+    assert.ok(puts.some((x) => x.id === a.att.id), 'the write of the small attachment is under way');
+    assert.equal(await reader.store.hasAttachmentBytes(a.att.id), false, 'and has not finished');
+    assert.deepEqual(dropped, [`${liar.id}:WRONG_DIGEST`], 'caught on arrival, not after the write');
+    assert.ok(reader.engine.isBanned(liar.id));
+    release();
+    await roundsUntil(sim, () => reader.store.hasAttachmentBytes(b.att.id), 20);
+    assert.deepEqual((await reader.store.getAttachment(b.att.id))?.bytes, photo);
+    assert.deepEqual((await reader.store.getAttachment(a.att.id))?.bytes, small);
+    // Nothing unverified ever reached the store: every write is the signed content.
+    for (const put of puts) assert.deepEqual(put.bytes, put.id === a.att.id ? small : photo);
+    const fromHonest = honestLog.filter((f) => f.kind === PeerKind.CHUNK && f.to === reader.id).length;
+    assert.equal(fromHonest, 8 - 3, 'the chunks verified before the bad one are kept; only the rest is fetched again');
     await sim.stopAll();
   });
 

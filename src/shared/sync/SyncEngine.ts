@@ -484,12 +484,11 @@ export class SyncEngine implements SyncContext {
 
   /**
    * On arrival, before a frame takes inbox room: answers must match an open request of their kind on
-   * this link (G11, G13). Message answers are checked here; CHUNK and HASHES are checked where they are
-   * handled (AttachmentSync), the inbox's byte bound holding them meanwhile.
+   * this link (G11, G13), and a chunk must match its verified hash (G8).
    */
   private admit(conn: Conn, frame: Frame): PeerReason | 'ignore' | null {
     if (!conn.helloSeen) return null; // Held until HELLO, and checked then (onFrame).
-    return this.messages.admit(conn, frame);
+    return this.messages.admit(conn, frame) ?? this.attachments.admit(conn, frame);
   }
 
   private attach(link: PeerLink, outbound: boolean): Conn {

@@ -45,7 +45,9 @@ export async function runLinkHog(seed: number): Promise<{ result: AdversaryResul
   const victim = await addVictim(sim, { store });
   await sim.start(victim.peer);
   store.gated = true;
-  const junk = encodeFrame(PeerKind.CHUNK, 1, new Uint8Array(MAX_FRAME_BYTES - 8).fill(7));
+  // A control kind whose body is read only when handled: unasked CHUNK/HASHES frames are refused on
+  // arrival (G8, G11) and never wait in the inbox, so the inbox bound is tested with requests.
+  const junk = encodeFrame(PeerKind.OFFER, 1, new Uint8Array(MAX_FRAME_BYTES - 8).fill(7));
   // HELLO, a request the victim's (slow) store answers a turn later, then 64 KiB frames as fast as the
   // link takes them (it refuses above its high-water mark; the hog goes on after each drain).
   const flood = (link: PeerLink): void => {
