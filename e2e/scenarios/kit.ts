@@ -41,7 +41,7 @@ export class Stage {
   readonly dir: string;
   readonly build: string;
   private readonly procs = new Set<ChildProcess>();
-  private readonly people: Person[] = [];
+  private readonly people: Actor[] = [];
 
   constructor(name: string) {
     // The runner says it made a loopback-only namespace: hold it to that, or the claim is untested.
@@ -86,6 +86,12 @@ export class Stage {
     this.people.push(p);
     await p.open();
     return p;
+  }
+
+  /** Someone driven by another driver (e2e/scenarios/firefoxPerson.ts): screenshotted and closed with the rest. */
+  own<A extends Actor>(a: A): A {
+    this.people.push(a);
+    return a;
   }
 
   async screenshots(tag: string): Promise<void> {
@@ -175,10 +181,38 @@ export class VirtualClients {
   }
 }
 
-/** A message's visible text, e.g. "general 3 from alice": the tests post such unique lines. */
-const LINE = /[a-z]+ \d+ from [a-z]+/;
+/** What the stage needs of anyone it closes: a screenshot for a failure, and an end. */
+export interface Actor {
+  readonly name: string;
+  screenshot(tag: string): Promise<string>;
+  close(): Promise<void>;
+}
 
-export class Person {
+/** A message's visible text, e.g. "general 3 from alice": the tests post such unique lines. */
+export const LINE = /[a-z]+ \d+ from [a-z]+/;
+
+/** In the page: each shown message's unique line and state (the last such line in a row is its own text;
+ * an earlier one is the quote of what it replies to). */
+export function readLines(els: Element[], src: string): { text: string; state: string }[] {
+  const re = new RegExp(src, 'g');
+  return els.map((e) => ({ text: [...(e as HTMLElement).innerText.matchAll(re)].pop()?.[0] ?? '', state: e.getAttribute('data-state') ?? '' }));
+}
+
+export const MESSAGES = '[data-testid=message], [data-testid=own-pending]';
+
+/** Waits until the open channel shows exactly `expected` (as a set), every one confirmed; returns the order. */
+export async function seesConfirmed(who: { name: string; lines(): Promise<{ text: string; state: string }[]> }, expected: string[]): Promise<string[]> {
+  let last: { text: string; state: string }[] = [];
+  await until(`${who.name} to see ${expected.length} confirmed messages`, async () => {
+    last = await who.lines();
+    return last.length === expected.length && last.every((l) => l.state === 'confirmed') && expected.every((e) => last.some((l) => l.text === e));
+  }).catch((err) => {
+    throw new Error(`${(err as Error).message}; ${who.name} sees ${JSON.stringify(last)}`);
+  });
+  return last.map((l) => l.text);
+}
+
+export class Person implements Actor {
   page!: Page;
   errors: string[] = [];
   private closed = false;
@@ -234,23 +268,11 @@ export class Person {
 
   /** The unique lines of the messages shown in the open channel, top to bottom, and their states. */
   async lines(): Promise<{ text: string; state: string }[]> {
-    return this.page.locator('[data-testid=message], [data-testid=own-pending]').evaluateAll((els, src) => {
-      // The last such line in a row is its own text; an earlier one is the quote of what it replies to.
-      const re = new RegExp(src, 'g');
-      return els.map((e) => ({ text: [...(e as HTMLElement).innerText.matchAll(re)].pop()?.[0] ?? '', state: e.getAttribute('data-state') ?? '' }));
-    }, LINE.source);
+    return this.page.locator(MESSAGES).evaluateAll(readLines, LINE.source);
   }
 
-  /** Waits until the open channel shows exactly `expected` (as a set), every one confirmed. */
-  async seesConfirmed(expected: string[]): Promise<string[]> {
-    let last: { text: string; state: string }[] = [];
-    await until(`${this.name} to see ${expected.length} confirmed messages`, async () => {
-      last = await this.lines();
-      return last.length === expected.length && last.every((l) => l.state === 'confirmed') && expected.every((e) => last.some((l) => l.text === e));
-    }).catch((err) => {
-      throw new Error(`${(err as Error).message}; ${this.name} sees ${JSON.stringify(last)}`);
-    });
-    return last.map((l) => l.text);
+  seesConfirmed(expected: string[]): Promise<string[]> {
+    return seesConfirmed(this, expected);
   }
 
   async unread(channel: string): Promise<number> {
