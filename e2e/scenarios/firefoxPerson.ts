@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { launchFirefox } from '../fixtures/firefox';
-import { type Actor, LINE, MESSAGES, type Relay, readLines, seesConfirmed, type Stage, until, WAIT } from './kit';
+import { type Actor, KEEP_NAMES_SHIM, LINE, MESSAGES, type Relay, readLines, seesConfirmed, type Stage, until, WAIT } from './kit';
 
 export class FirefoxPerson implements Actor {
   page!: Page;
@@ -20,6 +20,7 @@ export class FirefoxPerson implements Actor {
     const p = stage.own(new FirefoxPerson(stage, name, relay, await launchFirefox()));
     p.page = await p.browser.newPage();
     await p.page.setViewport({ width: 1280, height: 800 });
+    await p.page.evaluateOnNewDocument(KEEP_NAMES_SHIM);
     const log = `${name}-console.log`;
     stage.log(log, `--- ${name} (Firefox ${await p.browser.version()}) opens ${relay.url}`);
     p.page.on('console', (m) => stage.log(log, `[${m.type()}] ${m.text()}`));
