@@ -1,13 +1,32 @@
 #!/usr/bin/env node
 // `npm test`: every *.test.ts under src/ and e2e/ through Node's own test runner (tsx for TypeScript).
 // Extra arguments filter files by substring: `npm test -- relay` runs only files whose path contains "relay".
-import { spawnSync } from 'node:child_process';
+//
+// The Chromium end-to-end scenarios (e2e/scenarios, all but Firefox) run inside a network namespace that
+// holds only loopback where the runner can make one (root and `ip netns`): there, a scenario that
+// reached for any other address would fail instead of quietly working on a developer's laptop. Elsewhere
+// they run on the machine's loopback, and the runner says so. Firefox's data channel does not connect
+// inside such a namespace (platform notes), so its scenario runs outside; it too only uses loopback.
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
+const HELP = `usage: npm test [-- <substring>... [--node-test-flag]...]
+  <substring>   run only test files whose path contains it (no filter: the type check runs first)
+  --<flag>      passed to node --test (e.g. --test-name-pattern=E2E)
+environment:
+  PEERCHAT_NETNS=0       run the Chromium scenarios on this machine's loopback, not in a namespace
+  PEERCHAT_E2E_KEEP=1    keep every scenario's screenshots, console logs and relay log under test-results/
+  PEERCHAT_CHROMIUM, PEERCHAT_FIREFOX   browser binaries (default /usr/bin/chromium, /usr/bin/firefox-esr)`;
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(HELP);
+  process.exit(0);
+}
 const roots = ['src', 'e2e'];
-const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const passthrough = process.argv.slice(2).filter((a) => a.startsWith('-'));
+const filters = args.filter((a) => !a.startsWith('-'));
+const passthrough = args.filter((a) => a.startsWith('-'));
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -37,9 +56,60 @@ if (filters.length === 0) {
     process.exit(1);
   }
 }
-const res = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...passthrough, ...files],
-  { stdio: 'inherit' },
-);
-process.exit(res.status ?? 1);
+
+const isChromiumScenario = (f) => f.startsWith(join('e2e', 'scenarios')) && !/firefox/i.test(f);
+const scenarios = files.filter(isChromiumScenario);
+const rest = files.filter((f) => !isChromiumScenario(f));
+const nodeTest = (list) => [process.execPath, '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...passthrough, ...list];
+
+let current = null;
+function run([cmd, ...argv], env = {}) {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, argv, { stdio: 'inherit', env: { ...process.env, ...env } });
+    current = p;
+    p.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    p.once('error', () => resolve(1));
+  });
+}
+
+/** A loopback-only namespace, or null (with why) where this runner cannot make one. */
+function makeNamespace() {
+  if (process.env.PEERCHAT_NETNS === '0') return { name: null, why: 'PEERCHAT_NETNS=0' };
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return { name: null, why: 'not root on Linux' };
+  const name = `peerchat-e2e-${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+  if (add.status !== 0) return { name: null, why: `ip netns add failed: ${(add.stderr || add.error?.message || '').trim()}` };
+  const up = spawnSync('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8' });
+  if (up.status !== 0) {
+    spawnSync('ip', ['netns', 'del', name]);
+    return { name: null, why: `could not bring lo up: ${up.stderr.trim()}` };
+  }
+  return { name, why: '' };
+}
+
+let ns = null;
+const dropNamespace = () => {
+  if (ns) spawnSync('ip', ['netns', 'del', ns]);
+  ns = null;
+};
+// A signal is passed to the running child (Ctrl-C reaches it anyway); the namespace goes once it has ended.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => current?.kill(sig));
+process.on('exit', dropNamespace);
+
+let status = 0;
+if (rest.length) status = await run(nodeTest(rest));
+if (scenarios.length) {
+  const made = makeNamespace();
+  ns = made.name;
+  if (ns) {
+    console.log(`[test] ${scenarios.length} Chromium scenario file(s) run in network namespace ${ns} (loopback only)`);
+    const name = ns;
+    status = (await run(['ip', 'netns', 'exec', name, ...nodeTest(scenarios)], { PEERCHAT_E2E_NETNS: name })) || status;
+    dropNamespace();
+    console.log(`[test] network namespace ${name} removed`);
+  } else {
+    console.log(`[test] ${scenarios.length} Chromium scenario file(s) run on this machine's loopback, not in a network namespace (${made.why})`);
+    status = (await run(nodeTest(scenarios))) || status;
+  }
+}
+process.exit(status);

@@ -6,7 +6,7 @@ import { describe } from 'node:test';
 import { scenario, until } from './kit';
 
 describe('e2e scenario 1: chat between three browsers', () => {
-  scenario('chat', 'three people chat in two channels; same history for all; reload keeps it, relay up or down', async (s) => {
+  scenario('chat', 'S1 three people chat in two channels; same history for all; reload keeps it, relay up or down', async (s) => {
     const relay = await s.relay();
     const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((n) => s.person(n, relay)));
     await Promise.all([alice, bob, carol].map((p) => p!.createIdentity()));

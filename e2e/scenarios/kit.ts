@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -36,21 +37,35 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
   }
 }
 
+let built: string | null = null;
+/**
+ * The production bundle as `npm start` builds it, once per test file (each file is its own process) into
+ * its own folder: scenarios in one file share it, and it goes when the process ends.
+ */
+function sharedBuild(): string {
+  if (built) return built;
+  const out = join(repo, 'test-results', `build-${process.pid}`);
+  const vite = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn', '--outDir', join(out, 'client'), '--emptyOutDir'], { cwd: repo, encoding: 'utf8' });
+  assert.equal(vite.status, 0, vite.stderr);
+  const server = spawnSync(process.execPath, ['scripts/build-server.mjs'], { cwd: repo, encoding: 'utf8', env: { ...process.env, PEERCHAT_BUILD_OUT: out } });
+  assert.equal(server.status, 0, server.stderr);
+  process.once('exit', () => rmSync(out, { recursive: true, force: true }));
+  built = out;
+  return out;
+}
+
 export class Stage {
   readonly dir: string;
   readonly build: string;
   private readonly procs = new Set<ChildProcess>();
-  private readonly people: Person[] = [];
+  private readonly people: Actor[] = [];
 
   constructor(name: string) {
+    // The runner says it made a loopback-only namespace: hold it to that, or the claim is untested.
+    if (process.env.PEERCHAT_E2E_NETNS) assert.deepEqual(Object.keys(networkInterfaces()), ['lo'], `namespace ${process.env.PEERCHAT_E2E_NETNS} holds only loopback`);
     this.dir = join(repo, 'test-results', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-    this.build = join(this.dir, 'build');
     mkdirSync(this.dir, { recursive: true });
-    // The production bundle as `npm start` builds it, into this scenario's own folder.
-    const vite = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--logLevel', 'warn', '--outDir', join(this.build, 'client'), '--emptyOutDir'], { cwd: repo, encoding: 'utf8' });
-    assert.equal(vite.status, 0, vite.stderr);
-    const server = spawnSync(process.execPath, ['scripts/build-server.mjs'], { cwd: repo, encoding: 'utf8', env: { ...process.env, PEERCHAT_BUILD_OUT: this.build } });
-    assert.equal(server.status, 0, server.stderr);
+    this.build = sharedBuild();
   }
 
   log(file: string, line: string): void {
@@ -66,8 +81,9 @@ export class Stage {
     return p;
   }
 
-  async relay(): Promise<Relay> {
-    const r = new Relay(this, await freePort());
+  /** `env`: extra relay settings, e.g. `{ PEERCHAT_MAX_ATTACHMENT_BYTES: '1048576' }`. */
+  async relay(env: Record<string, string> = {}): Promise<Relay> {
+    const r = new Relay(this, await freePort(), env);
     await r.start();
     return r;
   }
@@ -83,6 +99,12 @@ export class Stage {
     this.people.push(p);
     await p.open();
     return p;
+  }
+
+  /** Someone driven by another driver (e2e/scenarios/firefoxPerson.ts): screenshotted and closed with the rest. */
+  own<A extends Actor>(a: A): A {
+    this.people.push(a);
+    return a;
   }
 
   async screenshots(tag: string): Promise<void> {
@@ -123,6 +145,7 @@ export class Relay {
   constructor(
     private readonly stage: Stage,
     readonly port: number,
+    private readonly env: Record<string, string> = {},
   ) {
     this.url = `http://localhost:${port}`;
   }
@@ -137,6 +160,7 @@ export class Relay {
       PEERCHAT_STATIC_DIR: join(this.stage.build, 'client'),
       PEERCHAT_CHANNELS: 'general,random',
       PEERCHAT_NAME: 'e2e relay',
+      ...this.env,
     });
     this.proc = p;
     await until('relay health', async () => {
@@ -172,10 +196,88 @@ export class VirtualClients {
   }
 }
 
-/** A message's visible text, e.g. "general 3 from alice": the tests post such unique lines. */
-const LINE = /[a-z]+ \d+ from [a-z]+/;
+/** What the stage needs of anyone it closes: a screenshot for a failure, and an end. */
+export interface Actor {
+  readonly name: string;
+  screenshot(tag: string): Promise<string>;
+  close(): Promise<void>;
+}
 
-export class Person {
+/** A message's visible text, e.g. "general 3 from alice": the tests post such unique lines. */
+export const LINE = /[a-z]+ \d+ from [a-z]+/;
+
+/** In the page: each shown message's unique line and state (the last such line in a row is its own text;
+ * an earlier one is the quote of what it replies to). */
+export function readLines(els: Element[], src: string): { text: string; state: string }[] {
+  const re = new RegExp(src, 'g');
+  return els.map((e) => ({ text: [...(e as HTMLElement).innerText.matchAll(re)].pop()?.[0] ?? '', state: e.getAttribute('data-state') ?? '' }));
+}
+
+/** What a page holds in its history database (src/shared/store/DexieStore.ts), read with plain IndexedDB. */
+export interface Stored {
+  messages: { id: string; channel: string; text: string; author: string }[];
+  /** Every attachment record; `held` when its bytes are there, with their SHA-256 as computed in the page. */
+  attachments: { id: string; name: string; sha256: string; held: boolean; heldSha256: string | null }[];
+}
+
+/** In the page (serialized: no closures, no helpers from outside). */
+export async function readStored(dbName: string): Promise<Stored> {
+  const db: IDBDatabase = await new Promise((resolve, reject) => {
+    const req = indexedDB.open(dbName);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+  const all = (store: string): Promise<any[]> =>
+    db.objectStoreNames.contains(store)
+      ? new Promise((resolve, reject) => {
+          const req = db.transaction(store).objectStore(store).getAll();
+          req.onsuccess = () => resolve(req.result);
+          req.onerror = () => reject(req.error);
+        })
+      : Promise.resolve([]);
+  const [messages, attachments, bytes, chunks] = await Promise.all(['messages', 'attachments', 'attachmentBytes', 'attachmentChunks'].map(all));
+  db.close();
+  const b64url = (buf: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const out: Stored = { messages: messages!.map((r) => ({ id: r.id, channel: r.channel, text: r.env.post.text, author: r.env.post.author })), attachments: [] };
+  for (const a of attachments!) {
+    const row = bytes!.find((b) => b.id === a.id);
+    let content: Uint8Array | null = row?.bytes ?? null;
+    if (row && !content) {
+      const parts = chunks!.filter((c) => c.id === a.id).sort((x, y) => x.index - y.index);
+      content = new Uint8Array(parts.reduce((n, c) => n + c.bytes.length, 0));
+      let at = 0;
+      for (const c of parts) content.set(c.bytes, (at += c.bytes.length) - c.bytes.length);
+    }
+    const heldSha256 = content ? b64url(await crypto.subtle.digest('SHA-256', content as Uint8Array<ArrayBuffer>)) : null;
+    out.attachments.push({ id: a.id, name: a.meta.meta.name, sha256: a.meta.meta.sha256, held: !!row, heldSha256 });
+  }
+  return out;
+}
+
+/**
+ * tsx compiles with esbuild's keepNames, which wraps named inner functions in `__name(...)`: a function
+ * sent to a page (readStored) would throw there without this stand-in.
+ */
+export const KEEP_NAMES_SHIM = 'globalThis.__name = (f) => f;';
+
+/** The history database's name (src/client/history/historyDb.ts). */
+export const HISTORY_DB = 'peerchat-history';
+
+export const MESSAGES = '[data-testid=message], [data-testid=own-pending]';
+
+/** Waits until the open channel shows exactly `expected` (as a set), every one confirmed; returns the order. */
+export async function seesConfirmed(who: { name: string; lines(): Promise<{ text: string; state: string }[]> }, expected: string[]): Promise<string[]> {
+  let last: { text: string; state: string }[] = [];
+  await until(`${who.name} to see ${expected.length} confirmed messages`, async () => {
+    last = await who.lines();
+    return last.length === expected.length && last.every((l) => l.state === 'confirmed') && expected.every((e) => last.some((l) => l.text === e));
+  }).catch((err) => {
+    throw new Error(`${(err as Error).message}; ${who.name} sees ${JSON.stringify(last)}`);
+  });
+  return last.map((l) => l.text);
+}
+
+export class Person implements Actor {
   page!: Page;
   errors: string[] = [];
   private closed = false;
@@ -190,6 +292,7 @@ export class Person {
   async open(): Promise<void> {
     const ctx = await this.browser.newContext({ viewport: this.viewport });
     this.page = await ctx.newPage();
+    await this.page.addInitScript(KEEP_NAMES_SHIM);
     this.stage.log(`${this.name}-console.log`, `--- ${this.name} opens ${this.relay.url} at ${this.viewport.width}x${this.viewport.height}`);
     this.page.on('console', (m) => this.stage.log(`${this.name}-console.log`, `[${m.type()}] ${m.text()}`));
     this.page.on('pageerror', (e) => {
@@ -199,9 +302,9 @@ export class Person {
     await this.page.goto(this.relay.url);
   }
 
-  /** First visit: a display name, "Start chatting", then the app online in #general. */
-  async createIdentity(): Promise<void> {
-    await this.page.getByLabel('What should people call you?').fill(this.name);
+  /** First visit: a display name (by default the person's), "Start chatting", then the app online in #general. */
+  async createIdentity(displayName = this.name): Promise<void> {
+    await this.page.getByLabel('What should people call you?').fill(displayName);
     await this.page.getByRole('button', { name: 'Start chatting' }).click();
     await this.page.waitForURL(/\/c\/general$/, { timeout: WAIT });
     await this.online();
@@ -231,23 +334,26 @@ export class Person {
 
   /** The unique lines of the messages shown in the open channel, top to bottom, and their states. */
   async lines(): Promise<{ text: string; state: string }[]> {
-    return this.page.locator('[data-testid=message], [data-testid=own-pending]').evaluateAll((els, src) => {
-      // The last such line in a row is its own text; an earlier one is the quote of what it replies to.
-      const re = new RegExp(src, 'g');
-      return els.map((e) => ({ text: [...(e as HTMLElement).innerText.matchAll(re)].pop()?.[0] ?? '', state: e.getAttribute('data-state') ?? '' }));
-    }, LINE.source);
+    return this.page.locator(MESSAGES).evaluateAll(readLines, LINE.source);
   }
 
-  /** Waits until the open channel shows exactly `expected` (as a set), every one confirmed. */
-  async seesConfirmed(expected: string[]): Promise<string[]> {
-    let last: { text: string; state: string }[] = [];
-    await until(`${this.name} to see ${expected.length} confirmed messages`, async () => {
-      last = await this.lines();
-      return last.length === expected.length && last.every((l) => l.state === 'confirmed') && expected.every((e) => last.some((l) => l.text === e));
-    }).catch((err) => {
-      throw new Error(`${(err as Error).message}; ${this.name} sees ${JSON.stringify(last)}`);
-    });
-    return last.map((l) => l.text);
+  seesConfirmed(expected: string[]): Promise<string[]> {
+    return seesConfirmed(this, expected);
+  }
+
+  /** The composer form (UI contract: refusals are a role="alert" inside it). */
+  composer() {
+    return this.page.getByRole('form', { name: 'Send a message' });
+  }
+
+  /** UI contract: "Attach files" opens the hidden input with data-testid="attach-input". */
+  async attach(files: { name: string; mimeType: string; buffer: Buffer }[]): Promise<void> {
+    await this.page.getByRole('button', { name: 'Attach files' }).waitFor({ timeout: WAIT });
+    await this.page.getByTestId('attach-input').setInputFiles(files);
+  }
+
+  stored(): Promise<Stored> {
+    return this.page.evaluate(readStored, HISTORY_DB);
   }
 
   async unread(channel: string): Promise<number> {

@@ -7,7 +7,7 @@ import { describe } from 'node:test';
 import { scenario, until } from './kit';
 
 describe('e2e scenario 3: late joiner', () => {
-  scenario('late-joiner', 'C gets the history from A and B, D from the virtual client; never from the relay', async (s) => {
+  scenario('late-joiner', 'S3 C gets the history from A and B, D from the virtual client; never from the relay', async (s) => {
     const relay = await s.relay();
     const [alice, bob] = await Promise.all(['alice', 'bob'].map((n) => s.person(n, relay)));
     await Promise.all([alice!.createIdentity(), bob!.createIdentity()]);

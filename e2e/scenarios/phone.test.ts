@@ -6,7 +6,7 @@ import { describe } from 'node:test';
 import { scenario, until } from './kit';
 
 describe('e2e scenario 9: phone size', () => {
-  scenario('phone', 'a person on a 375x812 screen reads, replies and switches channel', async (s) => {
+  scenario('phone', 'S9 a person on a 375x812 screen reads, replies and switches channel', async (s) => {
     const relay = await s.relay();
     const alice = await s.person('alice', relay);
     const bob = await s.person('bob', relay, { width: 375, height: 812 });

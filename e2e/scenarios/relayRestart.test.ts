@@ -6,7 +6,7 @@ import { describe } from 'node:test';
 import { scenario, until } from './kit';
 
 describe('e2e scenario 5: relay restart', () => {
-  scenario('relay-restart', 'browsers reconnect by themselves; the message sent while down arrives once; nothing lost or doubled', async (s) => {
+  scenario('relay-restart', 'S5 browsers reconnect by themselves; the message sent while down arrives once; nothing lost or doubled', async (s) => {
     const relay = await s.relay();
     const [alice, bob] = await Promise.all(['alice', 'bob'].map((n) => s.person(n, relay)));
     await Promise.all([alice!.createIdentity(), bob!.createIdentity()]);

@@ -1,6 +1,7 @@
 // The signed-in app: channel sidebar, the open channel, the member list, and the bars that always show the
 // relay connection and history sync. Phone width: sidebar and member list slide over the channel.
 import { useEffect, useMemo, useState } from 'react';
+import { visibleControls } from './RichText';
 import type { Channel } from '../../shared/protocol/relay';
 import type { IdentityRow } from '../appDb';
 import { useNames, useRememberNames } from '../hooks/useNames';
@@ -76,7 +77,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
         open={panel === 'channels'}
         footer={
           <button type="button" className={styles.identityFooter} onClick={() => setShowIdentity(true)}>
-            <bdi>{identity.name}</bdi> <span className={styles.fp}>{snap.self.fingerprint}</span>
+            <bdi>{visibleControls(identity.name)}</bdi> <span className={styles.fp}>{snap.self.fingerprint}</span>
             <span className={styles.fp}> · identity &amp; backup</span>
           </button>
         }
@@ -102,7 +103,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
             {channel && <SyncStatus sync={snap.sync[channel]} />}
           </div>
           <button type="button" className={styles.headerButton} onClick={() => setShowIdentity(true)} data-testid="open-identity">
-            <bdi>{identity.name}</bdi> <span className={styles.fp}>{snap.self.fingerprint}</span>
+            <bdi>{visibleControls(identity.name)}</bdi> <span className={styles.fp}>{snap.self.fingerprint}</span>
           </button>
           <button
             type="button"

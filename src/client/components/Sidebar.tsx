@@ -1,5 +1,6 @@
 // Channels with unread counts. Each is a real link to its URL (middle-click, copy link, back/forward).
 import type { MouseEvent, ReactNode } from 'react';
+import { visibleControls } from './RichText';
 import type { Channel } from '../../shared/protocol/relay';
 import { unreadLabel } from '../hooks/useUnread';
 import styles from './Sidebar.module.css';
@@ -22,7 +23,7 @@ export function Sidebar(props: {
   return (
     <nav className={styles.sidebar} data-open={props.open} aria-label="Channels" id="sidebar">
       <div className={styles.relay}>
-        <bdi>{props.relayName}</bdi>
+        <bdi>{visibleControls(props.relayName)}</bdi>
       </div>
       <ul className={styles.list}>
         {props.channels.map((c) => {

@@ -1,6 +1,7 @@
 // The user's identity: fingerprint, storage persistence, the warning about clearing site data, export to
 // a passphrase-protected file and import from one; and what the app stores (the Storage section, UI11).
 import { type FormEvent, useEffect, useRef, useState } from 'react';
+import { visibleControls } from '../components/RichText';
 import type { IdentityRow } from '../appDb';
 import styles from '../components/Dialog.module.css';
 import { StorageSection } from '../storage/StorageSection';
@@ -43,7 +44,7 @@ export function IdentityDialog({ identity, onClose }: { identity: IdentityRow; o
     <dialog ref={ref} className={styles.dialog} onClose={onClose} aria-labelledby="identity-title" data-testid="identity-dialog">
       <h2 id="identity-title">Your identity</h2>
       <p>
-        <bdi>{identity.name}</bdi> · fingerprint <span className={styles.fp} data-testid="own-fingerprint">{fp}</span>
+        <bdi>{visibleControls(identity.name)}</bdi> · fingerprint <span className={styles.fp} data-testid="own-fingerprint">{fp}</span>
       </p>
       <p className={styles.note}>
         Your key lives only in this browser.{' '}
