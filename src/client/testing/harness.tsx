@@ -2,7 +2,7 @@
 // IndexedDB history, with a FakeClient in place of the network. Tests drive it through window.__harness.
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { monotonicFactory } from 'ulidx';
+import { monotonicFactory, ulid as ulidAt } from 'ulidx';
 import { detectBackend, nobleBackend } from '../../shared/crypto/ed25519';
 import { verifyEnvelopes } from '../../shared/protocol/signed';
 import { fingerprint } from '../../shared/crypto/signing';
@@ -101,7 +101,8 @@ async function main() {
     async addAttachment(channel: string, size: number, ageMs: number, name = 'photo.jpg') {
       const ts = Date.now() - ageMs;
       const meta: SignedAttachment = {
-        id: ulid(ts), ts, uploader: others[0]!.publicKey, relay: 'R'.repeat(43), rsig: 'A'.repeat(86),
+        // Not the monotonic factory: that one never goes back in time, and this id must say "ageMs ago".
+        id: ulidAt(ts), ts, uploader: others[0]!.publicKey, relay: 'R'.repeat(43), rsig: 'A'.repeat(86),
         meta: { name, mime: 'application/octet-stream', size, sha256: 'S'.repeat(43), chunkRoot: 'C'.repeat(43) },
       };
       const env = makeEnvelope(channel, others[0]!.publicKey, `with ${name}`, ts);
