@@ -278,6 +278,26 @@ describe('PeerchatClient', () => {
     assert.deepEqual(seen.envelopes.find((e) => e.post.clientId === pending.clientId), ok.envelope);
   });
 
+  it('CL8 peer-unavailable for a peer that just left is logged once per peer, not once per attempt', async () => {
+    const r = await relay();
+    const lines: { event: string; fields?: Record<string, unknown> }[] = [];
+    const { c, made } = await client(r, { log: (event, fields) => lines.push({ event, fields }) });
+    await eventually(online(c), 'online');
+    await eventually(() => c.getSnapshot().session.peerId !== null && made.length > 0, 'session up');
+    const peer = made.at(-1)!;
+    for (let i = 0; i < 5; i++) peer.emit('error', { type: 'peer-unavailable', message: 'Could not connect to peer aaaaaaaaaaaaaaaa-gone000001' });
+    peer.emit('error', { type: 'peer-unavailable', message: 'Could not connect to peer bbbbbbbbbbbbbbbb-gone000002' });
+    peer.emit('error', { type: 'network', message: 'Lost connection to server.' });
+    peer.emit('error', { type: 'network', message: 'Lost connection to server.' });
+    const errs = lines.filter((l) => l.event === 'peer_error').map((l) => `${l.fields?.type}: ${l.fields?.message}`);
+    assert.deepEqual(errs, [
+      'peer-unavailable: Could not connect to peer aaaaaaaaaaaaaaaa-gone000001',
+      'peer-unavailable: Could not connect to peer bbbbbbbbbbbbbbbb-gone000002',
+      'network: Lost connection to server.',
+      'network: Lost connection to server.',
+    ]);
+  });
+
   it('CL4 the relay key is pinned at first contact; a changed key blocks before anything is signed; trusting it pins the new one', async () => {
     const keyA = randomSecretKey();
     const r1 = await relay({ secretKey: keyA });

@@ -391,6 +391,9 @@ interface ChannelCounters {
   lastSyncedAt: number | null;
 }
 
+/** Distinct unavailable peers logged per session (CL8); beyond, they are not logged at all. */
+export const MAX_UNAVAILABLE_LOGGED = 256;
+
 /** Quota errors are reported at most once per this many ms (SPEC.md H16): a full store fails every write. */
 export const QUOTA_REPORT_MS = 5_000;
 
@@ -1080,7 +1083,18 @@ export class PeerchatClient {
       this.changed();
     };
     // PeerJS reports refusals and failed connections here; the transport turns them into reasons.
-    const onError = (err: { type?: string; message?: string }): void => this.log('peer_error', { type: err?.type, message: err?.message });
+    // `peer-unavailable` comes once per connect attempt and per relay EXPIRE, so a peer that just left
+    // would fill the log while the engine's tries and PeerJS's retries run out: logged once per message
+    // (which names the peer) per session, at most MAX_UNAVAILABLE_LOGGED peers, harmless either way (CL8).
+    const unavailable = new Set<string>();
+    const onError = (err: { type?: string; message?: string }): void => {
+      if (err?.type === 'peer-unavailable') {
+        const key = String(err.message ?? '');
+        if (unavailable.has(key) || unavailable.size >= MAX_UNAVAILABLE_LOGGED) return;
+        unavailable.add(key);
+      }
+      this.log('peer_error', { type: err?.type, message: err?.message });
+    };
     peer.on('disconnected', onDisconnected);
     peer.on('open', onOpen);
     peer.on('error', onError);
