@@ -29,7 +29,7 @@ import {
   type Post,
   type PresenceUser,
   type RelayEvent,
-  type RelayReason,
+  RelayReason,
   type ServerInfo,
   type SignedAttachment,
   parseEnvelopeBatch,
@@ -679,13 +679,28 @@ export class PeerchatClient {
     const conn = this.conn;
     const engine = this.eng;
     if (!conn || !engine) return { ok: false, error: this.error(ClientReason.NOT_ONLINE, 'not connected', 'attachment') };
+    // The relay's own cap from its info (A5): refused before hashing the content, as the relay would.
+    const cap = this.loginOut?.info.limits.maxAttachmentBytes ?? LIMITS.maxAttachmentBytes;
+    if (bytes.length > cap) {
+      return { ok: false, error: this.error(RelayReason.TOO_LARGE, `${bytes.length} bytes; this relay takes attachments up to ${cap}`, 'attachment') };
+    }
     let signed: SignedAttachment;
     try {
       signed = await conn.client.attachment.mint.mutate({ ...meta, ...contentDigests(bytes) });
     } catch (err) {
       return { ok: false, error: this.errorOf(err, 'attachment') };
     }
-    const r = await engine.publishAttachment(signed, bytes);
+    let r: Awaited<ReturnType<SyncEngine['publishAttachment']>>;
+    try {
+      r = await engine.publishAttachment(signed, bytes);
+    } catch (err) {
+      // The store is full (H16; already reported by its quota listener) or failed: a value, never a throw.
+      const quota = isStoreQuotaError(err);
+      if (!quota) this.storeFailed(err, 'attachment');
+      else if (!this.opts.store.onQuota) this.quotaExceeded(err);
+      const reason = quota ? ClientReason.QUOTA_EXCEEDED : ClientReason.INTERNAL;
+      return { ok: false, error: this.error(reason, quota ? 'the storage is full: the file was not kept' : String(err), 'attachment', err, false) };
+    }
     if (!r.ok) return { ok: false, error: this.error(ClientReason.INTERNAL, `publish failed: ${r.reason}`, 'attachment') };
     return { ok: true, attachment: signed };
   }
