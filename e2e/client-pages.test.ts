@@ -190,6 +190,37 @@ describe('author names', () => {
   });
 });
 
+describe('storage', () => {
+  it('UI11 a full store is an alert; the Storage section shows what is kept and clears old attachments, keeping the messages', async () => {
+    const page = await open(
+      `window.__old = [await h.addAttachment('general', 40000, 3 * 86400000, 'old1.bin'), await h.addAttachment('general', 40000, 2 * 86400000, 'old2.bin')]; window.__new = await h.addAttachment('general', 10000, 60000, 'new.bin')`,
+    );
+    await page.waitForSelector('text=with new.bin');
+    assert.equal(await page.locator('[role=alert]').count(), 0, 'no alert before any error');
+    await page.evaluate('window.__harness.quotaExceeded()');
+    const alert = page.getByRole('alert').filter({ hasText: 'Storage is full' });
+    await alert.waitFor();
+    await alert.getByRole('button', { name: 'Open storage' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('heading', { name: 'Storage' }).waitFor();
+    const kept = dialog.getByTestId('storage-attachments');
+    await waitFor(() => kept.innerText(), (t) => t.startsWith('90.0 KB in 3 files'), 'attachment bytes shown');
+    assert.equal(await dialog.getByTestId('storage-messages').innerText(), '3');
+    assert.match(await dialog.getByTestId('storage-quota').innerText(), /used of .* allowed/);
+    await dialog.getByRole('button', { name: 'Clear old attachments' }).click();
+    await waitFor(() => dialog.getByRole('status').filter({ hasText: 'Freed' }).innerText().catch(() => ''), (t) => /Freed 80\.0 KB from 2 attachments/.test(t), 'cleared');
+    await waitFor(() => kept.innerText(), (t) => t.startsWith('10.0 KB in 1 file') && /2 more fetched from peers/.test(t), 'usage refreshed');
+    const [oldIds, newId] = (await page.evaluate('[window.__old, window.__new]')) as [string[], string];
+    for (const id of oldIds) assert.equal(await page.evaluate(`window.__harness.hasAttachmentBytes(${JSON.stringify(id)})`), false);
+    assert.equal(await page.evaluate(`window.__harness.hasAttachmentBytes(${JSON.stringify(newId)})`), true, 'the last day is kept');
+    assert.equal(await dialog.getByTestId('storage-messages').innerText(), '3', 'messages kept');
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Dismiss storage warning' }).click();
+    assert.equal(await page.getByTestId('quota-alert').count(), 0);
+    await page.context().close();
+  });
+});
+
 describe('unread counts', () => {
   it('UI4 counts come from the store: others\u2019 messages after the read marker, cleared on opening, never own', async () => {
     const page = await open(

@@ -1,7 +1,7 @@
 // The Storage section of the identity dialog (UI11): what the app keeps in this browser, and "Clear old
 // attachments", which drops attachment content by age while keeping the messages and each attachment's
 // signed metadata (thumbnail included): the content is fetched again from peers when viewed (H15).
-import { useEffect, useId, useMemo, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { DexieStore } from '../../shared/store/DexieStore';
 import { HISTORY_DB_NAME } from '../history/historyDb';
 import { CLEAR_AGES, clearOldAttachments, formatBytes } from './clearOldAttachments';
@@ -10,9 +10,14 @@ import styles from './StorageSection.module.css';
 
 export function StorageSection() {
   // Its own connection to the history database, closed with the section: the client's store is inside the
-  // client core, and IndexedDB serializes the two connections' transactions.
-  const store = useMemo(() => new DexieStore(HISTORY_DB_NAME), []);
-  useEffect(() => () => void store.close(), [store]);
+  // client core, and IndexedDB serializes the two connections' transactions. Made in the effect, so the
+  // connection an unmount closed (StrictMode mounts twice) is never used again.
+  const [store, setStore] = useState<DexieStore | null>(null);
+  useEffect(() => {
+    const s = new DexieStore(HISTORY_DB_NAME);
+    setStore(s);
+    return () => void s.close();
+  }, []);
   const { usage, refresh } = useStorageUsage(store);
   const [age, setAge] = useState<number>(CLEAR_AGES[0].ms);
   const [busy, setBusy] = useState(false);
@@ -21,6 +26,7 @@ export function StorageSection() {
   const ageId = useId();
 
   const clear = async () => {
+    if (!store) return;
     setBusy(true);
     setResult(null);
     setError(null);
@@ -73,7 +79,7 @@ export function StorageSection() {
             </option>
           ))}
         </select>
-        <button type="button" onClick={() => void clear()} disabled={busy}>
+        <button type="button" onClick={() => void clear()} disabled={busy || !store}>
           {busy ? 'Clearing…' : 'Clear old attachments'}
         </button>
       </div>

@@ -14,10 +14,12 @@ export interface StorageUsage {
 
 const EMPTY: StorageUsage = { store: null, estimate: null, persisted: null, error: null };
 
-export function useStorageUsage(store: Pick<HistoryStore, 'usage'>): { usage: StorageUsage; refresh(): void } {
+/** `store` null: not open yet (nothing is read until it is). */
+export function useStorageUsage(store: Pick<HistoryStore, 'usage'> | null): { usage: StorageUsage; refresh(): void } {
   const [usage, setUsage] = useState<StorageUsage>(EMPTY);
   const [tick, setTick] = useState(0);
   useEffect(() => {
+    if (!store) return;
     let live = true;
     void (async () => {
       const next: StorageUsage = { ...EMPTY };

@@ -2,12 +2,12 @@
 // IndexedDB history, with a FakeClient in place of the network. Tests drive it through window.__harness.
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import { monotonicFactory } from 'ulidx';
+import { monotonicFactory, ulid as ulidAt } from 'ulidx';
 import { detectBackend, nobleBackend } from '../../shared/crypto/ed25519';
 import { verifyEnvelopes } from '../../shared/protocol/signed';
 import { fingerprint } from '../../shared/crypto/signing';
 import { toB64url } from '../../shared/encoding';
-import type { Envelope } from '../../shared/protocol/relay';
+import type { Envelope, SignedAttachment } from '../../shared/protocol/relay';
 import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { ChatApp } from '../components/ChatApp';
@@ -93,6 +93,29 @@ async function main() {
       if (authorName !== undefined) env.authorName = authorName;
       await store.putMessages([env]);
       return env;
+    },
+    /**
+     * A message by `others[0]` with one attachment of `size` bytes whose metadata and content are stored,
+     * minted `ageMs` ago (Storage section, UI11). Placeholder digests: nothing here verifies them.
+     */
+    async addAttachment(channel: string, size: number, ageMs: number, name = 'photo.jpg') {
+      const ts = Date.now() - ageMs;
+      const meta: SignedAttachment = {
+        // Not the monotonic factory: that one never goes back in time, and this id must say "ageMs ago".
+        id: ulidAt(ts), ts, uploader: others[0]!.publicKey, relay: 'R'.repeat(43), rsig: 'A'.repeat(86),
+        meta: { name, mime: 'application/octet-stream', size, sha256: 'S'.repeat(43), chunkRoot: 'C'.repeat(43) },
+      };
+      const env = makeEnvelope(channel, others[0]!.publicKey, `with ${name}`, ts);
+      env.post.attachments = [meta];
+      await store.putMessages([env]);
+      await store.putAttachmentMeta(meta);
+      await store.putAttachmentBytes(meta.id, new Uint8Array(size).fill(7));
+      return meta.id;
+    },
+    hasAttachmentBytes: (id: string) => store.hasAttachmentBytes(id),
+    /** The client reports a full store, as PeerchatClient does (QUOTA_EXCEEDED, H16). */
+    quotaExceeded() {
+      fake.set({ errors: [...fake.snap.errors, { reason: 'QUOTA_EXCEEDED', message: 'storage full', where: 'store', at: Date.now() }] });
     },
     /** Confirms the fake's pending post `clientId` as the relay would: the envelope lands in the store. */
     async confirm(clientId: string) {

@@ -103,6 +103,15 @@ class QuotaStore extends MemoryStore {
     this.#listeners.add(l);
     return () => this.#listeners.delete(l);
   }
+  override async putAttachmentBytes(id: string, bytes: Uint8Array): Promise<boolean> {
+    if (this.full) {
+      this.fullWrites++;
+      const err = new StoreQuotaError(new Error('QuotaExceededError'));
+      for (const l of this.#listeners) l(err);
+      throw err;
+    }
+    return super.putAttachmentBytes(id, bytes);
+  }
   override async putMessages(envs: readonly Envelope[]): Promise<string[]> {
     if (this.full && envs.length > 0) {
       this.fullWrites++;
@@ -276,6 +285,42 @@ describe('PeerchatClient', () => {
     await eventually(() => seen.envelopes.some((e) => e.post.clientId === pending.clientId), 'the watcher saw it');
     assert.equal(seen.envelopes.filter((e) => e.post.clientId === pending.clientId).length, 1, 'relayed once');
     assert.deepEqual(seen.envelopes.find((e) => e.post.clientId === pending.clientId), ok.envelope);
+  });
+
+  it('CL8 peer-unavailable for a peer that just left is logged once per peer, not once per attempt', async () => {
+    const r = await relay();
+    const lines: { event: string; fields?: Record<string, unknown> }[] = [];
+    const { c, made } = await client(r, { log: (event, fields) => lines.push({ event, fields }) });
+    await eventually(online(c), 'online');
+    await eventually(() => c.getSnapshot().session.peerId !== null && made.length > 0, 'session up');
+    const peer = made.at(-1)!;
+    for (let i = 0; i < 5; i++) peer.emit('error', { type: 'peer-unavailable', message: 'Could not connect to peer aaaaaaaaaaaaaaaa-gone000001' });
+    peer.emit('error', { type: 'peer-unavailable', message: 'Could not connect to peer bbbbbbbbbbbbbbbb-gone000002' });
+    peer.emit('error', { type: 'network', message: 'Lost connection to server.' });
+    peer.emit('error', { type: 'network', message: 'Lost connection to server.' });
+    const errs = lines.filter((l) => l.event === 'peer_error').map((l) => `${l.fields?.type}: ${l.fields?.message}`);
+    assert.deepEqual(errs, [
+      'peer-unavailable: Could not connect to peer aaaaaaaaaaaaaaaa-gone000001',
+      'peer-unavailable: Could not connect to peer bbbbbbbbbbbbbbbb-gone000002',
+      'network: Lost connection to server.',
+      'network: Lost connection to server.',
+    ]);
+  });
+
+  it('A5 H16 publishAttachment refuses a file over the cap the relay published, before minting; a full store is QUOTA_EXCEEDED, not a throw', async () => {
+    const r = await relay({ limits: { maxAttachmentBytes: 4096 } });
+    const store = new QuotaStore();
+    cleanup.push(() => store.close());
+    const { c } = await client(r, { store });
+    await eventually(online(c), 'online');
+    const big = await c.publishAttachment(new Uint8Array(4097), { name: 'big.bin', mime: 'application/octet-stream' });
+    assert.equal(!big.ok && big.error.reason, 'TOO_LARGE');
+    const fits = await c.publishAttachment(new Uint8Array(4096).fill(1), { name: 'fits.bin', mime: 'application/octet-stream' });
+    assert.ok(fits.ok, JSON.stringify(fits));
+    store.full = true;
+    const full = await c.publishAttachment(new Uint8Array(100).fill(2), { name: 'full.bin', mime: 'application/octet-stream' });
+    assert.equal(!full.ok && full.error.reason, ClientReason.QUOTA_EXCEEDED);
+    assert.equal(c.getSnapshot().errors.at(-1)?.reason, ClientReason.QUOTA_EXCEEDED, 'reported once by the quota listener');
   });
 
   it('CL4 the relay key is pinned at first contact; a changed key blocks before anything is signed; trusting it pins the new one', async () => {

@@ -29,7 +29,7 @@ import {
   type Post,
   type PresenceUser,
   type RelayEvent,
-  type RelayReason,
+  RelayReason,
   type ServerInfo,
   type SignedAttachment,
   parseEnvelopeBatch,
@@ -391,6 +391,9 @@ interface ChannelCounters {
   lastSyncedAt: number | null;
 }
 
+/** Distinct unavailable peers logged per session (CL8); beyond, they are not logged at all. */
+export const MAX_UNAVAILABLE_LOGGED = 256;
+
 /** Quota errors are reported at most once per this many ms (SPEC.md H16): a full store fails every write. */
 export const QUOTA_REPORT_MS = 5_000;
 
@@ -676,13 +679,28 @@ export class PeerchatClient {
     const conn = this.conn;
     const engine = this.eng;
     if (!conn || !engine) return { ok: false, error: this.error(ClientReason.NOT_ONLINE, 'not connected', 'attachment') };
+    // The relay's own cap from its info (A5): refused before hashing the content, as the relay would.
+    const cap = this.loginOut?.info.limits.maxAttachmentBytes ?? LIMITS.maxAttachmentBytes;
+    if (bytes.length > cap) {
+      return { ok: false, error: this.error(RelayReason.TOO_LARGE, `${bytes.length} bytes; this relay takes attachments up to ${cap}`, 'attachment') };
+    }
     let signed: SignedAttachment;
     try {
       signed = await conn.client.attachment.mint.mutate({ ...meta, ...contentDigests(bytes) });
     } catch (err) {
       return { ok: false, error: this.errorOf(err, 'attachment') };
     }
-    const r = await engine.publishAttachment(signed, bytes);
+    let r: Awaited<ReturnType<SyncEngine['publishAttachment']>>;
+    try {
+      r = await engine.publishAttachment(signed, bytes);
+    } catch (err) {
+      // The store is full (H16; already reported by its quota listener) or failed: a value, never a throw.
+      const quota = isStoreQuotaError(err);
+      if (!quota) this.storeFailed(err, 'attachment');
+      else if (!this.opts.store.onQuota) this.quotaExceeded(err);
+      const reason = quota ? ClientReason.QUOTA_EXCEEDED : ClientReason.INTERNAL;
+      return { ok: false, error: this.error(reason, quota ? 'the storage is full: the file was not kept' : String(err), 'attachment', err, false) };
+    }
     if (!r.ok) return { ok: false, error: this.error(ClientReason.INTERNAL, `publish failed: ${r.reason}`, 'attachment') };
     return { ok: true, attachment: signed };
   }
@@ -1080,7 +1098,18 @@ export class PeerchatClient {
       this.changed();
     };
     // PeerJS reports refusals and failed connections here; the transport turns them into reasons.
-    const onError = (err: { type?: string; message?: string }): void => this.log('peer_error', { type: err?.type, message: err?.message });
+    // `peer-unavailable` comes once per connect attempt and per relay EXPIRE, so a peer that just left
+    // would fill the log while the engine's tries and PeerJS's retries run out: logged once per message
+    // (which names the peer) per session, at most MAX_UNAVAILABLE_LOGGED peers, harmless either way (CL8).
+    const unavailable = new Set<string>();
+    const onError = (err: { type?: string; message?: string }): void => {
+      if (err?.type === 'peer-unavailable') {
+        const key = String(err.message ?? '');
+        if (unavailable.has(key) || unavailable.size >= MAX_UNAVAILABLE_LOGGED) return;
+        unavailable.add(key);
+      }
+      this.log('peer_error', { type: err?.type, message: err?.message });
+    };
     peer.on('disconnected', onDisconnected);
     peer.on('open', onOpen);
     peer.on('error', onError);

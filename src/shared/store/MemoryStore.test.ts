@@ -242,3 +242,23 @@ describe('MemoryStore bounds', () => {
     assert.deepEqual(store.stats(), { messages: 0, attachments: 0, bytes: 0 });
   });
 });
+
+describe('MemoryStore cleared content', () => {
+  it('H15 H10 dropping content gives its bytes back to the budget; the metadata stays accounted and is not evicted', async () => {
+    const store = new MemoryStore({ maxBytes: 1024 * 1024 });
+    const fx = await createFixtures();
+    const data = content(100_000, 4);
+    const meta = await fx.attachment(data);
+    await store.putAttachmentMeta(meta);
+    const metaOnly = store.stats().bytes;
+    const evicted: unknown[] = [];
+    store.onEvict((e) => evicted.push(e));
+    assert.equal(await store.putAttachmentBytes(meta.id, data), true);
+    assert.equal(store.stats().bytes, metaOnly + data.length);
+    assert.deepEqual(await store.dropAttachmentBytes({}), { ids: [meta.id], bytes: data.length });
+    assert.equal(store.stats().bytes, metaOnly);
+    assert.equal(store.stats().attachments, 1);
+    assert.deepEqual(evicted, [], 'not an eviction: the item is still known (H13)');
+    await store.close();
+  });
+});
