@@ -65,6 +65,8 @@ interface View {
   pageReset: boolean;
   watchReset: boolean;
   peersDirty: boolean;
+  /** The counts version its snapshot or last counts event carried: it is not sent the same counts twice. */
+  countsVersion: number;
 }
 
 interface Group {
@@ -118,7 +120,10 @@ export class PresenceFanout {
   /** This turn's net changes by sessionId. Bounded by the roster. */
   private changes = new Map<string, Change>();
   private orderChanged = false;
-  private countsSent: PresenceCounts = { browser: 0, virtual: 0 };
+  /** Bumped whenever the counts change (by versions, not values: a join and a leave still reach a stream
+   * whose snapshot came between them). */
+  private countsVersion = 0;
+  private countsSentVersion = 0;
   private countsSentAt = -Infinity;
   private countsTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -147,6 +152,7 @@ export class PresenceFanout {
       this.roster.delete(id);
       this.order.splice(this.indexOf(e.user), 1);
       this.counts[e.user.kind]--;
+      this.countsVersion++;
       const mine = this.byUser.get(e.user.userId);
       mine?.delete(id);
       if (mine?.size === 0) this.byUser.delete(e.user.userId);
@@ -165,6 +171,7 @@ export class PresenceFanout {
     } else {
       this.order.splice(this.insertionPoint(user), 0, entry);
       this.counts[user.kind]++;
+      this.countsVersion++;
       let mine = this.byUser.get(user.userId);
       if (!mine) this.byUser.set(user.userId, (mine = new Set()));
       mine.add(id);
@@ -188,6 +195,7 @@ export class PresenceFanout {
       pageReset: false,
       watchReset: false,
       peersDirty: false,
+      countsVersion: -1,
     };
     this.views.set(stream, view);
     let mine = this.byOwner.get(stream.owner);
@@ -252,7 +260,7 @@ export class PresenceFanout {
 
   /** Anything to send at the next flush? */
   get pending(): boolean {
-    return this.changes.size > 0 || this.dirty.size > 0 || this.orderChanged;
+    return this.changes.size > 0 || this.dirty.size > 0 || this.orderChanged || this.countsVersion !== this.countsSentVersion;
   }
 
   /**
@@ -316,7 +324,6 @@ export class PresenceFanout {
 
     const countsNow = this.countsDue();
     const pageJson = new Map<number, string>();
-    const snapshotted = new Set<EventStream>();
     for (const s of this.dirty) {
       const v = this.views.get(s);
       if (!v) continue;
@@ -325,7 +332,7 @@ export class PresenceFanout {
         this.joinGroup(s, v.page);
         this.refill(s, v);
         send(s, this.snapshot(v, pageJson));
-        snapshotted.add(s);
+        v.countsVersion = this.countsVersion;
         continue;
       }
       if (v.pageReset) {
@@ -349,15 +356,18 @@ export class PresenceFanout {
 
     if (countsNow) {
       const event = new PreEncoded({ t: 'presence', op: 'counts', online: { ...this.counts } } satisfies RelayEvent);
-      // Streams whose snapshot went out in this flush already hold these counts; the rest get one event.
-      for (const s of this.views.keys()) if (!snapshotted.has(s)) send(s, event);
+      // A stream whose snapshot already held these counts is not sent them again.
+      for (const [s, v] of this.views) {
+        if (v.fresh || v.countsVersion === this.countsVersion) continue;
+        v.countsVersion = this.countsVersion;
+        send(s, event);
+      }
     }
   }
 
   /** Are the counts to go out now? If they changed too soon after the last, a timer asks for a flush later. */
   private countsDue(): boolean {
-    const c = this.counts;
-    if (c.browser === this.countsSent.browser && c.virtual === this.countsSent.virtual) return false;
+    if (this.countsVersion === this.countsSentVersion) return false;
     const wait = this.countsSentAt + this.countsIntervalMs - this.now();
     if (wait > 0) {
       this.countsTimer ??= setTimeout(() => {
@@ -367,7 +377,7 @@ export class PresenceFanout {
       this.countsTimer.unref?.();
       return false;
     }
-    this.countsSent = { ...c };
+    this.countsSentVersion = this.countsVersion;
     this.countsSentAt = this.now();
     return true;
   }
