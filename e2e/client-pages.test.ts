@@ -312,6 +312,23 @@ describe('member list', () => {
     assert.deepEqual(await page.evaluate('window.__harness.fake.memberPages'), [1, 0]);
   });
 
+  it('UI11 P10 the authors of the loaded messages are watched, so their names come with presence off the page', async () => {
+    const page = await open(`await h.seed('general', 30)`);
+    await page.waitForSelector('[data-testid=message]');
+    const watched = await waitFor(
+      () => page.evaluate('window.__harness.fake.watched.at(-1) ?? []') as Promise<string[]>,
+      (w) => w.length === 3,
+      'three authors watched',
+    );
+    assert.deepEqual([...watched].sort(), watched, 'sorted: a new message by a watched author sends nothing');
+    const calls = (await page.evaluate('window.__harness.fake.watched.length')) as number;
+    await page.evaluate(`window.__harness.add('general', 0, 'one more by a watched author')`);
+    await page.getByText('one more by a watched author').waitFor();
+    // The effect of that render has run once the row is painted; a new author would have been a new call.
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))');
+    assert.equal(await page.evaluate('window.__harness.fake.watched.length'), calls, 'no new watch list');
+  });
+
   it('UI11 a small community shows everyone, people and virtual clients apart, with no pages', async () => {
     const page = await open(seedMembers(4, { browser: 4, virtual: 1 }, 1), { width: 375, height: 812 });
     await page.getByRole('button', { name: 'Members' }).click();

@@ -8,6 +8,7 @@ import { type OutgoingPost, buildRows } from '../history/buildRows';
 import { historyReader } from '../history/historyDb';
 import { useChannelWindow } from '../hooks/useChannelWindow';
 import { markRead } from '../hooks/useUnread';
+import { useWatchAuthors } from '../hooks/useWatchAuthors';
 import type { ClientLike } from '../session/ClientLike';
 import { Composer } from './Composer';
 import { LiveAnnouncer } from './LiveAnnouncer';
@@ -47,6 +48,7 @@ export function ChannelView(props: {
   useEffect(() => setReplyTo(null), [channel]);
 
   const envelopes = win.envelopes;
+  useWatchAuthors(client, envelopes);
   const byId = useMemo(() => new Map((envelopes ?? []).map((e) => [e.id, e])), [envelopes]);
   const stored = useMemo(() => new Set((envelopes ?? []).map((e) => e.post.clientId)), [envelopes]);
   const outgoing: OutgoingPost[] = useMemo(

@@ -55,6 +55,11 @@ export class FakeClient implements ClientLike {
     const counts = online ?? { browser: p.filter((e) => e.kind === 'browser').length, virtual: p.filter((e) => e.kind === 'virtual').length };
     this.set({ presence: p, members: { ...this.snap.members, online: counts, shown: p.length } });
   }
+  /** Watch lists asked for (authors in view, SPEC.md P10). */
+  readonly watched: string[][] = [];
+  watchUsers(keys: readonly string[]): void {
+    this.watched.push([...keys]);
+  }
   /** Member pages asked for (the real client asks the relay). */
   readonly memberPages: number[] = [];
   setMemberPage(page: number): void {
