@@ -451,6 +451,7 @@ async function clientsRole(): Promise<void> {
   /** Complete: the count says everyone, and the page is full (min(page size, everyone)). */
   const complete = (i: number) => onlines[i]! >= rosterTarget && pages[i]!.size >= Math.min(LIMITS.presencePageSize, rosterTarget);
   const onPresence = (i: number, data: Buffer) => {
+    if (!pages[i]) return; // a frame still arriving on a socket closeAll() just dropped
     const before = complete(i);
     const ev = JSON.parse(data.toString())?.result?.data?.json;
     if (ev?.op === 'snapshot' || ev?.op === 'page') {
