@@ -323,7 +323,7 @@ describe('member list', () => {
     assert.deepEqual([...watched].sort(), watched, 'sorted: a new message by a watched author sends nothing');
     const calls = (await page.evaluate('window.__harness.fake.watched.length')) as number;
     await page.evaluate(`window.__harness.add('general', 0, 'one more by a watched author')`);
-    await page.getByText('one more by a watched author').waitFor();
+    await page.getByTestId('message-scroller').getByText('one more by a watched author').waitFor();
     // The effect of that render has run once the row is painted; a new author would have been a new call.
     await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))');
     assert.equal(await page.evaluate('window.__harness.fake.watched.length'), calls, 'no new watch list');
