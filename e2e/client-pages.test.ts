@@ -328,3 +328,61 @@ describe('two tabs', () => {
     await ctx.close();
   });
 });
+
+describe('member list', () => {
+  /** `n` people on the page (entry 3 is us), the counts of a large community. */
+  const seedMembers = (n: number, online: { browser: number; virtual: number }, virtual = 0) => `
+    const entry = (i, kind) => ({ sessionId: 's' + i, userId: 'k' + String(i).padStart(42, '0'), name: (kind === 'virtual' ? 'cache ' : 'person ') + i,
+      fingerprint: 'ABCD-' + String(i).padStart(4, '0'), kind, peerId: '0000000000000000-aaaaaaaaaa', voiceRoom: null, since: i,
+      isSelf: i === 3, isSameUser: false });
+    h.fake.setPresence([...Array.from({ length: ${n} }, (_, i) => entry(i, 'browser')), ...Array.from({ length: ${virtual} }, (_, i) => entry(1000 + i, 'virtual'))],
+      ${JSON.stringify(online)});`;
+
+  it('UI12 a large community: counts of everyone, one page of members, own entry marked, "Show more" asks for the next page', async () => {
+    const page = await open(seedMembers(50, { browser: 1000, virtual: 2 }));
+    const members = page.getByRole('complementary', { name: 'Members' });
+    await members.getByRole('heading', { name: 'Online — 1,000' }).waitFor();
+    await members.getByRole('heading', { name: 'Virtual clients — 2' }).waitFor();
+    assert.equal(await members.locator('[data-testid=member]').count(), 50, 'the page, not everyone');
+    assert.equal(await members.locator('[data-testid=member][data-self=true]').count(), 1);
+    assert.match(await members.locator('[data-testid=member][data-self=true]').innerText(), /you/);
+    assert.match(await members.getByRole('navigation', { name: 'Member pages' }).innerText(), /1–50 of 1,002 online/);
+    if (process.env.PEERCHAT_SCREENSHOTS) {
+      await page.screenshot({ path: join(process.env.PEERCHAT_SCREENSHOTS, 'members-desktop.png') });
+      await members.getByRole('navigation', { name: 'Member pages' }).scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(process.env.PEERCHAT_SCREENSHOTS, 'members-desktop-pages.png') });
+    }
+    await members.getByRole('button', { name: 'Show more (and 952 more)' }).click();
+    assert.deepEqual(await page.evaluate('window.__harness.fake.memberPages'), [1]);
+    await members.getByRole('button', { name: 'Show earlier (50)' }).click();
+    assert.deepEqual(await page.evaluate('window.__harness.fake.memberPages'), [1, 0]);
+  });
+
+  it('UI12 P10 the authors of the loaded messages are watched, so their names come with presence off the page', async () => {
+    const page = await open(`await h.seed('general', 30)`);
+    await page.waitForSelector('[data-testid=message]');
+    const watched = await waitFor(
+      () => page.evaluate('window.__harness.fake.watched.at(-1) ?? []') as Promise<string[]>,
+      (w) => w.length === 3,
+      'three authors watched',
+    );
+    assert.deepEqual([...watched].sort(), watched, 'sorted: a new message by a watched author sends nothing');
+    const calls = (await page.evaluate('window.__harness.fake.watched.length')) as number;
+    await page.evaluate(`window.__harness.add('general', 0, 'one more by a watched author')`);
+    await page.getByTestId('message-scroller').getByText('one more by a watched author').waitFor();
+    // The effect of that render has run once the row is painted; a new author would have been a new call.
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))');
+    assert.equal(await page.evaluate('window.__harness.fake.watched.length'), calls, 'no new watch list');
+  });
+
+  it('UI12 a small community shows everyone, people and virtual clients apart, with no pages', async () => {
+    const page = await open(seedMembers(4, { browser: 4, virtual: 1 }, 1), { width: 375, height: 812 });
+    await page.getByRole('button', { name: 'Members' }).click();
+    const members = page.getByRole('complementary', { name: 'Members' });
+    await members.getByRole('heading', { name: 'Online — 4' }).waitFor();
+    await members.getByRole('heading', { name: 'Virtual clients — 1' }).waitFor();
+    assert.equal(await members.locator('[data-testid=member][data-kind=virtual]').count(), 1);
+    assert.equal(await members.getByRole('navigation', { name: 'Member pages' }).count(), 0);
+    if (process.env.PEERCHAT_SCREENSHOTS) await page.screenshot({ path: join(process.env.PEERCHAT_SCREENSHOTS, 'members-phone.png') });
+  });
+});

@@ -5,15 +5,13 @@
 // `raw` string is built once per distinct channel filter and shared by every subscriber with that filter;
 // the frame encoder then reuses one escaped copy of it (frameEncoder.ts).
 //
-// Presence is coalesced the same way (SPEC.md P6, P8), because a login storm (a relay restart: every client
-// at once) is O(n^2): n joins to n streams, plus n snapshots of up to n users. Sent one change at a time,
-// 1,000 logins were 500k frames, each walked by superjson and stringified per recipient. Instead the changes
-// of one turn become one `diff` event, serialized once for every presence stream; a stream that attached in
-// that turn gets one `snapshot` instead, also serialized once for all such newcomers, from JSON kept per
-// user. Both are `PreEncoded`, so the frame encoder splices the same text into every frame.
-import { CloseCode, type PresenceUser, type RelayEvent } from '../shared/protocol/relay';
-import type { BusListener, PresenceChange, RelayBus } from './bus';
-import { PreEncoded } from './frameEncoder';
+// Presence is lazy and coalesced (SPEC.md P6, P8-P12; PresenceFanout.ts): the changes of one turn reach
+// each stream as at most one event per kind, and a stream is shown counts, one page of members, the keys it
+// watches and a peer sample -- never the whole roster, which made a login storm O(n^2) in bytes.
+import { CloseCode, type PresenceViewInput, type RelayEvent } from '../shared/protocol/relay';
+import type { BusListener, RelayBus } from './bus';
+import type { PreEncoded } from './frameEncoder';
+import { PresenceFanout, type PresenceFanoutOptions } from './PresenceFanout';
 import { PUSH_ITERATOR, type PushSink } from './trpcWsAdapter';
 
 type MsgsEvent = Extract<RelayEvent, { t: 'msgs' }>;
@@ -79,9 +77,6 @@ export class EventStream implements AsyncIterableIterator<RelayEvent, undefined>
   readonly channels: ReadonlySet<string> | null;
   /** Streams with equal keys receive the same `msgs` events (sorted channel list, or '*'). */
   readonly filterKey: string;
-
-  /** Attached in the current turn: gets the snapshot at the next flush, not that turn's diff. */
-  fresh = false;
 
   get queued(): number {
     return this.queue ? this.queue.length - this.head : 0;
@@ -198,6 +193,8 @@ export interface EventHubOptions {
    * under client frame limits. @default 192 KiB
    */
   maxBatchChars?: number;
+  /** Lazy presence: page and sample sizes, the counts interval (PresenceFanout.ts). */
+  presence?: Omit<PresenceFanoutOptions, 'requestFlush'>;
 }
 
 const ALL_CHANNELS = Object.freeze({ key: '*', channels: null });
@@ -208,22 +205,7 @@ export class EventHub {
   private readonly filters = new Map<string, { key: string; channels: ReadonlySet<string> }>();
   private pending: { channel: string; json: string }[] = [];
   private pendingChars = 0;
-  /**
-   * Who is online, as the bus reported it, with each user's JSON made once per change: a snapshot is then
-   * a concatenation, not a walk over n objects. Bounded by the sessions the bus announces.
-   */
-  private readonly roster = new Map<string, { user: PresenceUser; json: string }>();
-  /** The snapshot of the current roster; null once the roster changed. */
-  private snapshotEvent: PreEncoded | null = null;
-  /**
-   * This turn's presence changes by sessionId, net: the user as it is now, or null once it left. `isNew`:
-   * it joined in this turn, so a leave in the same turn cancels it for everyone. Bounded by the roster.
-   */
-  private changes = new Map<string, { user: PresenceUser | null; isNew: boolean }>();
-  /** Presence streams attached in this turn, waiting for their snapshot. Bounded by the streams. */
-  private newcomers: EventStream[] = [];
-  /** Presence events sent (tests, bench): frames = events x recipients. */
-  presenceEvents = 0;
+  private readonly presenceFanout: PresenceFanout;
   private flushScheduled: NodeJS.Immediate | null = null;
   private readonly unsubscribe: () => void;
   private readonly maxBatchChars: number;
@@ -235,15 +217,30 @@ export class EventHub {
     private readonly opts: EventHubOptions,
   ) {
     this.maxBatchChars = opts.maxBatchChars ?? 192 * 1024;
+    this.presenceFanout = new PresenceFanout({ ...opts.presence, requestFlush: () => this.schedule() });
     const listener: BusListener = {
       envelope: (env, json) => this.onEnvelope(env.post.channel, json),
-      presence: (change) => this.onPresence(change),
+      presence: (change) => {
+        this.presenceFanout.onChange(change);
+        this.schedule();
+      },
     };
     this.unsubscribe = bus.subscribe(listener);
   }
 
   get size(): number {
     return this.streams.size;
+  }
+
+  /** Presence events sent (tests, bench): frames = events x recipients. */
+  get presenceEvents(): number {
+    return this.presenceFanout.events;
+  }
+
+  /** `presence.view` of one connection (SPEC.md P9-P11): its presence streams show that from the next turn. */
+  setPresenceView(owner: object, view: PresenceViewInput): void {
+    this.presenceFanout.setView(owner, view);
+    this.schedule();
   }
 
   /**
@@ -264,14 +261,14 @@ export class EventHub {
   attach(stream: EventStream): void {
     this.streams.add(stream);
     if (stream.presence) {
-      stream.fresh = true;
-      this.newcomers.push(stream);
+      this.presenceFanout.attach(stream);
       this.schedule();
     }
   }
 
   detach(stream: EventStream): void {
     this.streams.delete(stream);
+    if (stream.presence) this.presenceFanout.detach(stream);
   }
 
   /** Sends one event to every stream (the shutdown `bye`), after whatever is pending. */
@@ -285,8 +282,7 @@ export class EventHub {
     if (this.flushScheduled) clearImmediate(this.flushScheduled);
     this.flushScheduled = null;
     this.pending = [];
-    this.changes = new Map();
-    this.newcomers = [];
+    this.presenceFanout.close();
   }
 
   private schedule(): void {
@@ -305,84 +301,17 @@ export class EventHub {
     this.schedule();
   }
 
-  private onPresence(change: PresenceChange): void {
-    this.snapshotEvent = null;
-    if (change.op === 'leave') {
-      const id = change.sessionId;
-      if (!this.roster.delete(id)) return; // never announced here: nothing to take back
-      if (this.changes.get(id)?.isNew) this.changes.delete(id);
-      else this.changes.set(id, { user: null, isNew: false });
-    } else {
-      const id = change.user.sessionId;
-      const known = this.roster.has(id);
-      this.roster.set(id, { user: change.user, json: JSON.stringify(change.user) });
-      const prev = this.changes.get(id);
-      this.changes.set(id, { user: change.user, isNew: prev ? prev.isNew : !known });
-    }
-    this.schedule();
-  }
-
-  private snapshot(): PreEncoded {
-    if (this.snapshotEvent) return this.snapshotEvent;
-    const users: PresenceUser[] = [];
-    const parts: string[] = [];
-    for (const e of this.roster.values()) {
-      users.push(e.user);
-      parts.push(e.json);
-    }
-    const event = { t: 'presence', op: 'snapshot', users } satisfies RelayEvent;
-    this.snapshotEvent = new PreEncoded(event, `{"t":"presence","op":"snapshot","users":[${parts.join(',')}]}`);
-    return this.snapshotEvent;
-  }
-
-  /** This turn's changes as one event, or null if they cancelled out. */
-  private diff(): PreEncoded | null {
-    const changes = this.changes;
-    if (changes.size === 0) return null;
-    this.changes = new Map();
-    const users: PresenceUser[] = [];
-    const left: string[] = [];
-    const parts: string[] = [];
-    for (const [id, c] of changes) {
-      if (c.user) {
-        users.push(c.user);
-        parts.push(this.roster.get(id)!.json);
-      } else left.push(id);
-    }
-    const event = { t: 'presence', op: 'diff', users, left } satisfies RelayEvent;
-    return new PreEncoded(event, `{"t":"presence","op":"diff","users":[${parts.join(',')}],"left":${JSON.stringify(left)}}`);
-  }
-
   /**
-   * Delivers this turn's work: snapshots to streams that attached in it, then the `msgs` batch, then the
-   * presence diff to the other presence streams (after the messages published before it, SPEC.md P6).
-   * Exposed for tests and shutdown.
+   * Delivers this turn's work: the `msgs` batch, then presence (after the messages published before its
+   * changes, SPEC.md P6). Exposed for tests and shutdown.
    */
   flush(): void {
     if (this.flushScheduled) {
       clearImmediate(this.flushScheduled);
       this.flushScheduled = null;
     }
-    const newcomers = this.newcomers;
-    if (newcomers.length > 0) {
-      this.newcomers = [];
-      const snap = this.snapshot();
-      for (const s of newcomers) {
-        if (!this.streams.has(s)) continue; // ended in the meantime
-        this.presenceEvents++;
-        this.push(s, snap);
-      }
-    }
     this.flushMsgs();
-    const diff = this.diff();
-    if (diff) {
-      for (const s of this.streams) {
-        if (!s.presence || s.fresh) continue; // a newcomer's snapshot already holds this turn's changes
-        this.presenceEvents++;
-        this.push(s, diff);
-      }
-    }
-    for (const s of newcomers) s.fresh = false;
+    if (this.presenceFanout.pending) this.presenceFanout.flush((s, ev) => this.push(s, ev));
   }
 
   private flushMsgs(): void {

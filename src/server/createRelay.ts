@@ -18,7 +18,7 @@ import { createInProcessBus, type RelayBus } from './bus';
 import { ChallengeBook } from './ChallengeBook';
 import { type RelayConfig, type RelayConfigInput, resolveConfig } from './config';
 import { createIdMinter, EnvelopeMinter } from './EnvelopeMinter';
-import { EventHub } from './EventHub';
+import { EventHub, type EventHubOptions } from './EventHub';
 import { createFrameEncoder, isSerializedAsIs } from './frameEncoder';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
@@ -55,6 +55,8 @@ export interface RelayOptions extends RelayConfigInput {
   onShutdown?: () => void | Promise<void>;
   /** @default an in-process bus */
   bus?: RelayBus;
+  /** Lazy presence: page and sample sizes, the counts interval (PresenceFanout.ts; tests shrink them). */
+  presence?: EventHubOptions['presence'];
   /** @default nodeBackend({ maxCachedKeys: 256 }) */
   backend?: Ed25519Backend;
   /** Wall clock for challenges, ids, timestamps and rate windows; tests move it. @default Date.now */
@@ -156,6 +158,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   const hub = new EventHub(bus, {
     maxQueued: config.limits.maxQueuedEvents,
     maxBufferedBytes: config.limits.maxBufferedBytes,
+    presence: options.presence,
   });
   const minter = new EnvelopeMinter({
     backend,

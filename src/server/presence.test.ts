@@ -1,9 +1,9 @@
-// SPEC.md P1-P8 and R7: presence over the events stream, dead-socket detection, and the PeerAuth contract
-// the signalling endpoint relies on.
+// SPEC.md P1-P12 and R7: lazy presence over the events stream (counts, a members page, watched keys, a
+// peer sample), dead-socket detection, and the PeerAuth contract the signalling endpoint relies on.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import type { PresenceUser, RelayEvent } from '../shared/protocol/relay';
+import { comparePresence, LIMITS, type PresenceUser, type RelayEvent } from '../shared/protocol/relay';
 import { createInProcessBus, type RelayBus } from './bus';
 import type { Relay } from './createRelay';
 import { EventHub, EventStream, type StreamOwner } from './EventHub';
@@ -18,9 +18,20 @@ async function user(name: string, kind: 'browser' | 'virtual' = 'browser') {
   return u;
 }
 
-// Joined or changed users, and ended sessions, over every diff received.
-const joins = (evs: RelayEvent[]) => evs.flatMap((e) => (e.t === 'presence' && e.op === 'diff' ? e.users : []));
-const leaves = (evs: RelayEvent[]) => evs.flatMap((e) => (e.t === 'presence' && e.op === 'diff' ? e.left : []));
+type Presence<Op> = Extract<RelayEvent, { t: 'presence'; op: Op }>;
+const isPresence = <Op extends string>(op: Op) => (e: RelayEvent | unknown): e is Presence<Op> =>
+  (e as RelayEvent).t === 'presence' && (e as { op?: string }).op === op;
+// Users that entered or changed on the page, and sessions that left it, over every page event received.
+const joins = (evs: RelayEvent[]) => evs.flatMap((e) => (isPresence('page')(e) ? e.users : []));
+const leaves = (evs: RelayEvent[]) => evs.flatMap((e) => (isPresence('page')(e) ? e.left : []));
+/** The latest counts a stream was told (snapshot or counts event). */
+const countsOf = (evs: RelayEvent[]) => {
+  for (let i = evs.length - 1; i >= 0; i--) {
+    const e = evs[i]!;
+    if (isPresence('counts')(e) || isPresence('snapshot')(e)) return e.online;
+  }
+  return null;
+};
 
 before(async () => {
   relay = await startTestRelay({ timing: { heartbeatMs: 100 } });
@@ -31,14 +42,18 @@ after(async () => {
 });
 
 describe('presence', () => {
-  it('P6 the stream starts with a snapshot, then diffs with joins, updates and leaves', async () => {
+  it('P6 P9 the stream starts with a snapshot (counts, page, own session watched), then page diffs with joins, updates and leaves', async () => {
     const a = await user('alice');
     const events = collectEvents(a.client);
     await events.until(() => events.events.length > 0);
     const first = events.events[0]!;
     assert.equal(first.t === 'presence' && first.op, 'snapshot');
-    const snapshot = (first as { users: PresenceUser[] }).users;
-    assert.ok(snapshot.some((u) => u.sessionId === a.me.self.sessionId));
+    const snapshot = first as Presence<'snapshot'>;
+    assert.ok(snapshot.users.some((u) => u.sessionId === a.me.self.sessionId), 'a small community is all on page 0');
+    assert.deepEqual(snapshot.watched, [a.me.self], 'its own key is watched');
+    assert.equal(snapshot.page, 0);
+    assert.equal(snapshot.online.browser + snapshot.online.virtual, snapshot.users.length, 'counts of everyone online');
+    assert.deepEqual([...snapshot.users].sort(comparePresence), snapshot.users, 'in member order');
 
     const b = await user('bob', 'virtual');
     await events.until(() => joins(events.events).some((u) => u.sessionId === b.me.self.sessionId));
@@ -51,6 +66,8 @@ describe('presence', () => {
     await events.until(() =>
       joins(events.events).some((u) => u.sessionId === b.me.self.sessionId && u.voiceRoom === 'lounge'),
     );
+
+    await events.until(() => countsOf(events.events)?.virtual === snapshot.online.virtual + 1);
 
     await b.close();
     await events.until(() => leaves(events.events).includes(b.me.self.sessionId));
@@ -162,67 +179,80 @@ describe('presence', () => {
   });
 });
 
-// ---- P8: coalesced presence, serialized once (login storms) ----
+// ---- P8-P12: lazy presence, coalesced and serialized once (login storms) ----
 
-/** A PresenceUser that no socket owns, for publishing straight onto the bus. */
-function fakeUser(i: number): PresenceUser {
+/** A PresenceUser that no socket owns, for publishing straight onto the bus; each has its own key. */
+function fakeUser(i: number, kind: 'browser' | 'virtual' = 'virtual'): PresenceUser {
   return {
     sessionId: `fake-session-${i}`,
-    userId: 'A'.repeat(43),
+    userId: `k${String(i).padStart(42, '0')}`,
     name: `fake ${i}`,
     fingerprint: 'fake',
-    kind: 'virtual',
+    kind,
     peerId: `${'0'.repeat(16)}-${String(i).padStart(10, 'a')}`,
     voiceRoom: null,
     since: i,
   };
 }
 
-/** A StreamOwner stub for driving the hub without sockets. */
-function owner() {
-  return { bufferedAmount: 0, session: {}, pendingStreams: null, subscriptions: 1, closeFor() {} } satisfies StreamOwner;
+/** A StreamOwner stub for driving the hub without sockets; `self` is its logged-in session. */
+function owner(self?: PresenceUser) {
+  return { bufferedAmount: 0, session: self ? { user: self } : {}, pendingStreams: null, subscriptions: 1, closeFor() {} } satisfies StreamOwner;
 }
 
-async function drain(stream: EventStream): Promise<unknown[]> {
-  const out: unknown[] = [];
-  while (stream.queued > 0) out.push((await stream.next()).value);
+async function drain(stream: EventStream): Promise<RelayEvent[]> {
+  const out: RelayEvent[] = [];
+  while (stream.queued > 0) out.push((await stream.next()).value!);
   return out;
 }
 
-describe('P8 coalesced presence (EventHub)', () => {
-  it('P8 N changes in one turn reach each presence stream as one diff event, the same object for all', async () => {
-    const bus = createInProcessBus();
-    const hub = new EventHub(bus, { maxQueued: 100, maxBufferedBytes: 1 << 20 });
-    const streams = [0, 1, 2].map(() => new EventStream(hub, owner(), null, true));
-    const quiet = new EventStream(hub, owner(), null, false);
-    for (const s of [...streams, quiet]) s.start();
-    hub.flush();
-    for (const s of streams) assert.equal((await drain(s)).length, 1, 'the snapshot');
+function hubWith(presence: NonNullable<ConstructorParameters<typeof EventHub>[1]['presence']> = {}) {
+  const bus = createInProcessBus();
+  const hub = new EventHub(bus, { maxQueued: 10_000, maxBufferedBytes: 1 << 30, presence: { countsIntervalMs: 0, ...presence } });
+  return { bus, hub };
+}
 
-    const n = 50;
+function presenceStream(hub: EventHub, self?: PresenceUser): EventStream {
+  const s = new EventStream(hub, owner(self), null, true);
+  s.start();
+  return s;
+}
+
+describe('P8-P12 lazy presence (EventHub)', () => {
+  it('P8 N changes in one turn reach each presence stream as one page event, the same object for all', async () => {
+    const { bus, hub } = hubWith();
+    const streams = [0, 1, 2].map(() => presenceStream(hub));
+    const quiet = new EventStream(hub, owner(), null, false);
+    quiet.start();
+    hub.flush();
+    for (const s of streams) assert.deepEqual((await drain(s)).map((e) => (e as { op: string }).op), ['snapshot']);
+
+    const n = 30;
     for (let i = 0; i < n; i++) bus.publishPresence({ op: 'join', user: fakeUser(i) });
     const changed = { ...fakeUser(3), voiceRoom: 'lounge' };
     bus.publishPresence({ op: 'update', user: changed });
     bus.publishPresence({ op: 'leave', sessionId: fakeUser(4).sessionId }); // joined and left in one turn: cancels
-    const newcomer = new EventStream(hub, owner(), null, true);
-    newcomer.start();
+    const newcomer = presenceStream(hub);
     hub.flush();
 
     const got = await Promise.all(streams.map(drain));
-    for (const evs of got) assert.equal(evs.length, 1, 'one presence event per stream for the whole turn');
-    const diff = got[0]![0] as Extract<RelayEvent, { op: 'diff' }>;
-    assert.ok(got.every((evs) => evs[0] === diff), 'one event object, serialized once, for every recipient');
-    assert.ok(diff instanceof PreEncoded);
-    assert.equal(PreEncoded.jsonOf(diff), JSON.stringify(diff), 'its JSON is exactly the event');
-    assert.equal(diff.op, 'diff');
-    assert.equal(diff.users.length, n - 1);
-    assert.deepEqual(diff.left, []);
-    assert.equal(diff.users.find((u) => u.sessionId === changed.sessionId)?.voiceRoom, 'lounge');
-    assert.equal(await drain(quiet).then((e) => e.length), 0, 'presence: false gets none');
+    // The sample is each stream's own (P11); page and counts are shared.
+    const shared = got.map((evs) => evs.filter((e) => !isPresence('peers')(e)));
+    for (const evs of shared) assert.deepEqual(evs.map((e) => (e as { op: string }).op), ['page', 'counts'], 'one page event and one counts event for the whole turn');
+    for (const evs of got) assert.ok(evs.filter(isPresence('peers')).length <= 1, 'at most one sample');
+    const page = shared[0]![0] as Presence<'page'>;
+    assert.ok(shared.every((evs) => evs[0] === page && evs[1] === shared[0]![1]), 'one event object, serialized once, for every recipient');
+    assert.ok(page instanceof PreEncoded);
+    assert.equal(PreEncoded.jsonOf(page), JSON.stringify(page), 'its JSON is exactly the event');
+    assert.equal(page.users.length, n - 1);
+    assert.deepEqual(page.left, []);
+    assert.equal(page.users.find((u) => u.sessionId === changed.sessionId)?.voiceRoom, 'lounge');
+    assert.deepEqual((shared[0]![1] as Presence<'counts'>).online, { browser: 0, virtual: n - 1 });
+    assert.equal((await drain(quiet)).length, 0, 'presence: false gets none');
 
     const fresh = await drain(newcomer);
-    assert.equal(fresh.length, 1, "a newcomer gets one snapshot, not also the turn's diff");
-    const snap = fresh[0] as Extract<RelayEvent, { op: 'snapshot' }>;
+    assert.equal(fresh.length, 1, "a newcomer gets one snapshot, not also the turn's page diff or counts");
+    const snap = fresh[0] as Presence<'snapshot'>;
     assert.equal(snap.op, 'snapshot');
     assert.equal(snap.users.length, n - 1);
     assert.equal(PreEncoded.jsonOf(snap as unknown as PreEncoded), JSON.stringify(snap));
@@ -230,14 +260,158 @@ describe('P8 coalesced presence (EventHub)', () => {
     bus.publishPresence({ op: 'leave', sessionId: fakeUser(0).sessionId });
     hub.flush();
     for (const s of [...streams, newcomer]) {
-      const evs = (await drain(s)) as Extract<RelayEvent, { op: 'diff' }>[];
-      assert.deepEqual(evs.map((e) => [e.op, e.users.length, e.left]), [['diff', 0, [fakeUser(0).sessionId]]]);
+      const evs = (await drain(s)).filter(isPresence('page'));
+      assert.deepEqual(evs.map((e) => [e.users.length, e.left]), [[0, [fakeUser(0).sessionId]]]);
     }
+    hub.close();
+  });
+
+  it('P9 a stream is shown one page in member order and the counts of everyone; a join past the page sends no page event', async () => {
+    const { bus, hub } = hubWith();
+    const W = LIMITS.presencePageSize;
+    const n = W * 2 + 20;
+    // Virtual clients sort after people whatever their age.
+    for (let i = 0; i < n; i++) bus.publishPresence({ op: 'join', user: fakeUser(i, i < 10 ? 'virtual' : 'browser') });
+    const s = presenceStream(hub);
+    hub.flush();
+    const snap = (await drain(s))[0] as Presence<'snapshot'>;
+    assert.deepEqual(snap.online, { browser: n - 10, virtual: 10 });
+    assert.deepEqual(snap.users.map((u) => u.sessionId), Array.from({ length: W }, (_, i) => fakeUser(i + 10).sessionId), 'people first, longest online first');
+
+    bus.publishPresence({ op: 'join', user: fakeUser(1000, 'browser') });
+    hub.flush();
+    assert.deepEqual((await drain(s)).map((e) => (e as { op: string }).op), ['counts'], 'a join below the page changes only the counts');
+
+    // A leave on the page pulls the next member up into it.
+    bus.publishPresence({ op: 'leave', sessionId: fakeUser(12).sessionId });
+    hub.flush();
+    const page = (await drain(s)).find(isPresence('page'))!;
+    assert.deepEqual(page.left, [fakeUser(12).sessionId]);
+    assert.deepEqual(page.users.map((u) => u.sessionId), [fakeUser(10 + W).sessionId]);
+
+    // Another page on request: a reset with exactly that page.
+    hub.setPresenceView(s.owner, { page: 1, watch: [] });
+    hub.flush();
+    const reset = (await drain(s)).find(isPresence('page'))!;
+    assert.equal(reset.reset, true);
+    assert.equal(reset.page, 1);
+    assert.equal(reset.users.length, W);
+    assert.equal(reset.users[0]!.sessionId, fakeUser(10 + W + 1).sessionId);
+    hub.close();
+  });
+
+  it('P10 a stream is shown the sessions of the keys it watches and of its own key, off the page too', async () => {
+    const { bus, hub } = hubWith();
+    const W = LIMITS.presencePageSize;
+    for (let i = 0; i < W + 10; i++) bus.publishPresence({ op: 'join', user: fakeUser(i, 'browser') });
+    const me = fakeUser(5000, 'browser');
+    bus.publishPresence({ op: 'join', user: me });
+    const s = presenceStream(hub, me);
+    hub.flush();
+    const snap = (await drain(s))[0] as Presence<'snapshot'>;
+    assert.ok(!snap.users.some((u) => u.sessionId === me.sessionId), 'off the page');
+    assert.deepEqual(snap.watched, [me], 'but watched: its own key');
+
+    const author = fakeUser(W + 5);
+    hub.setPresenceView(s.owner, { page: 0, watch: [author.userId] });
+    hub.flush();
+    const reset = (await drain(s)).find(isPresence('watched'))!;
+    assert.equal(reset.reset, true);
+    assert.deepEqual(new Set(reset.users.map((u) => u.sessionId)), new Set([me.sessionId, author.sessionId]));
+
+    // A second session of the watched key, an update, then its end: diffs for this stream only.
+    const other = presenceStream(hub);
+    const second = { ...author, sessionId: 'fake-second', since: 9000 };
+    bus.publishPresence({ op: 'join', user: second });
+    hub.flush();
+    assert.deepEqual((await drain(s)).filter(isPresence('watched')).map((e) => e.users.map((u) => u.sessionId)), [['fake-second']]);
+    assert.equal((await drain(other)).filter(isPresence('watched')).length, 0, 'a stream that does not watch it hears nothing');
+    bus.publishPresence({ op: 'leave', sessionId: author.sessionId });
+    hub.flush();
+    const left = (await drain(s)).filter(isPresence('watched'));
+    assert.deepEqual(left.map((e) => e.left), [[author.sessionId]]);
+    hub.close();
+  });
+
+  it('P11 each stream gets a bounded random sample of peers, topped up while few are online and when a sampled peer leaves', async () => {
+    const S = LIMITS.presenceSampleSize;
+    const { bus, hub } = hubWith();
+    const me = fakeUser(0, 'browser');
+    bus.publishPresence({ op: 'join', user: me });
+    const s = presenceStream(hub, me);
+    hub.flush();
+    assert.deepEqual(((await drain(s))[0] as Presence<'snapshot'>).peers, [], 'alone: nobody to link to');
+    const peersOf = async () => (await drain(s)).filter(isPresence('peers')).map((e) => e.peers);
+
+    for (let i = 1; i <= 5; i++) bus.publishPresence({ op: 'join', user: fakeUser(i, 'browser') });
+    hub.flush();
+    const few = await peersOf();
+    assert.equal(few.length, 1);
+    assert.deepEqual(new Set(few[0]!.map((p) => p.peerId)), new Set([1, 2, 3, 4, 5].map((i) => fakeUser(i).peerId)), 'joins fill a short sample');
+    assert.deepEqual(few[0]![0], { peerId: fakeUser(1).peerId, userId: fakeUser(1).userId, kind: 'browser' });
+
+    for (let i = 6; i <= 200; i++) bus.publishPresence({ op: 'join', user: fakeUser(i, 'browser') });
+    hub.flush();
+    let sample = (await peersOf()).at(-1)!;
+    assert.equal(sample.length, S, 'never more than the sample size');
+    assert.ok(!sample.some((p) => p.peerId === me.peerId), 'never itself');
+
+    const gone = sample.find((p) => p.peerId !== fakeUser(1).peerId)!;
+    const goneId = `fake-session-${Number(gone.peerId.slice(-10).replace(/^a+/, ''))}`;
+    bus.publishPresence({ op: 'leave', sessionId: goneId });
+    hub.flush();
+    const after = (await peersOf()).at(-1)!;
+    assert.equal(after.length, S, 'topped up');
+    assert.ok(!after.some((p) => p.peerId === gone.peerId), 'without the peer that left');
+
+    bus.publishPresence({ op: 'join', user: fakeUser(300, 'browser') });
+    hub.flush();
+    assert.deepEqual(await peersOf(), [], 'a full sample ignores joins');
+
+    hub.setPresenceView(s.owner, { page: 0, watch: [], resample: true });
+    hub.flush();
+    sample = (await peersOf()).at(-1)!;
+    assert.equal(sample.length, S, 'a new sample on request');
+    hub.close();
+  });
+
+  it('P8 P12 a login storm of 1,000 costs each stream a page, a sample and the counts, not the roster', async () => {
+    const { bus, hub } = hubWith({ countsIntervalMs: 250 });
+    const n = 1000;
+    const W = LIMITS.presencePageSize;
+    const S = LIMITS.presenceSampleSize;
+    const streams: EventStream[] = [];
+    let chars = 0;
+    let events = 0;
+    const count = async () => {
+      for (const s of streams)
+        for (const e of await drain(s)) {
+          events++;
+          chars += e instanceof PreEncoded ? PreEncoded.jsonOf(e).length : JSON.stringify(e).length;
+        }
+    };
+    // 100 logins per relay turn, each with its stream, as a relay restart brings them.
+    for (let turn = 0; turn < n / 100; turn++) {
+      for (let i = turn * 100; i < (turn + 1) * 100; i++) {
+        const u = fakeUser(i, 'browser');
+        bus.publishPresence({ op: 'join', user: u });
+        streams.push(presenceStream(hub, u));
+      }
+      hub.flush();
+      await count();
+    }
+    const entry = JSON.stringify(fakeUser(999, 'browser')).length;
+    const peer = JSON.stringify({ peerId: fakeUser(999).peerId, userId: fakeUser(999).userId, kind: 'browser' }).length;
+    // Each stream: one snapshot (page, own session, sample), and at most the page filling up once more
+    // (the first page's streams see it fill) plus its sample growing while few were online.
+    const perStream = 2 * (W * entry) + 2 * (S * peer) + 2 * entry + 1024;
+    assert.ok(chars <= n * perStream, `${chars} chars for ${n} streams, at most ${n * perStream}; the whole roster would be ${n * n * entry}`);
+    assert.ok(events <= n * 12, `${events} events: O(1) per stream per turn`);
     hub.close();
   });
 });
 
-describe('P8 coalesced presence (over the wire)', () => {
+describe('P8-P11 lazy presence (over the wire)', () => {
   let r: Relay;
   let bus: RelayBus;
   const local: (() => Promise<void>)[] = [];
@@ -264,40 +438,51 @@ describe('P8 coalesced presence (over the wire)', () => {
     }
     const c = rawClient(r, { WebSocket: Counting });
     local.push(c.close);
-    const me = await login(c.client, await identity(), { name });
+    const me = await login(c.client, await identity(), { name, kind: 'browser' });
     const events = collectEvents(c.client);
     await events.until(() => events.events.length > 0); // the snapshot: from now on it gets diffs
     return { ...c, me, events, frames };
   }
 
-  /** Publishes a marker change in a later turn and waits for it: every earlier frame has arrived by then. */
-  async function settle(watchers: { events: ReturnType<typeof collectEvents> }[], i: number): Promise<void> {
-    await new Promise((res) => setImmediate(res));
-    bus.publishPresence({ op: 'join', user: fakeUser(i) });
-    await Promise.all(watchers.map((w) => w.events.until(() => joins(w.events.events).some((u) => u.sessionId === fakeUser(i).sessionId))));
-  }
-
-  it('P8 200 joins in one turn are one presence frame per subscriber; a newcomer gets one snapshot frame', async () => {
+  it('P8 P9 200 joins in one turn are one page frame per subscriber and the counts once; a newcomer gets one snapshot frame', async () => {
     const a = await counted('a');
     const b = await counted('b');
-    await settle([a, b], 10_000);
+    await a.events.until(() => countsOf(a.events.events)?.browser === 2);
     const before = [a.frames.length, b.frames.length];
 
     const n = 200;
-    for (let i = 0; i < n; i++) bus.publishPresence({ op: 'join', user: fakeUser(i) });
-    await settle([a, b], 10_001);
-    assert.deepEqual([a.frames.length - before[0]!, b.frames.length - before[1]!], [2, 2], 'the 200 joins, then the marker');
-    for (const w of [a, b]) {
-      const diff = JSON.parse(w.frames.at(-2)!).result.data.json;
-      assert.equal(diff.users.length, n);
+    // Older than a and b (since = i): they push both off the first page.
+    for (let i = 0; i < n; i++) bus.publishPresence({ op: 'join', user: fakeUser(i, 'browser') });
+    for (const w of [a, b]) await w.events.until(() => countsOf(w.events.events)?.browser === n + 2);
+    for (const [k, w] of [a, b].entries()) {
+      const got = w.frames.slice(before[k]).map((f) => JSON.parse(f).result.data.json);
+      assert.deepEqual(got.map((e) => e.op).sort(), ['counts', 'page', 'peers'], 'one page frame, one counts frame, and its sample filled up');
+      assert.equal(got.find((e) => e.op === 'peers').peers.length, LIMITS.presenceSampleSize);
+      const page = got.find((e) => e.op === 'page');
+      assert.equal(page.users.length, LIMITS.presencePageSize);
+      assert.deepEqual(new Set(page.left), new Set([a.me.self.sessionId, b.me.self.sessionId]));
     }
 
     const c = await counted('c');
-    await settle([c], 10_002);
-    assert.equal(c.frames.length, 2, 'the snapshot, then the marker');
-    const snap = c.events.events[0] as Extract<RelayEvent, { op: 'snapshot' }>;
-    assert.equal(snap.op, 'snapshot');
-    const ids = new Set(snap.users.map((u) => u.sessionId));
-    for (const u of [a.me.self, b.me.self, c.me.self, fakeUser(0), fakeUser(n - 1)]) assert.ok(ids.has(u.sessionId));
+    assert.equal(c.frames.length, 1, 'the snapshot is one frame');
+    const snap = c.events.events[0] as Presence<'snapshot'>;
+    assert.equal(snap.users.length, LIMITS.presencePageSize);
+    assert.deepEqual(snap.online, { browser: n + 3, virtual: 0 });
+    assert.deepEqual(snap.watched, [c.me.self]);
+    assert.equal(snap.peers.length, LIMITS.presenceSampleSize);
+  });
+
+  it('P10 presence.view takes at most maxPresenceWatch keys (BAD_INPUT beyond) and a page in range; it needs a login', async () => {
+    const u = await counted('viewer');
+    const key = (i: number) => `w${String(i).padStart(42, '0')}`;
+    const many = Array.from({ length: LIMITS.maxPresenceWatch + 1 }, (_, i) => key(i));
+    assert.equal(await refusal(u.client.presence.view.mutate({ page: 0, watch: many })), 'BAD_INPUT');
+    assert.equal(await refusal(u.client.presence.view.mutate({ page: -1, watch: [] })), 'BAD_INPUT');
+    assert.equal(await refusal(u.client.presence.view.mutate({ page: LIMITS.maxPresencePage + 1, watch: [] })), 'BAD_INPUT');
+    assert.deepEqual(await u.client.presence.view.mutate({ page: 1, watch: many.slice(1) }), { ok: true });
+    await u.events.until(() => u.events.events.some((e) => isPresence('page')(e) && e.reset && e.page === 1));
+    const anon = rawClient(r);
+    local.push(anon.close);
+    assert.equal(await refusal(anon.client.presence.view.mutate({ page: 0, watch: [] })), 'NOT_LOGGED_IN');
   });
 });

@@ -15,7 +15,6 @@ import {
   POST_TIME_WINDOW_MS,
   PROTOCOL_VERSION,
   type PresenceUser,
-  type RelayEvent,
   RelayReason,
   type ServerInfo,
   type SignedAttachment,
@@ -25,6 +24,7 @@ import {
   zLoginInput,
   zPost,
   zPresenceUpdateInput,
+  zPresenceViewInput,
 } from '../shared/protocol/relay';
 import { postDigest, signAttachment, verifyAttachment, verifyLogin, verifyPostSignature } from '../shared/protocol/signed';
 import type { ChallengeBook } from './ChallengeBook';
@@ -100,9 +100,6 @@ export function createRouter(d: RouterDeps) {
     if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
     return next();
   });
-
-  // One function for every stream (no per-stream closure): the roster as of the moment the stream attaches.
-  const snapshot = (): RelayEvent[] => [{ t: 'presence', op: 'snapshot', users: d.sessions.list() }];
 
   return t.router({
     info: t.procedure.query((): ServerInfo => d.info),
@@ -201,6 +198,15 @@ export function createRouter(d: RouterDeps) {
         d.sessions.setVoiceRoom(ctx.session, input.voiceRoom);
         return ctx.session.user;
       }),
+      /**
+       * Which page of members and which keys this connection's presence streams show (SPEC.md P9-P11).
+       * Not rate-limited beyond the socket's request budget (R11): a view change costs one page for this
+       * socket, and a member list being scrolled asks often.
+       */
+      view: authed.input(zPresenceViewInput).mutation(({ ctx, input }): { ok: true } => {
+        d.hub.setPresenceView(ctx.socket, input);
+        return { ok: true };
+      }),
     }),
 
     /**
@@ -213,7 +219,7 @@ export function createRouter(d: RouterDeps) {
       if (input.channels?.some((c) => !channelIds.has(c))) throw relayError(RelayReason.UNKNOWN_CHANNEL);
       const presence = input.presence ?? true;
       s.subscriptions++; // counted down by the stream when it ends
-      return new EventStream(d.hub, s, input.channels ? new Set(input.channels) : null, presence, presence ? snapshot : null);
+      return new EventStream(d.hub, s, input.channels ? new Set(input.channels) : null, presence);
     }),
   });
 }

@@ -244,7 +244,8 @@ export class NodePeer {
     const links = engine && !engine.stopped ? engine.stats().links : 0;
     return {
       online,
-      peers: snap.presence.filter((u) => !u.isSelf).length,
+      // Everyone else online, from the relay's counts (presence shows only a page of them, SPEC.md P9).
+      peers: snap.connection.state === 'online' ? Math.max(0, snap.members.online.browser + snap.members.online.virtual - 1) : 0,
       links,
       messages: st?.messages ?? engine?.stats().messages ?? 0,
       attachments: st?.attachments ?? 0,
@@ -253,7 +254,7 @@ export class NodePeer {
     };
   }
 
-  /** Online users other than this session, as presence reports them. */
+  /** Online users other than this session that presence shows (the members page and watched keys, P9-P10). */
   presence(): PresenceUser[] {
     return this.client.getSnapshot().presence.filter((u) => !u.isSelf);
   }

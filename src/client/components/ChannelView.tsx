@@ -9,6 +9,7 @@ import { historyReader } from '../history/historyDb';
 import { useChannelWindow } from '../hooks/useChannelWindow';
 import { authorNameOf } from '../hooks/useNames';
 import { markRead } from '../hooks/useUnread';
+import { useWatchAuthors } from '../hooks/useWatchAuthors';
 import type { ClientLike } from '../session/ClientLike';
 import { Composer } from './Composer';
 import { LiveAnnouncer } from './LiveAnnouncer';
@@ -48,6 +49,7 @@ export function ChannelView(props: {
   useEffect(() => setReplyTo(null), [channel]);
 
   const envelopes = win.envelopes;
+  useWatchAuthors(client, envelopes);
   const byId = useMemo(() => new Map((envelopes ?? []).map((e) => [e.id, e])), [envelopes]);
   const stored = useMemo(() => new Set((envelopes ?? []).map((e) => e.post.clientId)), [envelopes]);
   const outgoing: OutgoingPost[] = useMemo(

@@ -133,7 +133,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
           )}
         </main>
       </div>
-      <MemberList presence={snap.presence} open={panel === 'members'} />
+      <MemberList presence={snap.presence} members={snap.members} open={panel === 'members'} onPage={(p) => client.setMemberPage(p)} />
       {panel !== 'none' && <div className={styles.scrim} onClick={() => setPanel('none')} aria-hidden />}
       {conn.state === 'relay-key-changed' && (
         <KeyChangedDialog

@@ -35,6 +35,7 @@ export class FakeClient implements ClientLike {
       channels,
       session: { peerId: null, sessionId: null, peerOpen: true, logins: 1 },
       presence: [],
+      members: { online: { browser: 0, virtual: 0 }, page: 0, pageSize: 50, shown: 0 },
       links: 0,
       sync: Object.fromEntries(channels.map((c) => [c.id, { state: 'synced', peers: 0, received: 0, lastSyncedAt: Date.now(), gaps: [] }])),
       outbox: [],
@@ -49,8 +50,21 @@ export class FakeClient implements ClientLike {
   setConnection(c: ConnectionState): void {
     this.set({ connection: c });
   }
-  setPresence(p: PresenceEntry[]): void {
-    this.set({ presence: p });
+  /** Presence as a small community sees it: everyone on page 0 (or `online` counts for a larger one). */
+  setPresence(p: PresenceEntry[], online?: { browser: number; virtual: number }): void {
+    const counts = online ?? { browser: p.filter((e) => e.kind === 'browser').length, virtual: p.filter((e) => e.kind === 'virtual').length };
+    this.set({ presence: p, members: { ...this.snap.members, online: counts, shown: p.length } });
+  }
+  /** Watch lists asked for (authors in view, SPEC.md P10). */
+  readonly watched: string[][] = [];
+  watchUsers(keys: readonly string[]): void {
+    this.watched.push([...keys]);
+  }
+  /** Member pages asked for (the real client asks the relay). */
+  readonly memberPages: number[] = [];
+  setMemberPage(page: number): void {
+    this.memberPages.push(page);
+    this.set({ members: { ...this.snap.members, page } });
   }
 
   getSnapshot = (): ClientSnapshot => this.snap;

@@ -447,4 +447,51 @@ describe('PeerchatClient', () => {
     assert.equal(c.liveResources(), 0);
     await eventually(() => r.counts().connections === 0 && r.counts().sessions === 0 && r.counts().eventStreams === 0, 'the relay forgot us');
   });
+
+  it('CL6 P9-P11 presence is the relay page and counts; another page and watched keys on request, kept across a reconnect; the engine links to the peer sample', async () => {
+    const r = await relay({ presence: { pageSize: 2, sampleSize: 2, countsIntervalMs: 0 } });
+    const { c } = await client(r);
+    await eventually(online(c), 'online');
+    await eventually(() => c.getSnapshot().session.peerOpen, 'the session Peer up');
+    const others: Awaited<ReturnType<typeof loggedIn>>[] = [];
+    for (let i = 0; i < 4; i++) {
+      const u = await loggedIn(r, { name: `u${i}`, kind: 'browser' });
+      cleanup.push(u.close);
+      others.push(u);
+    }
+    const ids = (snap: ClientSnapshot) => snap.presence.map((p) => p.sessionId);
+    await eventually(() => c.getSnapshot().members.online.browser === 5, 'the counts of everyone');
+    let snap = c.getSnapshot();
+    // c logged in first: the oldest member, so page 0 is c and u0.
+    assert.deepEqual(ids(snap), [snap.session.sessionId, others[0]!.me.self.sessionId]);
+    assert.deepEqual(snap.members, { online: { browser: 5, virtual: 0 }, page: 0, pageSize: 50, shown: 2 });
+    assert.ok(snap.presence[0]!.isSelf);
+
+    c.setMemberPage(1);
+    const page1 = [others[1]!.me.self.sessionId, others[2]!.me.self.sessionId];
+    await eventually(() => page1.every((id) => ids(c.getSnapshot()).includes(id)), 'page 1');
+    snap = c.getSnapshot();
+    assert.deepEqual(ids(snap), [snap.session.sessionId, ...page1], 'page 1, and our own session (always watched)');
+    assert.equal(snap.members.page, 1);
+
+    c.watchUsers([others[3]!.id.publicKey]);
+    await eventually(() => ids(c.getSnapshot()).includes(others[3]!.me.self.sessionId), 'a watched key off the page');
+
+    // The engine's roster is the relay's sample: two peers (sampleSize), never itself.
+    const sample = c.engine!.onlinePeers().map((p) => p.peerId);
+    const otherPeers = others.map((u) => u.me.self.peerId);
+    assert.equal(sample.length, 2);
+    assert.ok(sample.every((p) => otherPeers.includes(p)), `${sample} are online peers`);
+
+    // A reconnect is a new session on the relay (now the youngest member, after u3) shown page 0; the
+    // client asks for its view again: page 1 is then u2 and u3.
+    const before = c.getSnapshot().session.logins;
+    cut(c.relay!.wsClient.connection!.ws as unknown as WebSocket);
+    await eventually(() => c.getSnapshot().session.logins === before + 1 && online(c)(), 'logged in again');
+    await eventually(() => {
+      const now = ids(c.getSnapshot());
+      const want = [others[2]!.me.self.sessionId, others[3]!.me.self.sessionId, c.getSnapshot().session.sessionId!];
+      return now.length === 3 && want.every((id) => now.includes(id));
+    }, 'the same view after the reconnect');
+  });
 });

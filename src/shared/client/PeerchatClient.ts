@@ -27,9 +27,12 @@ import {
   LIMITS,
   type LoginOutput,
   type Post,
+  type PresenceCounts,
   type PresenceUser,
   type RelayEvent,
   RelayReason,
+  type SamplePeer,
+  comparePresence,
   type ServerInfo,
   type SignedAttachment,
   parseEnvelopeBatch,
@@ -136,6 +139,20 @@ export interface PresenceEntry extends PresenceUser {
   readonly isSameUser: boolean;
 }
 
+/**
+ * The member list as the relay shows it (SPEC.md P9): counts of everyone online, and which page of them
+ * `presence` holds. A small community (online <= pageSize) fits on page 0: `presence` is everyone.
+ */
+export interface MembersState {
+  /** Online sessions by kind (people, virtual clients), throttled by the relay (P8). */
+  readonly online: PresenceCounts;
+  /** The page shown: sessions [page x pageSize, page x pageSize + pageSize) in comparePresence order. */
+  readonly page: number;
+  readonly pageSize: number;
+  /** How many sessions of the page are in `presence` (watched ones off the page are not counted). */
+  readonly shown: number;
+}
+
 // ---- the PeerJS session (CL3) ----
 
 export interface SessionState {
@@ -240,8 +257,13 @@ export interface ClientSnapshot {
   /** The relay's channels (empty before the first login). */
   readonly channels: readonly Channel[];
   readonly session: SessionState;
-  /** Online sessions, this one included (`isSelf`), in presence order. Empty while not online. */
+  /**
+   * Online sessions the relay shows us (SPEC.md P9-P10): the members page and the sessions of watched keys,
+   * this one included (`isSelf`), in comparePresence order. Empty while not online.
+   */
   readonly presence: readonly PresenceEntry[];
+  /** Counts and the page (P9). */
+  readonly members: MembersState;
   /** Open peer-to-peer links. */
   readonly links: number;
   /** Per channel id (every channel of `channels`). */
@@ -427,7 +449,16 @@ export class PeerchatClient {
   private connection: ConnectionState = FRESH_STATE;
   private loginOut: LoginOutput | null = null;
   private logins = 0;
-  private roster = new Map<string, PresenceUser>();
+  /** What the presence stream shows (SPEC.md P9-P11); cleared while not online. */
+  private pageUsers = new Map<string, PresenceUser>();
+  private watchedUsers = new Map<string, PresenceUser>();
+  private online: PresenceCounts = { browser: 0, virtual: 0 };
+  /** The relay's peer sample: the engine's roster (P11). */
+  private peers: readonly SamplePeer[] = [];
+  /** The view we ask for, sent after every login and on change (presence.view). */
+  private view = { page: 0, watch: [] as string[] };
+  private viewSending = false;
+  private viewAgain: { resample: boolean } | null = null;
 
   // engine and sessions
   private eng: SyncEngine | null = null;
@@ -518,7 +549,7 @@ export class PeerchatClient {
     const conn = this.conn;
     this.conn = null;
     await conn?.close();
-    this.roster.clear();
+    this.clearPresence();
     this.pendingEnvs = [];
     const stopped = this.error(ClientReason.STOPPED, 'the client was stopped', 'post', undefined, false);
     for (const entry of this.outbox.values()) entry.settle({ ok: false, error: stopped });
@@ -794,7 +825,7 @@ export class PeerchatClient {
         onRelayKeyChanged: ({ pinned, offered }) => {
           if (!live()) return;
           this.error(ClientReason.RELAY_KEY_CHANGED, `the relay's key changed from ${pinned} to ${offered}`, 'login');
-          this.roster.clear();
+          this.clearPresence();
           this.setConnection({
             state: 'relay-key-changed',
             pinned,
@@ -825,7 +856,7 @@ export class PeerchatClient {
         },
         onDisconnected: () => {
           if (!live()) return;
-          this.roster.clear();
+          this.clearPresence();
           const c = this.connection;
           if (c.state === 'online') {
             this.setConnection({
@@ -877,14 +908,7 @@ export class PeerchatClient {
         return;
       }
       if (ev.t === 'presence') {
-        // A snapshot replaces the roster; a diff (one per relay turn, SPEC.md P8) removes `left`, then
-        // adds or replaces `users`.
-        if (ev.op === 'snapshot') this.roster = new Map(ev.users.map((u) => [u.sessionId, u]));
-        else {
-          for (const id of ev.left) this.roster.delete(id);
-          for (const u of ev.users) this.roster.set(u.sessionId, u);
-        }
-        if (this.current) this.eng?.setRoster([...this.roster.values()]);
+        this.onPresence(ev);
         this.changed();
         return;
       }
@@ -895,12 +919,105 @@ export class PeerchatClient {
     }
   }
 
+  /**
+   * Applies one presence event (SPEC.md P6, P8-P11). A snapshot replaces everything; page and watched
+   * diffs remove `left`, then add or replace `users` (a reset replaces the set); the peer sample is the
+   * engine's roster.
+   */
+  private onPresence(ev: Extract<RelayEvent, { t: 'presence' }>): void {
+    switch (ev.op) {
+      case 'snapshot':
+        this.online = ev.online;
+        this.pageUsers = new Map(ev.users.map((u) => [u.sessionId, u]));
+        this.watchedUsers = new Map(ev.watched.map((u) => [u.sessionId, u]));
+        this.setPeers(ev.peers);
+        return;
+      case 'page':
+      case 'watched': {
+        const set = ev.op === 'page' ? this.pageUsers : this.watchedUsers;
+        if (ev.reset) set.clear();
+        for (const id of ev.left) set.delete(id);
+        for (const u of ev.users) set.set(u.sessionId, u);
+        // A page diff can only leave at most a page; a relay that sends more is cut back (bounded, STYLE 11).
+        if (ev.op === 'page') while (set.size > LIMITS.presencePageSize) set.delete(set.keys().next().value!);
+        return;
+      }
+      case 'counts':
+        this.online = ev.online;
+        return;
+      case 'peers':
+        this.setPeers(ev.peers);
+        return;
+    }
+  }
+
+  private setPeers(peers: readonly SamplePeer[]): void {
+    this.peers = peers.slice(0, LIMITS.presenceSampleSize);
+    if (this.current) this.eng?.setRoster(this.peers);
+  }
+
+  private clearPresence(): void {
+    this.pageUsers.clear();
+    this.watchedUsers.clear();
+    this.online = { browser: 0, virtual: 0 };
+    this.peers = [];
+  }
+
+  // ---- the member list's view (SPEC.md P9-P11) ----
+
+  /** Shows page `page` of the members (clamped to the protocol's range); the relay sends it at once. */
+  setMemberPage(page: number): void {
+    const p = Math.max(0, Math.min(LIMITS.maxPresencePage, Math.floor(page) || 0));
+    if (p === this.view.page) return;
+    this.view = { ...this.view, page: p };
+    void this.sendView(false);
+  }
+
+  /**
+   * Keys whose sessions the relay should show even when they are off the page (authors in view); our own
+   * key is always watched. At most `LIMITS.maxPresenceWatch`, first ones kept.
+   */
+  watchUsers(keys: readonly string[]): void {
+    const watch = [...new Set(keys)].filter((k) => k !== this.key).slice(0, LIMITS.maxPresenceWatch);
+    if (watch.length === this.view.watch.length && watch.every((k, i) => k === this.view.watch[i])) return;
+    this.view = { ...this.view, watch };
+    void this.sendView(false);
+  }
+
+  /** Asks the relay for a new peer sample (P11), e.g. when none of the sampled peers could be reached. */
+  resamplePeers(): void {
+    void this.sendView(true);
+  }
+
+  /** One view call in flight at a time; changes meanwhile are sent once it ends (the latest view wins). */
+  private async sendView(resample: boolean): Promise<void> {
+    if (this.viewSending) {
+      this.viewAgain = { resample: resample || !!this.viewAgain?.resample };
+      return;
+    }
+    const conn = this.conn;
+    if (!conn || this.connection.state !== 'online') return; // sent after the next login
+    this.viewSending = true;
+    try {
+      await conn.client.presence.view.mutate({ page: this.view.page, watch: this.view.watch, ...(resample && { resample: true }) });
+    } catch (err) {
+      this.errorOf(err, 'presence');
+    } finally {
+      this.viewSending = false;
+      const again = this.viewAgain;
+      this.viewAgain = null;
+      if (again && !this.stopped) void this.sendView(again.resample);
+    }
+  }
+
   private onLogin(login: LoginOutput, reconnect: boolean): void {
     this.logins++;
     this.loginOut = login;
     this.log('login', { peerId: login.self.peerId, reconnect });
     this.ensureEngine(login.info.publicKey);
     this.setConnection({ state: 'online', since: this.clock.now() });
+    // A new socket shows page 0 and nothing watched until told otherwise (P9).
+    if (this.view.page !== 0 || this.view.watch.length > 0) void this.sendView(false);
     if (!this.gapScanDone) {
       this.gapScanDone = true;
       void this.scanGaps(login.info.channels.map((c) => c.id));
@@ -1120,7 +1237,7 @@ export class PeerchatClient {
     // (an engine that found nobody at start waits for peers); else this login asks now.
     const engine = this.eng;
     const starts = this.catchUpStarts;
-    engine.setRoster([...this.roster.values()]);
+    engine.setRoster(this.peers);
     if (this.catchUpStarts === starts) engine.spawn(engine.syncNow(), 'sync');
     this.log('session', { peerId: login.self.peerId });
     this.changed();
@@ -1391,12 +1508,20 @@ export class PeerchatClient {
     const login = this.loginOut;
     const s = this.current;
     const online = this.connection.state === 'online';
+    const shownUsers = new Map(this.pageUsers);
+    for (const [id, u] of this.watchedUsers) shownUsers.set(id, u);
     const presence: PresenceEntry[] = online
-      ? [...this.roster.values()].map((u) => {
+      ? [...shownUsers.values()].sort(comparePresence).map((u) => {
           const isSelf = u.sessionId === login?.self.sessionId;
           return { ...u, isSelf, isSameUser: !isSelf && u.userId === this.key };
         })
       : [];
+    const members: MembersState = {
+      online: online ? this.online : { browser: 0, virtual: 0 },
+      page: this.view.page,
+      pageSize: LIMITS.presencePageSize,
+      shown: online ? this.pageUsers.size : 0,
+    };
     const sync: Record<string, ChannelSyncState> = {};
     const syncing = this.catchUps > 0;
     for (const id of this.channelIds()) {
@@ -1423,6 +1548,7 @@ export class PeerchatClient {
         logins: this.logins,
       },
       presence,
+      members,
       links: this.eng && !this.eng.stopped ? this.eng.stats().links : 0,
       sync,
       outbox: [...this.outbox.values()].map((e) => e.record),

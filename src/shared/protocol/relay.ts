@@ -5,8 +5,10 @@ import { z } from 'zod';
 /**
  * Bumped on any incompatible change to this file or to the signed payloads (SPEC.md V1).
  * 2: the login signs the relay's origin (L4, L9); a post signs the relay key and the client's time (M6).
- * 3: the envelope carries the author's login name, countersigned by the relay (M7); an older client would
- *    strip the unknown field and fail the signature, so it must hear PROTOCOL_MISMATCH instead.
+ * 3: the envelope carries the author's login name, countersigned by the relay (M7); lazy presence (P6,
+ *    P8-P12): the stream carries counts, one page of members, watched keys and a sample of peers instead of
+ *    the whole roster (`presence.view` chooses the page and the watched keys). An older client would strip
+ *    the unknown name field and fail the signature, so it must hear PROTOCOL_MISMATCH instead.
  */
 export const PROTOCOL_VERSION = 3;
 
@@ -84,6 +86,17 @@ export const LIMITS = {
   chunkBytes: 16 * 1024,
   maxNameLength: 64,
   maxChannels: 64,
+  /**
+   * Members per presence page (SPEC.md P9): a stream is shown one page of the online sessions in
+   * `comparePresence` order, not the whole roster, so a login storm of N costs N x this, not N x N.
+   */
+  presencePageSize: 50,
+  /** Most user keys one connection may watch outside its page (SPEC.md P10): authors in view, itself. */
+  maxPresenceWatch: 256,
+  /** Peers in the random sample each presence stream is given to link to (SPEC.md P11). */
+  presenceSampleSize: 16,
+  /** Highest page a client may ask for: 10,000 x 50 = 500k sessions, far above any one relay. */
+  maxPresencePage: 10_000,
 } as const;
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
@@ -262,16 +275,52 @@ export const zEnvelope = z.object({
 });
 export type Envelope = z.infer<typeof zEnvelope>;
 
-// ---- presence (SPEC.md P1-P5) ----
+// ---- presence (SPEC.md P1-P12) ----
 export const zPresenceUpdateInput = z.object({ voiceRoom: zVoiceRoom });
+
+/**
+ * What this connection's presence streams show (SPEC.md P9-P11): one page of members, the sessions of the
+ * watched keys (its own key is always watched), and, with `resample`, a fresh sample of peers. Replaces the
+ * previous view; applies to the connection's presence streams now and to those it opens later.
+ */
+export const zPresenceViewInput = z.object({
+  page: z.number().int().min(0).max(LIMITS.maxPresencePage),
+  watch: z.array(zPublicKey).max(LIMITS.maxPresenceWatch),
+  resample: z.boolean().optional(),
+});
+export type PresenceViewInput = z.infer<typeof zPresenceViewInput>;
+
+/** Online sessions by kind: people (browsers) and virtual clients (SPEC.md P9). */
+export interface PresenceCounts {
+  browser: number;
+  virtual: number;
+}
+
+/** A peer to link to: enough for the sync engine's roster (peer id, kind, and the key bans are kept by). */
+export interface SamplePeer {
+  peerId: string;
+  userId: string;
+  kind: ClientKind;
+}
+
+/**
+ * The member order (SPEC.md P9): people before virtual clients, then longest online first, then by session
+ * id. Stable: a session keeps its place while it is online, and a join lands at the end of its kind, so in a
+ * login storm the first pages fill once and then stay put.
+ */
+export function comparePresence(a: PresenceUser, b: PresenceUser): number {
+  if (a.kind !== b.kind) return a.kind === 'browser' ? -1 : 1;
+  if (a.since !== b.since) return a.since - b.since;
+  return a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0;
+}
 
 // ---- the event stream: one multiplexed subscription per client (SPEC.md R7) ----
 export const zEventsInput = z.object({
   /** Channels to receive messages from; omitted = every channel. */
   channels: z.array(zChannelId).max(LIMITS.maxChannels).optional(),
   /**
-   * Receive presence (snapshot, join, leave, update); default true. Clients that never look at the roster
-   * (load generators, bots) skip it: presence traffic grows with the square of the number of clients.
+   * Receive presence (snapshot, then page, watched, counts and peers events; SPEC.md P6-P12); default true.
+   * Clients that never look at presence (load generators, bots) skip it.
    */
   presence: z.boolean().optional(),
 });
@@ -282,12 +331,23 @@ export type RelayEvent =
    * (fan-out cost, SPEC.md R7). Parse with `parseEnvelopeBatch`.
    */
   | { t: 'msgs'; raw: string }
-  | { t: 'presence'; op: 'snapshot'; users: PresenceUser[] }
   /**
-   * The presence changes of one relay turn, coalesced (SPEC.md P6, P8): `users` joined or changed (replace
-   * by sessionId), `left` ended. A sessionId is in at most one of the two lists; either may be empty.
+   * The first presence event of a stream (SPEC.md P6): the counts, the page (`users`, in comparePresence
+   * order), the online sessions of the watched keys and the peer sample.
    */
-  | { t: 'presence'; op: 'diff'; users: PresenceUser[]; left: string[] }
+  | { t: 'presence'; op: 'snapshot'; online: PresenceCounts; page: number; users: PresenceUser[]; watched: PresenceUser[]; peers: SamplePeer[] }
+  /**
+   * The page changed (SPEC.md P8, P9): `users` entered it or changed (replace by sessionId), `left` are no
+   * longer on it (gone, or pushed off by a join above them). `reset`: `users` is the whole page (after a
+   * `presence.view` that changed the page). A sessionId is in at most one of the two lists.
+   */
+  | { t: 'presence'; op: 'page'; page: number; users: PresenceUser[]; left: string[]; reset: boolean }
+  /** Sessions of watched keys joined or changed (`users`) or ended (`left`); `reset`: the whole set (P10). */
+  | { t: 'presence'; op: 'watched'; users: PresenceUser[]; left: string[]; reset: boolean }
+  /** The online counts, at most one event per `countsIntervalMs` (SPEC.md P8). */
+  | { t: 'presence'; op: 'counts'; online: PresenceCounts }
+  /** A new peer sample, replacing the last (SPEC.md P11). */
+  | { t: 'presence'; op: 'peers'; peers: SamplePeer[] }
   /** The relay is shutting down: reconnect after `retryAfterMs` plus jitter. */
   | { t: 'bye'; reason: typeof RelayReason.SHUTTING_DOWN; retryAfterMs: number };
 

@@ -9,7 +9,7 @@
 // Wiring (browser or virtual client):
 //   const engine = new SyncEngine({ store, crypto, relayKey: info.publicKey, transport, selfKind });
 //   await engine.start();
-//   presence snapshot/join/leave/update -> engine.setRoster(users)      (PresenceUser fits RosterPeer)
+//   presence peer sample (SPEC.md P11)  -> engine.setRoster(peers)      (SamplePeer fits RosterPeer)
 //   relay 'msgs' events                -> await engine.addMessages(parseEnvelopeBatch(raw))
 //   after posting with an attachment   -> engine.publishAttachment(signedMeta, bytes)
 //   the UI opens an attachment         -> engine.fetchAttachment(id, { signal })
@@ -231,7 +231,7 @@ export class SyncEngine implements SyncContext {
     this.events.clear();
   }
 
-  /** The online peers (from presence). Call on every presence change. */
+  /** The online peers to link to (presence's peer sample, SPEC.md P11). Call on every change. */
   setRoster(peers: readonly RosterPeer[]): void {
     this.roster = new Map(peers.map((p) => [p.peerId, { peerId: p.peerId, kind: p.kind, userId: p.userId }]));
     if (this.syncWanted && this.onlinePeers().length > 0) this.spawn(this.syncNow(), 'sync');
