@@ -14,6 +14,7 @@ import { KeyChangedDialog } from './KeyChangedDialog';
 import { MemberList } from './MemberList';
 import { Sidebar } from './Sidebar';
 import { SyncStatus } from './SyncStatus';
+import { VoiceBar } from './VoiceBar';
 import styles from './ChatApp.module.css';
 
 const CHANNELS_KEY = 'peerchat:channels';
@@ -114,6 +115,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
             <svg width="20" height="20" viewBox="0 0 20 20" aria-hidden fill="currentColor"><circle cx="7" cy="7" r="3" /><circle cx="14" cy="8" r="2.5" /><path d="M1.5 17c0-3 2.5-5 5.5-5s5.5 2 5.5 5z" /><path d="M13 17c0-1.8-.6-3.3-1.6-4.4.8-.4 1.6-.6 2.6-.6 2.5 0 4.5 1.7 4.5 5z" /></svg>
           </button>
         </header>
+        {channel && <VoiceBar channel={channel} snapshot={snap} client={client} />}
         <main className={styles.channel}>
           {channel ? (
             <ChannelView
@@ -130,7 +132,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
           )}
         </main>
       </div>
-      <MemberList presence={snap.presence} open={panel === 'members'} />
+      <MemberList presence={snap.presence} voice={snap.voice} open={panel === 'members'} />
       {panel !== 'none' && <div className={styles.scrim} onClick={() => setPanel('none')} aria-hidden />}
       {conn.state === 'relay-key-changed' && (
         <KeyChangedDialog

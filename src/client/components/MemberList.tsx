@@ -1,29 +1,41 @@
 // Who is online: people (browsers) and virtual clients (caches that keep history) apart, this session
-// marked, another session of the same key marked, and who is in which voice room (voice is part 2).
+// marked, another session of the same key marked, and who is in which voice room (from the relay's voice
+// rooms, SPEC.md VR4, not from presence).
 import type { PresenceEntry } from '../../shared/client/PeerchatClient';
+import type { VoiceSnapshot } from '../../shared/client/voice/VoiceController';
+import type { VoiceMember } from '../../shared/protocol/relay';
 import { AuthorName } from './AuthorName';
+import { DeafenedIcon, MutedIcon } from './VoiceIcons';
 import styles from './MemberList.module.css';
 
-function Entry({ p }: { p: PresenceEntry }) {
+function Entry({ p, inVoice }: { p: PresenceEntry; inVoice?: { channel: string; member: VoiceMember } }) {
   return (
     <li className={styles.entry} data-testid="member" data-kind={p.kind} data-self={p.isSelf}>
       <AuthorName name={p.name} publicKey={p.userId} fingerprint={p.fingerprint} self={p.isSelf} />
       {p.isSameUser && !p.isSelf && <span className={styles.tag}>other tab/device</span>}
-      {p.voiceRoom && <span className={styles.voice}>in voice: {p.voiceRoom}</span>}
+      {inVoice && (
+        <span className={styles.voice}>
+          in voice #{inVoice.channel}
+          {inVoice.member.muted && <MutedIcon />}
+          {inVoice.member.deafened && <DeafenedIcon />}
+        </span>
+      )}
     </li>
   );
 }
 
-export function MemberList({ presence, open }: { presence: readonly PresenceEntry[]; open: boolean }) {
+export function MemberList({ presence, voice, open }: { presence: readonly PresenceEntry[]; voice: VoiceSnapshot; open: boolean }) {
   const people = presence.filter((p) => p.kind === 'browser');
   const virtual = presence.filter((p) => p.kind === 'virtual');
-  const rooms = [...new Set(presence.map((p) => p.voiceRoom).filter((r): r is string => !!r))];
+  const bySession = new Map<string, { channel: string; member: VoiceMember }>();
+  for (const [channel, members] of Object.entries(voice.rooms)) for (const member of members) bySession.set(member.sessionId, { channel, member });
+  const rooms = Object.entries(voice.rooms);
   return (
     <aside className={styles.members} data-open={open} aria-label="Members" id="members">
       <h2 className={styles.heading}>Online — {people.length}</h2>
       <ul className={styles.list}>
         {people.map((p) => (
-          <Entry key={p.sessionId} p={p} />
+          <Entry key={p.sessionId} p={p} inVoice={bySession.get(p.sessionId)} />
         ))}
       </ul>
       {virtual.length > 0 && (
@@ -42,9 +54,9 @@ export function MemberList({ presence, open }: { presence: readonly PresenceEntr
       {rooms.length === 0 ? (
         <p className={styles.empty}>Nobody is in a voice room.</p>
       ) : (
-        rooms.map((r) => (
-          <p key={r} className={styles.empty}>
-            {r}: {presence.filter((p) => p.voiceRoom === r).length} in the room
+        rooms.map(([channel, members]) => (
+          <p key={channel} className={styles.empty}>
+            #{channel}: {members.length} in the room
           </p>
         ))
       )}
