@@ -28,7 +28,7 @@ export function VoiceBar({ channel, snapshot, client }: { channel: string; snaps
   const full = !here && members.length >= VOICE_LIMITS.maxMembers;
   const online = snapshot.connection.state === 'online';
   return (
-    <section className={styles.bar} aria-label={`Voice room of #${channel}`}>
+    <section className={styles.bar} aria-label={`Voice room of #${channel}`} data-refused-calls={v.refusedCalls}>
       <div className={styles.controls}>
         {here ? (
           <button type="button" className={styles.leave} onClick={() => void client.voice.leave()}>
