@@ -33,27 +33,21 @@ async function person(stage: Stage, name: string, relay: Parameters<Stage['perso
 const room = (page: Page) => page.getByRole('list', { name: 'Voice in #general' });
 const item = (page: Page, name: string) => room(page).getByRole('listitem').filter({ hasText: name });
 
-/** The highest level and whether a ring showed, for `name` in `page`'s room list, over one window. */
+/**
+ * The highest level and whether a ring showed, for `name` in `page`'s room list, over one window. A string,
+ * not a function: tsx's transform would wrap inner functions in a helper the page does not have.
+ */
 function sample(page: Page, name: string): Promise<{ max: number; spoke: boolean }> {
-  return page.evaluate(
-    ({ name, ms }) =>
-      new Promise<{ max: number; spoke: boolean }>((resolve) => {
-        let max = 0;
-        let spoke = false;
-        const read = () => {
-          const list = document.querySelector('[aria-label="Voice in #general"]');
-          const li = [...(list?.querySelectorAll('li') ?? [])].find((e) => e.textContent?.includes(name)) as HTMLElement | undefined;
-          max = Math.max(max, Number(li?.dataset.level ?? 0));
-          spoke ||= li?.dataset.speaking === 'true';
-        };
-        const t = setInterval(read, 10);
-        setTimeout(() => {
-          clearInterval(t);
-          resolve({ max, spoke });
-        }, ms);
-      }),
-    { name, ms: WINDOW_MS },
-  );
+  return page.evaluate(`new Promise((resolve) => {
+    let max = 0, spoke = false;
+    const t = setInterval(() => {
+      const list = document.querySelector('[aria-label="Voice in #general"]');
+      const li = [...(list ? list.querySelectorAll('li') : [])].find((e) => (e.textContent || '').includes(${JSON.stringify(name)}));
+      max = Math.max(max, Number(li ? li.dataset.level : 0));
+      spoke = spoke || (li ? li.dataset.speaking === 'true' : false);
+    }, 10);
+    setTimeout(() => { clearInterval(t); resolve({ max, spoke }); }, ${WINDOW_MS});
+  })`);
 }
 
 describe('voice rooms in Chromium', () => {
@@ -78,7 +72,9 @@ describe('voice rooms in Chromium', () => {
       let heard = { max: 0, spoke: false };
       await until('bob to hear alice', async () => (heard = await sample(bob.page, 'alice')).max > HEARD && heard.spoke);
       await until('alice to hear bob', async () => (heard = await sample(alice.page, 'bob')).max > HEARD && heard.spoke);
-      await stage.screenshots('in-voice');
+      stage.log('levels.log', `alice heard by bob and bob by alice: ${JSON.stringify(heard)}`);
+      console.log(`# measured: last window ${JSON.stringify(heard)}`);
+      for (const p of people) await p.screenshot('in-voice');
 
       // VR8: mute on alice -> bob measures silence from alice and her ring stays off; the mute shows.
       await alice.page.getByRole('button', { name: 'Mute' }).click();
@@ -88,6 +84,7 @@ describe('voice rooms in Chromium', () => {
       await until('bob to measure alice as silent', async () => (await sample(bob.page, 'alice')).max < SILENT);
       const muted = await sample(bob.page, 'alice');
       assert.ok(muted.max < SILENT && !muted.spoke, `alice muted, bob still measured ${JSON.stringify(muted)}`);
+      console.log(`# measured: alice muted, at bob ${JSON.stringify(muted)}`);
       // Bob is still heard by alice: muting is one direction only.
       await until('alice to still hear bob', async () => (await sample(alice.page, 'bob')).max > HEARD);
 
@@ -102,7 +99,7 @@ describe('voice rooms in Chromium', () => {
       if (!(await carol.page.getByRole('complementary', { name: 'Members' }).isVisible())) await carol.page.getByRole('button', { name: 'Members' }).click();
       await carol.page.getByRole('complementary', { name: 'Members' }).getByText('in voice #general').first().waitFor({ timeout: WAIT });
       assert.equal(await carol.page.getByRole('complementary', { name: 'Members' }).getByText('in voice #general').count(), 2);
-      await stage.screenshots('muted-deafened');
+      for (const p of people) await p.screenshot('muted-deafened');
 
       // VR5: a peer that is not in the room calls alice (posing as nobody in particular): never answered.
       const mallory = rawClient(null as never, { url: `ws://localhost:${relay.port}/trpc` });
