@@ -139,6 +139,14 @@ describe('voice rooms in Chromium', () => {
         await mallory.close();
       }
 
+      // Another microphone while in the room: the calls carry the new one without a renegotiation.
+      await alice.page.getByRole('button', { name: 'Mute' }).click();
+      const mic = alice.page.getByRole('combobox', { name: 'Microphone', exact: true });
+      await until('alice to list more than one microphone', async () => (await mic.locator('option').count()) > 1);
+      const other = await mic.locator('option').nth(1).getAttribute('value');
+      await mic.selectOption(other!);
+      await until('bob to hear alice on her other microphone', async () => (await sample(bob.page, 'alice')).max > HEARD);
+
       // VR7: leaving shows to everyone at once; leaving the page (pagehide) too.
       await bob.page.getByRole('button', { name: 'Leave voice' }).click();
       await until('alice to see bob leave', async () => (await item(alice.page, 'bob').count()) === 0);

@@ -1,5 +1,6 @@
 // A channel's voice room under its header (SPEC.md VR1-VR8, UI contract "Voice"): Join/Leave, Mute, Deafen,
 // the microphone, the stated cap, and who is in the room with a ring while they speak.
+import { useId } from 'react';
 import type { ClientSnapshot } from '../../shared/client/PeerchatClient';
 import { VOICE_LIMITS } from '../../shared/protocol/relay';
 import type { ClientLike } from '../session/ClientLike';
@@ -27,6 +28,7 @@ export function VoiceBar({ channel, snapshot, client }: { channel: string; snaps
   const selfSession = snapshot.session.sessionId;
   const full = !here && members.length >= VOICE_LIMITS.maxMembers;
   const online = snapshot.connection.state === 'online';
+  const micId = useId();
   return (
     <section className={styles.bar} aria-label={`Voice room of #${channel}`} data-refused-calls={v.refusedCalls}>
       <div className={styles.controls}>
@@ -45,9 +47,9 @@ export function VoiceBar({ channel, snapshot, client }: { channel: string; snaps
         <button type="button" className={styles.toggle} aria-pressed={v.deafened} onClick={() => void client.voice.setDeafened(!v.deafened)}>
           Deafen
         </button>
-        <label className={styles.mic}>
-          <span>Microphone</span>
-          <select value={v.microphone ?? ''} onChange={(e) => void client.voice.setMicrophone(e.target.value || null)}>
+        <span className={styles.mic}>
+          <label htmlFor={micId}>Microphone</label>
+          <select id={micId} value={v.microphone ?? ''} onChange={(e) => void client.voice.setMicrophone(e.target.value || null)}>
             <option value="">Default</option>
             {mics
               .filter((m) => m.deviceId && m.deviceId !== 'default')
@@ -57,7 +59,7 @@ export function VoiceBar({ channel, snapshot, client }: { channel: string; snaps
                 </option>
               ))}
           </select>
-        </label>
+        </span>
         <span className={styles.cap}>Up to {VOICE_LIMITS.maxMembers} people</span>
       </div>
       <ul className={styles.room} aria-label={`Voice in #${channel}`}>

@@ -25,6 +25,7 @@ interface Meter {
   lastLoudAt: number;
   /** Remote audio only: what plays it (and what makes Chromium's analyser read anything at all). */
   audio: HTMLAudioElement | null;
+  stream: MediaStream;
 }
 
 export interface BrowserVoiceMedia extends VoiceMedia {
@@ -86,7 +87,7 @@ export function createBrowserVoiceMedia(): BrowserVoiceMedia {
     const analyser = c.createAnalyser();
     analyser.fftSize = FFT_SIZE;
     source.connect(analyser); // not to the destination: the <audio> element plays it
-    meters.set(id, { analyser, source, lastLoudAt: -Infinity, audio });
+    meters.set(id, { analyser, source, lastLoudAt: -Infinity, audio, stream });
     timer ??= setInterval(read, LEVEL_EVERY_MS);
   };
 
@@ -118,14 +119,14 @@ export function createBrowserVoiceMedia(): BrowserVoiceMedia {
     },
     closeMicrophone(stream) {
       for (const t of stream.getTracks()) t.stop();
-      const m = meters.get(SELF);
-      if (m) unmeter(SELF);
+      // Only this stream's meter: after a microphone switch the new one is already measured.
+      if (meters.get(SELF)?.stream === stream) unmeter(SELF);
     },
     setMicrophoneEnabled(stream, enabled) {
       for (const t of stream.getAudioTracks()) t.enabled = enabled;
     },
     addRemote(peerId, stream) {
-      if (meters.get(peerId)?.audio?.srcObject === stream) return;
+      if (meters.get(peerId)?.stream === stream) return;
       const audio = document.createElement('audio');
       audio.autoplay = true;
       audio.muted = deafened;

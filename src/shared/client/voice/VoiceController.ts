@@ -116,6 +116,8 @@ export class VoiceController {
     const media = this.opts.media;
     if (!relay || !this.session) return this.fail('NOT_ONLINE', 'not connected to the relay');
     if (!media) return this.fail('NO_MEDIA', 'this client has no audio');
+    // Moving rooms: the relay moves us with the join (VR1); our calls of the old room end now.
+    const moving = this.joined?.state === 'joined';
     if (this.joined) this.teardown();
     const gen = ++this.gen;
     this.joined = { channel, state: 'joining' };
@@ -143,6 +145,9 @@ export class VoiceController {
     } catch (err) {
       if (gen !== this.gen) return { ok: false, reason: 'DROPPED' };
       this.teardown();
+      // A refused move leaves us in the old room on the relay with no calls: leave it too, so others do not
+      // keep calling a member who answers nobody.
+      if (moving) void relay.leave().catch(() => {});
       const r = this.opts.reasonOf(err);
       return this.fail(r === 'ROOM_FULL' ? 'ROOM_FULL' : r === 'RATE_LIMITED' ? 'RATE_LIMITED' : 'RELAY_REFUSED', r ?? String(err));
     }
