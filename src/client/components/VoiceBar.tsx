@@ -61,6 +61,7 @@ export function VoiceBar({ channel, snapshot, client }: { channel: string; snaps
           </select>
         </span>
         <span className={styles.cap}>Up to {VOICE_LIMITS.maxMembers} people</span>
+        {full && <span className={styles.cap}>· The room is full</span>}
       </div>
       <ul className={styles.room} aria-label={`Voice in #${channel}`}>
         {members.map((m) => {
