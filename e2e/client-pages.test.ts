@@ -283,35 +283,3 @@ describe('two tabs', () => {
   });
 });
 
-describe('voice bar', () => {
-  const member = (i: number, name: string, over: Record<string, unknown> = {}) =>
-    JSON.stringify({ sessionId: `s${i}`, userId: 'A'.repeat(43), name, fingerprint: 'AAAA-AAAA', peerId: `${String(i).padStart(16, '0')}-aaaaaaaaaa`, muted: false, deafened: false, joinSeq: i, ...over });
-
-  it('VR2 VR3 the controls and names of the UI contract; a full room cannot be joined; mute and deafen are pressed toggles', async () => {
-    const full = Array.from({ length: 8 }, (_, i) => member(i + 1, `p${i + 1}`, i === 1 ? { muted: true } : i === 2 ? { muted: true, deafened: true } : {}));
-    const page = await open(`h.fake.set({ voice: { ...h.fake.snap.voice, rooms: { general: [${full.join(',')}] } } })`, { width: 375, height: 812 });
-    const room = page.getByRole('list', { name: 'Voice in #general' });
-    await room.waitFor();
-    assert.equal(await room.getByRole('listitem').count(), 8);
-    assert.equal(await room.getByRole('listitem').first().getAttribute('data-speaking'), 'false');
-    assert.equal(await room.getByRole('listitem').nth(1).getByRole('img', { name: 'muted' }).count(), 1);
-    assert.equal(await room.getByRole('listitem').nth(2).getByRole('img', { name: 'deafened' }).count(), 1);
-    await page.getByText('Up to 8 people').waitFor();
-    assert.equal(await page.getByRole('button', { name: 'Join voice' }).isDisabled(), true);
-    await page.getByRole('combobox', { name: 'Microphone', exact: true }).waitFor();
-    await page.getByText('The room is full').waitFor();
-
-    // A place frees up: joining, muting and deafening go to the client; the toggles say their state.
-    await page.evaluate(`window.__harness.fake.set({ voice: { ...window.__harness.fake.snap.voice, rooms: { general: [${full.slice(0, 3).join(',')}] } } })`);
-    await page.getByRole('button', { name: 'Join voice' }).click();
-    await page.getByRole('button', { name: 'Leave voice' }).waitFor();
-    const mute = page.getByRole('button', { name: 'Mute' });
-    await mute.click();
-    await waitFor(() => mute.getAttribute('aria-pressed'), (v) => v === 'true', 'Mute pressed');
-    await page.getByRole('button', { name: 'Deafen' }).click();
-    await waitFor(() => page.getByRole('button', { name: 'Deafen' }).getAttribute('aria-pressed'), (v) => v === 'true', 'Deafen pressed');
-    const actions = await page.evaluate('window.__harness.fake.voiceActions');
-    assert.deepEqual(actions, ['join general', 'mute true', 'deafen true']);
-    await page.context().close();
-  });
-});
