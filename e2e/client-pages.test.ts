@@ -282,4 +282,3 @@ describe('two tabs', () => {
     await ctx.close();
   });
 });
-
