@@ -9,9 +9,12 @@ import type { ClientLike } from './session/ClientLike';
 import { ClientContext } from './session/ClientContext';
 import { startBrowserClient } from './session/startBrowserClient';
 import { useTabLeadership } from './session/useTabLeadership';
+import type { BrowserVoiceMedia } from './voice/browserVoiceMedia';
+import { VoiceMediaContext } from './voice/VoiceMediaContext';
 
 function Session({ identity }: { identity: IdentityRow }) {
   const [client, setClient] = useState<ClientLike | null>(null);
+  const [voiceMedia, setVoiceMedia] = useState<BrowserVoiceMedia | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     let closed = false;
@@ -20,6 +23,7 @@ function Session({ identity }: { identity: IdentityRow }) {
       (c) => {
         if (closed) return void c.close();
         close = c.close;
+        setVoiceMedia(c.voiceMedia);
         setClient(c.client);
         c.started.catch((e: unknown) => !closed && setError(String(e)));
       },
@@ -34,7 +38,9 @@ function Session({ identity }: { identity: IdentityRow }) {
   if (!client) return null;
   return (
     <ClientContext.Provider value={client}>
-      <ChatApp identity={identity} />
+      <VoiceMediaContext.Provider value={voiceMedia}>
+        <ChatApp identity={identity} />
+      </VoiceMediaContext.Provider>
     </ClientContext.Provider>
   );
 }

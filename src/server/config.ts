@@ -19,6 +19,11 @@ export interface RelayLimits {
   mintsPerMinute: number;
   /** presence.update calls per key per minute: each one fans out to every client. @default 30 */
   presenceUpdatesPerMinute: number;
+  /**
+   * voice.join and voice.state calls per key per minute (SPEC.md V6): each one fans out to every voice
+   * watcher. A person toggling mute now and then stays far below. @default 60
+   */
+  voiceUpdatesPerMinute: number;
   /** New WebSocket connections per IP per minute (all paths). @default 120 */
   connectionsPerIpPerMinute: number;
   /** Challenges + logins per IP per minute. @default 120 */
@@ -89,6 +94,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   postsPerMinute: 60,
   mintsPerMinute: 60,
   presenceUpdatesPerMinute: 30,
+  voiceUpdatesPerMinute: 60,
   connectionsPerIpPerMinute: 120,
   loginsPerIpPerMinute: 120,
   maxFramesPerSecond: 50,

@@ -28,6 +28,7 @@ import { reasonOf, relayError } from './relayError';
 import { createRelaySocketClass, type RelaySocket } from './RelaySocket';
 import { RelayStats } from './RelayStats';
 import { type AppRouter, createRouter } from './router';
+import { VoiceRooms } from './VoiceRooms';
 import { SessionRegistry } from './SessionRegistry';
 import { createTrpcWsAdapter } from './trpcWsAdapter';
 import type { PeerAuth } from './signalling/PeerAuth';
@@ -160,6 +161,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     maxBufferedBytes: config.limits.maxBufferedBytes,
     presence: options.presence,
   });
+  const voice = new VoiceRooms({ maxBufferedBytes: config.limits.maxBufferedBytes });
   const minter = new EnvelopeMinter({
     backend,
     secretKey: config.secretKey,
@@ -184,6 +186,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     posts: perMinute(config.limits.postsPerMinute),
     mints: perMinute(config.limits.mintsPerMinute),
     presence: perMinute(config.limits.presenceUpdatesPerMinute),
+    voice: perMinute(config.limits.voiceUpdatesPerMinute),
   };
   const connectionLimiter = perMinute(config.limits.connectionsPerIpPerMinute);
 
@@ -196,6 +199,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     challenges,
     sessions,
     hub,
+    voice,
     minter,
     recent,
     mintId,
@@ -479,6 +483,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     for (const c of wss.clients) c.terminate();
     for (const s of upgradeSockets) s.destroy();
     hub.close();
+    voice.close();
     await new Promise<void>((resolve) => {
       wss.close(() => resolve());
     });

@@ -17,6 +17,7 @@ import {
   type PresenceUser,
   RelayReason,
   type ServerInfo,
+  VOICE_LIMITS,
   type SignedAttachment,
   zAttachmentMeta,
   zChallengeInput,
@@ -25,6 +26,10 @@ import {
   zPost,
   zPresenceUpdateInput,
   zPresenceViewInput,
+  type VoiceRoomState,
+  zVoiceJoinInput,
+  zVoiceStateInput,
+  zVoiceWatchInput,
 } from '../shared/protocol/relay';
 import { postDigest, signAttachment, verifyAttachment, verifyLogin, verifyPostSignature } from '../shared/protocol/signed';
 import type { ChallengeBook } from './ChallengeBook';
@@ -37,6 +42,7 @@ import { issuesOf, reasonOf, relayError } from './relayError';
 import type { RelaySocket } from './RelaySocket';
 import type { RelayStats } from './RelayStats';
 import type { Session, SessionRegistry } from './SessionRegistry';
+import type { VoiceRooms } from './VoiceRooms';
 
 export interface RelayContext {
   socket: RelaySocket;
@@ -50,10 +56,11 @@ export interface RouterDeps {
   challenges: ChallengeBook;
   sessions: SessionRegistry;
   hub: EventHub;
+  voice: VoiceRooms;
   minter: EnvelopeMinter;
   recent: RecentPosts;
   mintId: () => { id: string; ts: number };
-  limiters: { logins: RateLimiterMemory; posts: RateLimiterMemory; mints: RateLimiterMemory; presence: RateLimiterMemory };
+  limiters: { logins: RateLimiterMemory; posts: RateLimiterMemory; mints: RateLimiterMemory; presence: RateLimiterMemory; voice: RateLimiterMemory };
   stats: RelayStats;
   log: Logger;
   isShuttingDown: () => boolean;
@@ -206,6 +213,37 @@ export function createRouter(d: RouterDeps) {
       view: authed.input(zPresenceViewInput).mutation(({ ctx, input }): { ok: true } => {
         d.hub.setPresenceView(ctx.socket, input);
         return { ok: true };
+      }),
+    }),
+
+    // Voice rooms (SPEC.md V1-V6): membership and mute state only; the audio goes peer to peer.
+    voice: t.router({
+      join: writer.input(zVoiceJoinInput).mutation(async ({ ctx, input }): Promise<VoiceRoomState> => {
+        if (!channelIds.has(input.channel)) throw relayError(RelayReason.UNKNOWN_CHANNEL);
+        if (d.voice.channelOf(ctx.session) === input.channel) return d.voice.room(input.channel); // nothing to announce
+        await consume(d.limiters.voice, ctx.session.user.userId);
+        // The session may have ended while the limiter answered: a member nobody can remove would stay.
+        if (ctx.session.ended) throw relayError(RelayReason.NOT_LOGGED_IN);
+        const r = d.voice.join(ctx.session, input.channel);
+        if (!r.ok) throw relayError(RelayReason[r.reason], `the room holds ${VOICE_LIMITS.maxMembers} people`);
+        return r.room;
+      }),
+      // Not rate-limited: leaving must always work, and each leave follows a counted join.
+      leave: authed.mutation(({ ctx }): { left: boolean } => ({ left: d.voice.leave(ctx.session) })),
+      state: writer.input(zVoiceStateInput).mutation(async ({ ctx, input }): Promise<{ changed: boolean }> => {
+        if (d.voice.channelOf(ctx.session) === null) throw relayError(RelayReason.NOT_IN_VOICE);
+        if (d.voice.isUnchanged(ctx.session, input)) return { changed: false };
+        await consume(d.limiters.voice, ctx.session.user.userId);
+        const r = d.voice.setState(ctx.session, input);
+        if (!r.ok) throw relayError(RelayReason[r.reason]);
+        return { changed: r.changed };
+      }),
+      /** The rooms of the watched channels: a snapshot, then each changed room whole (V4). One per socket. */
+      watch: authed.input(zVoiceWatchInput).subscription(({ ctx, input }) => {
+        if (input.channels?.some((c) => !channelIds.has(c))) throw relayError(RelayReason.UNKNOWN_CHANNEL);
+        const w = d.voice.watch(ctx.socket, input.channels ? new Set(input.channels) : null);
+        if (!w) throw relayError(RelayReason.TOO_MANY_SUBSCRIPTIONS, 'one voice watch per connection');
+        return w;
       }),
     }),
 

@@ -16,6 +16,7 @@ import { MemberList } from './MemberList';
 import { QuotaAlert } from './QuotaAlert';
 import { Sidebar } from './Sidebar';
 import { SyncStatus } from './SyncStatus';
+import { VoiceBar } from './VoiceBar';
 import styles from './ChatApp.module.css';
 
 const CHANNELS_KEY = 'peerchat:channels';
@@ -117,6 +118,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
           </button>
         </header>
         <QuotaAlert errors={snap.errors} onOpenStorage={() => setShowIdentity(true)} />
+        {channel && <VoiceBar channel={channel} snapshot={snap} client={client} />}
         <main className={styles.channel}>
           {channel ? (
             <ChannelView
@@ -133,7 +135,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
           )}
         </main>
       </div>
-      <MemberList presence={snap.presence} members={snap.members} open={panel === 'members'} onPage={(p) => client.setMemberPage(p)} />
+      <MemberList presence={snap.presence} members={snap.members} voice={snap.voice} open={panel === 'members'} onPage={(p) => client.setMemberPage(p)} />
       {panel !== 'none' && <div className={styles.scrim} onClick={() => setPanel('none')} aria-hidden />}
       {conn.state === 'relay-key-changed' && (
         <KeyChangedDialog

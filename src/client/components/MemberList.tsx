@@ -1,17 +1,27 @@
 // Who is online: people (browsers) and virtual clients (caches that keep history) apart, this session
-// marked, another session of the same key marked, and who is in which voice room (voice is part 2).
-// The relay shows one page of members at a time (SPEC.md P9): the counts are of everyone, the list is the
-// page (everyone in a small community), and "Show more" / "Show earlier" move through the pages.
+// marked, another session of the same key marked, and who is in which voice room (from the relay's voice
+// rooms, SPEC.md VR4, not from presence). The relay shows one page of members at a time (SPEC.md P9): the
+// counts are of everyone, the list is the page (everyone in a small community), and "Show more" / "Show
+// earlier" move through the pages.
 import type { MembersState, PresenceEntry } from '../../shared/client/PeerchatClient';
+import type { VoiceSnapshot } from '../../shared/client/voice/VoiceController';
+import type { VoiceMember } from '../../shared/protocol/relay';
 import { AuthorName } from './AuthorName';
+import { DeafenedIcon, MutedIcon } from './VoiceIcons';
 import styles from './MemberList.module.css';
 
-function Entry({ p }: { p: PresenceEntry }) {
+function Entry({ p, inVoice }: { p: PresenceEntry; inVoice?: { channel: string; member: VoiceMember } }) {
   return (
     <li className={styles.entry} data-testid="member" data-kind={p.kind} data-self={p.isSelf}>
       <AuthorName name={p.name} publicKey={p.userId} fingerprint={p.fingerprint} self={p.isSelf} />
       {p.isSameUser && !p.isSelf && <span className={styles.tag}>other tab/device</span>}
-      {p.voiceRoom && <span className={styles.voice}>in voice: {p.voiceRoom}</span>}
+      {inVoice && (
+        <span className={styles.voice}>
+          in voice #{inVoice.channel}
+          {inVoice.member.muted && <MutedIcon />}
+          {inVoice.member.deafened && <DeafenedIcon />}
+        </span>
+      )}
     </li>
   );
 }
@@ -45,23 +55,27 @@ function Pages({ members, onPage }: { members: MembersState; onPage: (page: numb
 export function MemberList({
   presence,
   members,
+  voice,
   open,
   onPage,
 }: {
   presence: readonly PresenceEntry[];
   members: MembersState;
+  voice: VoiceSnapshot;
   open: boolean;
   onPage: (page: number) => void;
 }) {
   const people = presence.filter((p) => p.kind === 'browser');
   const virtual = presence.filter((p) => p.kind === 'virtual');
-  const rooms = [...new Set(presence.map((p) => p.voiceRoom).filter((r): r is string => !!r))];
+  const bySession = new Map<string, { channel: string; member: VoiceMember }>();
+  for (const [channel, inRoom] of Object.entries(voice.rooms)) for (const member of inRoom) bySession.set(member.sessionId, { channel, member });
+  const rooms = Object.entries(voice.rooms);
   return (
     <aside className={styles.members} data-open={open} aria-label="Members" id="members">
       <h2 className={styles.heading}>Online — {count.format(members.online.browser)}</h2>
       <ul className={styles.list}>
         {people.map((p) => (
-          <Entry key={p.sessionId} p={p} />
+          <Entry key={p.sessionId} p={p} inVoice={bySession.get(p.sessionId)} />
         ))}
       </ul>
       {members.online.virtual > 0 && (
@@ -85,9 +99,9 @@ export function MemberList({
       {rooms.length === 0 ? (
         <p className={styles.empty}>Nobody is in a voice room.</p>
       ) : (
-        rooms.map((r) => (
-          <p key={r} className={styles.empty}>
-            {r}: {presence.filter((p) => p.voiceRoom === r).length} in the room
+        rooms.map(([channel, inRoom]) => (
+          <p key={channel} className={styles.empty}>
+            #{channel}: {inRoom.length} in the room
           </p>
         ))
       )}

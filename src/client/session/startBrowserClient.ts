@@ -9,6 +9,7 @@ import { fromB64url } from '../../shared/encoding';
 import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { HISTORY_DB_NAME } from '../history/historyDb';
+import { type BrowserVoiceMedia, createBrowserVoiceMedia } from '../voice/browserVoiceMedia';
 
 /**
  * The client, ready for the UI as soon as its store is: the caller renders the history from IndexedDB
@@ -21,14 +22,16 @@ const START_AFTER_IDLE_MAX_MS = 500;
 export async function startBrowserClient(
   identity: IdentityRow,
   relayUrl = location.origin,
-): Promise<{ client: PeerchatClient; started: Promise<void>; close(): Promise<void> }> {
+): Promise<{ client: PeerchatClient; voiceMedia: BrowserVoiceMedia; started: Promise<void>; close(): Promise<void> }> {
   // Its own chunk: the first paint does not need PeerJS, and `createPeer` is called only after start().
   const peerjs = import('peerjs');
   let PeerCtor: typeof Peer | null = null;
   const db = appDb();
   const pin = await db.pins.get(relayUrl);
   const store = new DexieStore(HISTORY_DB_NAME);
+  const voiceMedia = createBrowserVoiceMedia();
   const client = new PeerchatClient({
+    voiceMedia,
     relayUrl,
     secretKey: identity.secretKey,
     name: identity.name,
@@ -51,10 +54,15 @@ export async function startBrowserClient(
     PeerCtor = m.Peer;
     return client.start();
   });
+  // Leaving the page leaves the voice room at once (VR7): others see it now, not at the relay's heartbeat.
+  const onPageHide = (): void => void client.voice.leave();
+  addEventListener('pagehide', onPageHide);
   return {
     client,
+    voiceMedia,
     started,
     async close() {
+      removeEventListener('pagehide', onPageHide);
       await client.stop();
       await store.close();
     },

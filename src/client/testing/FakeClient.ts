@@ -40,8 +40,35 @@ export class FakeClient implements ClientLike {
       sync: Object.fromEntries(channels.map((c) => [c.id, { state: 'synced', peers: 0, received: 0, lastSyncedAt: Date.now(), gaps: [] }])),
       outbox: [],
       errors: [],
+      voice: { rooms: {}, joined: null, muted: false, deafened: false, microphone: null, calls: {}, refusedCalls: 0, error: null },
     };
   }
+
+  /** Voice actions the views asked for, in order (e.g. `join general`, `mute true`). */
+  readonly voiceActions: string[] = [];
+  readonly voice: ClientLike['voice'] = {
+    join: async (channel) => {
+      this.voiceActions.push(`join ${channel}`);
+      this.set({ voice: { ...this.snap.voice, joined: { channel, state: 'joined' } } });
+      return { ok: true };
+    },
+    leave: async () => {
+      this.voiceActions.push('leave');
+      this.set({ voice: { ...this.snap.voice, joined: null } });
+    },
+    setMuted: async (muted) => {
+      this.voiceActions.push(`mute ${muted}`);
+      this.set({ voice: { ...this.snap.voice, muted: muted || this.snap.voice.deafened } });
+    },
+    setDeafened: async (deafened) => {
+      this.voiceActions.push(`deafen ${deafened}`);
+      this.set({ voice: { ...this.snap.voice, deafened, muted: deafened || this.snap.voice.muted } });
+    },
+    setMicrophone: async (deviceId) => {
+      this.voiceActions.push(`microphone ${deviceId}`);
+      this.set({ voice: { ...this.snap.voice, microphone: deviceId } });
+    },
+  };
 
   set(patch: Partial<ClientSnapshot>): void {
     this.snap = { ...this.snap, ...patch };

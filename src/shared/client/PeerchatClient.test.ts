@@ -494,4 +494,46 @@ describe('PeerchatClient', () => {
       return now.length === 3 && want.every((id) => now.includes(id));
     }, 'the same view after the reconnect');
   });
+
+  it('VR7 losing the relay leaves the voice room: microphone stopped, the others see it; a reconnect watches rooms again and does not rejoin', async () => {
+    const r = await relay();
+    const mic = { opened: 0, closed: 0 };
+    const voiceMedia = {
+      openMicrophone: async () => {
+        mic.opened++;
+        return { getAudioTracks: () => [] } as unknown as MediaStream;
+      },
+      closeMicrophone: () => void mic.closed++,
+      setMicrophoneEnabled: () => {},
+      addRemote: () => {},
+      removeRemote: () => {},
+      setDeafened: () => {},
+    };
+    const { c } = await client(r, { voiceMedia });
+    await eventually(() => online(c)() && c.getSnapshot().session.peerOpen, 'online with a session');
+    const watcher = await loggedIn(r);
+    cleanup.push(watcher.close);
+    const rooms: string[][] = [];
+    const sub = watcher.client.voice.watch.subscribe({}, {
+      onData: (ev) => {
+        if (ev.op === 'room' && ev.room.channel === 'general') rooms.push(ev.room.members.map((m) => m.name));
+      },
+    });
+    cleanup.push(async () => sub.unsubscribe());
+    assert.deepEqual(await c.voice.join('general'), { ok: true });
+    await eventually(() => c.getSnapshot().voice.rooms.general?.length === 1, 'our own room from the watch');
+    await eventually(() => rooms.at(-1)?.[0] === 'core', 'the watcher sees the join');
+
+    cut(c.relay!.wsClient.connection!.ws as unknown as WebSocket);
+    await eventually(() => c.getSnapshot().voice.joined === null && mic.closed === 1, 'our side left');
+    await eventually(() => rooms.at(-1)?.length === 0, 'the watcher sees the leave');
+    await eventually(() => c.getSnapshot().session.logins === 2 && online(c)(), 'the second login');
+    // Watching again (a snapshot arrives on the new login's socket), but not back in the room by itself.
+    await watcher.client.voice.join.mutate({ channel: 'general' });
+    await eventually(() => c.getSnapshot().voice.rooms.general?.length === 1, 'rooms watched again');
+    assert.equal(c.getSnapshot().voice.joined, null);
+    assert.equal(mic.opened, 1);
+    await c.stop();
+    assert.equal(c.liveResources(), 0);
+  });
 });

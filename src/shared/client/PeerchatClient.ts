@@ -14,6 +14,8 @@
 //   - ClientError.cause (optional): the original error, for logs and shells.
 //   - getters for shells and tests: transport, relay, listenerCount.
 //   - ChannelSyncState.gaps are listed whenever no catch-up runs (not only after one ended).
+//   - voice (SPEC.md VR1-VR8): the `voiceMedia` option, `client.voice` (join/leave/mute/deafen/microphone)
+//     and the snapshot's `voice`.
 import type { DataConnection, Peer } from 'peerjs';
 import type { Unsubscribable } from '@trpc/server/observable';
 import type { Ed25519Backend } from '../crypto/ed25519';
@@ -47,6 +49,8 @@ import { type PeerjsTransport, createPeerjsTransport } from '../transport/peerjs
 import type { PeerTransport } from '../transport/PeerTransport';
 import { GapTracker } from './GapTracker';
 import { type RelayConnection, RelayKeyChangedError, createRelayConnection, relayReasonOf } from './relayConnection';
+import { peerjsCalls } from './voice/peerjsCalls';
+import { VoiceController, type VoiceMedia, type VoiceSnapshot } from './voice/VoiceController';
 import { SessionTransport } from './SessionTransport';
 
 // ---- reason codes ----
@@ -272,6 +276,8 @@ export interface ClientSnapshot {
   readonly outbox: readonly OutgoingPost[];
   /** The latest errors, newest last (at most MAX_ERRORS). */
   readonly errors: readonly ClientError[];
+  /** Voice rooms and our part in one (SPEC.md VR1-VR8). */
+  readonly voice: VoiceSnapshot;
 }
 
 /** Events that are not state. */
@@ -358,6 +364,11 @@ export interface PeerchatClientOptions {
   random?: () => number;
   /** Random bytes: client ids. @default crypto.getRandomValues */
   randomBytes?: (n: number) => Uint8Array;
+  /**
+   * The platform's audio for voice rooms (the browser shell's getUserMedia/<audio>/AnalyserNode).
+   * @default null: rooms are watched (kind 'browser') but `voice.join` fails NO_MEDIA
+   */
+  voiceMedia?: VoiceMedia;
   /** Structured log of notable events (login, session, errors). @default silent */
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
@@ -445,6 +456,10 @@ export class PeerchatClient {
   private conn: RelayConnection | null = null;
   private connGen = 0;
   private eventsSub: Unsubscribable | null = null;
+  private voiceSub: Unsubscribable | null = null;
+  /** The login whose connection carries `voiceSub`: one watch per login (VR4). */
+  private voiceWatchLogin = -1;
+  private readonly voiceCtl: VoiceController;
   private pinned: string | null;
   private connection: ConnectionState = FRESH_STATE;
   private loginOut: LoginOutput | null = null;
@@ -499,6 +514,13 @@ export class PeerchatClient {
     this.log = opts.log ?? (() => {});
     this.pinned = opts.pinnedRelayKey ?? null;
     this.gaps = new GapTracker(opts.store, () => this.horizon());
+    this.voiceCtl = new VoiceController({
+      clock: this.clock,
+      media: opts.voiceMedia ?? null,
+      changed: () => this.changed(),
+      log: this.log,
+      reasonOf: relayReasonOf,
+    });
     this.keyReady = new Promise((resolve) => {
       this.keyKnown = resolve;
     });
@@ -541,6 +563,9 @@ export class PeerchatClient {
     this.timers.clear();
     this.eventsSub?.unsubscribe();
     this.eventsSub = null;
+    this.voiceSub?.unsubscribe();
+    this.voiceSub = null;
+    this.voiceCtl.stop();
     this.building?.destroy();
     await this.chain;
     await this.closeSession();
@@ -743,6 +768,11 @@ export class PeerchatClient {
     return engine.fetchAttachment(id, opts);
   }
 
+  /** This client's voice room: join, leave, mute, deafen, microphone (SPEC.md VR1-VR8); state in the snapshot. */
+  get voice(): Pick<VoiceController, 'join' | 'leave' | 'setMuted' | 'setDeafened' | 'setMicrophone'> {
+    return this.voiceCtl;
+  }
+
   /** Asks peers for what this side lacks now (also done after every login). */
   syncNow(): void {
     if (this.eng && this.current) this.eng.spawn(this.eng.syncNow(), 'sync');
@@ -777,6 +807,8 @@ export class PeerchatClient {
     if (this.building && !this.building.destroyed) n++;
     n += this.transport?.liveResources() ?? 0;
     if (this.eventsSub) n++;
+    if (this.voiceSub) n++;
+    n += this.voiceCtl.liveResources();
     if (this.eng && !this.eng.stopped) n++;
     n += this.facade?.heldLinks ?? 0;
     const ws = this.conn?.wsClient.connection?.ws;
@@ -857,6 +889,11 @@ export class PeerchatClient {
         onDisconnected: () => {
           if (!live()) return;
           this.clearPresence();
+          // The relay ended our session, so our voice membership too (VR7); the watch is opened again by
+          // the next login (before it, the relay would refuse it).
+          this.voiceSub?.unsubscribe();
+          this.voiceSub = null;
+          this.voiceCtl.relayLost();
           const c = this.connection;
           if (c.state === 'online') {
             this.setConnection({
@@ -878,6 +915,7 @@ export class PeerchatClient {
       return;
     }
     this.conn = conn;
+    this.watchVoice();
     this.eventsSub = conn.client.events.subscribe(
       { channels: this.opts.channels, presence: true },
       {
@@ -1010,6 +1048,34 @@ export class PeerchatClient {
     }
   }
 
+  /** Opens the voice watch of this login's connection, once (rooms are what people in a browser see). */
+  private watchVoice(): void {
+    const conn = this.conn;
+    if (this.kind !== 'browser' || !conn || this.connection.state !== 'online' || this.voiceWatchLogin === this.logins) return;
+    this.voiceWatchLogin = this.logins;
+    this.voiceSub?.unsubscribe();
+    this.voiceCtl.setRelay({
+      join: (channel) => conn.client.voice.join.mutate({ channel }),
+      leave: () => conn.client.voice.leave.mutate(),
+      state: (st) => conn.client.voice.state.mutate(st),
+    });
+    this.voiceSub = conn.client.voice.watch.subscribe(
+      { channels: this.opts.channels },
+      {
+        onData: (ev) => {
+          try {
+            if (this.conn === conn) this.voiceCtl.onWatch(ev);
+          } catch (err) {
+            this.error(ClientReason.INTERNAL, String(err), 'voice', err); // never into the listener (STYLE 7)
+          }
+        },
+        onError: (err) => {
+          if (this.conn === conn) this.errorOf(err, 'voice');
+        },
+      },
+    );
+  }
+
   private onLogin(login: LoginOutput, reconnect: boolean): void {
     this.logins++;
     this.loginOut = login;
@@ -1018,6 +1084,7 @@ export class PeerchatClient {
     this.setConnection({ state: 'online', since: this.clock.now() });
     // A new socket shows page 0 and nothing watched until told otherwise (P9).
     if (this.view.page !== 0 || this.view.watch.length > 0) void this.sendView(false);
+    this.watchVoice(); // on a reconnect `conn` is this login's; the first login's waits for `this.conn`
     if (!this.gapScanDone) {
       this.gapScanDone = true;
       void this.scanGaps(login.info.channels.map((c) => c.id));
@@ -1232,6 +1299,8 @@ export class PeerchatClient {
     peer.on('error', onError);
     this.current = session;
     this.lastTransport = transport;
+    // Voice calls ride on this session's Peer (its config holds the relay's ICE servers, VR5).
+    this.voiceCtl.setSession({ sessionId: login.self.sessionId, calls: peerjsCalls(peer) });
     this.facade.attach(this.opts.wrapTransport ? this.opts.wrapTransport(transport) : transport);
     // Roster first, then catch up: the catch-up sees who is online (G5). The roster may itself start one
     // (an engine that found nobody at start waits for peers); else this login asks now.
@@ -1247,6 +1316,7 @@ export class PeerchatClient {
     const s = this.current;
     if (!s) return;
     this.current = null;
+    this.voiceCtl.setSession(null); // our calls end with this Peer (VR7)
     this.facade?.detach();
     s.off();
     if (s.signallingTimer) {
@@ -1553,6 +1623,7 @@ export class PeerchatClient {
       sync,
       outbox: [...this.outbox.values()].map((e) => e.record),
       errors: this.errors,
+      voice: this.voiceCtl.snapshot(),
     };
   }
 }

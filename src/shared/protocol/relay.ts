@@ -46,6 +46,10 @@ export const RelayReason = {
   STALE_POST: 'STALE_POST',
   /** The post's `sentAt` is later than the relay's clock plus POST_TIME_WINDOW_MS (SPEC.md M6). */
   CLOCK_SKEW: 'CLOCK_SKEW',
+  /** `voice.join` to a room that already holds VOICE_LIMITS.maxMembers people (SPEC.md V2). */
+  ROOM_FULL: 'ROOM_FULL',
+  /** `voice.state` from a session that is in no voice room (SPEC.md V3). */
+  NOT_IN_VOICE: 'NOT_IN_VOICE',
   INTERNAL: 'INTERNAL',
 } as const;
 export type RelayReason = (typeof RelayReason)[keyof typeof RelayReason];
@@ -360,3 +364,47 @@ export function parseEnvelopeBatch(raw: string): Envelope[] | null {
     return null;
   }
 }
+
+// ---- voice rooms (SPEC.md V1-V6) ----
+// Kept apart from presence on purpose: the roster is becoming a lazy member list, while a voice room must
+// be known whole to everyone in it (each member calls every other, V5).
+
+export const VOICE_LIMITS = {
+  /**
+   * People in one room. A full mesh: each member holds maxMembers - 1 calls, which is what a phone's
+   * uplink and CPU bear for audio (8 = 7 Opus streams up and 7 down). Stated in the UI ("Up to 8 people").
+   */
+  maxMembers: 8,
+} as const;
+
+export const zVoiceJoinInput = z.object({ channel: zChannelId });
+export const zVoiceStateInput = z.object({ muted: z.boolean(), deafened: z.boolean() });
+export const zVoiceWatchInput = z.object({
+  /** Rooms of these channels; omitted = every channel. */
+  channels: z.array(zChannelId).max(LIMITS.maxChannels).optional(),
+});
+
+export const zVoiceMember = z.object({
+  sessionId: z.string(),
+  userId: zPublicKey,
+  name: z.string(),
+  fingerprint: z.string(),
+  /** The PeerJS id of this member's session: the only id whose calls the others answer for it (V5). */
+  peerId: zPeerId,
+  /** Deafened implies muted (the relay sets it, V3). */
+  muted: z.boolean(),
+  deafened: z.boolean(),
+  /** Relay-wide join order: of two members, the later joiner calls the earlier one (V5). */
+  joinSeq: z.number().int(),
+});
+export type VoiceMember = z.infer<typeof zVoiceMember>;
+
+export const zVoiceRoomState = z.object({
+  channel: zChannelId,
+  /** In join order; empty = the room is gone (nobody in it). */
+  members: z.array(zVoiceMember).max(VOICE_LIMITS.maxMembers),
+});
+export type VoiceRoomState = z.infer<typeof zVoiceRoomState>;
+
+/** The `voice.watch` stream (SPEC.md V4): one snapshot of the occupied rooms, then each changed room whole. */
+export type VoiceEvent = { op: 'snapshot'; rooms: VoiceRoomState[] } | { op: 'room'; room: VoiceRoomState };
