@@ -23,7 +23,7 @@
 //
 // The last line of output is one JSON object with every figure.
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -107,6 +107,8 @@ interface RelayProc {
   /** Resident memory after three forced full GCs. */
   rssAfterGc(): Promise<number>;
   healthz(): Promise<Record<string, unknown>>;
+  /** With BENCH_HEAP_SNAPSHOT=dir: a heap snapshot of the relay, written there. */
+  heapSnapshot(): Promise<void>;
   kill(): Promise<void>;
 }
 
@@ -145,7 +147,9 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   }
   // BENCH_PROFILE=dir writes a CPU profile of each relay process there.
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const proc = spawn(nodeBin, ['--expose-gc', `--import=${GC_HOOK}`, ...prof, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot of the storm relay there before the storm and after it.
+  const snap = process.env.BENCH_HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`] : [];
+  const proc = spawn(nodeBin, ['--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
   // A bench that throws must not leave its relay running (and loading the shared machine).
   process.once('exit', () => proc.kill());
   const url = `http://127.0.0.1:${port}`;
@@ -177,6 +181,21 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
       return procRss(pid);
     },
     healthz: async () => (await fetch(`${url}/healthz`)).json() as Promise<Record<string, unknown>>,
+    async heapSnapshot() {
+      const dir = process.env.BENCH_HEAP_SNAPSHOT;
+      if (!dir) return;
+      const before = new Set(readdirSync(dir));
+      proc.kill('SIGUSR1');
+      // Written synchronously by the relay; done once /healthz answers again and the file stopped growing.
+      for (;;) {
+        await sleep(500);
+        const fresh = readdirSync(dir).filter((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+        if (fresh.length > 0 && (await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) {
+          console.log(`heap snapshot: ${join(dir, fresh[0]!)}`);
+          return;
+        }
+      }
+    },
     async kill() {
       if (proc.exitCode !== null) return;
       const done = new Promise((r) => proc.once('exit', r));
@@ -723,6 +742,7 @@ async function main(): Promise<void> {
     const baseNoGc = await relay.rss();
     const base = await relay.rssAfterGc();
     const heapBase = await heapSpaces(relay.url);
+    await relay.heapSnapshot();
     const n = CFG.stormClients;
     const start = now();
     await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: 500, addressBase: 0 });
@@ -751,6 +771,7 @@ async function main(): Promise<void> {
     // default metrics are on, as in production). Growth of new space and code space is a one-off that the
     // 1,000 -> 2,000 slope does not pay again.
     const heapAtN = await heapSpaces(relay.url);
+    await relay.heapSnapshot();
     const grown = Object.entries(heapAtN)
       .map(([space, bytes]) => `${space} +${MB(bytes - (heapBase[space] ?? 0))}`)
       .join(', ');
