@@ -23,6 +23,7 @@
 //
 // The last line of output is one JSON object with every figure.
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -45,8 +46,14 @@ const SELF = fileURLToPath(import.meta.url);
  */
 const BENCH_RELAY_SEED = new Uint8Array(32).fill(7);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-/** Baseline and client children run this file bundled by esbuild (packages external), under plain node. */
-const BUNDLE = join(REPO, 'node_modules/.cache/peerchat-bench/relay.bench.mjs');
+/**
+ * Baseline and client children run this file bundled by esbuild (packages external), under plain node.
+ * Named after the checkout: worktrees that share one node_modules (a symlink) must not run each other's
+ * bundle or limits file when their benches overlap.
+ */
+const CACHE = join(REPO, 'node_modules/.cache/peerchat-bench');
+const CHECKOUT = createHash('sha256').update(REPO).digest('hex').slice(0, 8);
+const BUNDLE = join(CACHE, `relay.bench.${CHECKOUT}.mjs`);
 const GC_HOOK = join(REPO, 'bench/gcOnSignal.mjs');
 const now = (): number => performance.timeOrigin + performance.now(); // comparable across processes
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -136,7 +143,7 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
     PEERCHAT_LOG_LEVEL: 'error',
   };
   if (limits === 'lifted') {
-    const file = join(REPO, 'node_modules/.cache/peerchat-bench/lifted-limits.json');
+    const file = join(CACHE, `lifted-limits.${CHECKOUT}.json`);
     writeFileSync(
       file,
       JSON.stringify({
@@ -397,15 +404,21 @@ async function trpcClient(
 ): Promise<WebSocket[]> {
   const backend = nodeBackend();
   const ws = await openSocket(`${base.replace('http', 'ws')}/trpc`, opts.localAddress);
-  const replies = new Map<number, (m: any) => void>();
-  const wait = (id: number) => new Promise<any>((r) => replies.set(id, r));
+  const replies = new Map<number, { resolve: (m: any) => void; reject: (e: Error) => void }>();
+  const wait = (id: number) => new Promise<any>((resolve, reject) => replies.set(id, { resolve, reject }));
+  // Closed before it was set up (a login timeout on an overloaded machine): fail the run, do not hang it.
+  ws.once('close', (code, reason) => {
+    for (const r of replies.values()) r.reject(new Error(`closed ${code} ${reason} during setup`));
+    replies.clear();
+  });
   let started = false;
   ws.on('message', (data: Buffer) => {
     if (started) return onFrame(data);
     const m = JSON.parse(data.toString());
     // Switched here, not after the await: the first event can arrive in the same read as `started`.
     if (m.id === 3 && m.result?.type === 'started') started = true;
-    replies.get(m.id)?.(m);
+    replies.get(m.id)?.resolve(m);
+    replies.delete(m.id);
   });
   const req = (id: number, method: string, path: string, body: unknown) =>
     ws.send(JSON.stringify({ id, method, params: { path, input: superjson.serialize(body) } }));
@@ -580,7 +593,7 @@ async function connectAll(clients: Child[], args: { url: string; n: number; kind
 async function main(): Promise<void> {
   const t0 = Date.now();
   const { build } = await import('esbuild');
-  mkdirSync(join(REPO, 'node_modules/.cache/peerchat-bench'), { recursive: true });
+  mkdirSync(CACHE, { recursive: true });
   await build({ entryPoints: [SELF], outfile: BUNDLE, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', logLevel: 'warning' });
   const built = spawnSync(process.execPath, ['scripts/build-server.mjs'], { cwd: REPO, stdio: 'inherit' });
   if (built.status !== 0) throw new Error('build:server failed');
