@@ -25,6 +25,9 @@
 //   one by one with `tooManyRequests` and the socket is kept (wsLink sends every request queued in one tick,
 //   and after a reconnect every pending one, as one frame: closing would make it reconnect in a loop).
 // - No server-side keepAlive timers: the relay pings every socket in one sweep; client PINGs get PONG.
+// - `fastMutations`: mutations the adapter answers itself (FastMutation), for a procedure whose per-request
+//   cost matters (the relay's chat.post, SPEC.md R17); the caller guarantees the same checks and replies as
+//   the procedure, and tests compare the frames.
 import {
   type AnyRouter,
   callTRPCProcedure,
