@@ -4,7 +4,7 @@ import { randomFillSync } from 'node:crypto';
 import { decodeTime, monotonicFactory } from 'ulidx';
 import type { Ed25519Backend } from '../shared/crypto/ed25519';
 import type { Envelope, Post } from '../shared/protocol/relay';
-import { envelopeHash, signEnvelope } from '../shared/protocol/signed';
+import { countersign, postDigest } from '../shared/protocol/signed';
 
 /**
  * Monotonic ULIDs with `ts` read back from the id, so id order and timestamp order can never disagree,
@@ -35,6 +35,19 @@ function pooledRandom(): () => number {
   };
 }
 
+/**
+ * A countersigned envelope and its JSON, made once: the bus fans that text out and the poster's reply
+ * splices it in (trpcWsAdapter's fast path), so a post is serialized once, not once per use.
+ */
+export class Minted {
+  constructor(
+    readonly env: Envelope,
+    readonly json: string,
+    /** The post held only JSON values (input without superjson meta): `json` is the envelope's exact serialized form. */
+    readonly exact: boolean,
+  ) {}
+}
+
 interface ChannelChain {
   last: { id: string; hash: string } | null;
   /** Serializes minting per channel: `prev` needs the previous envelope's signature. */
@@ -52,31 +65,33 @@ export class EnvelopeMinter {
       /** This relay run's id: `prev` chains restart at null in each epoch. */
       epoch: string;
       mintId: () => { id: string; ts: number };
-      /** Called in chain order, so subscribers see a channel's envelopes in `prev` order. */
-      publish: (env: Envelope) => void;
+      /** Called in chain order, so subscribers see a channel's envelopes in `prev` order. `json` is the envelope's JSON. */
+      publish: (env: Envelope, json: string) => void;
     },
   ) {}
 
-  /** `authorName`: the name the author's session logged in with, which the relay verified (SPEC.md M7). */
-  mint(post: Post, authorName?: string): Promise<Envelope> {
+  /**
+   * `digest` is `postDigest(post)`, passed by a caller that computed it already (the idempotency key).
+   * `authorName`: the name the author's session logged in with, which the relay verified (SPEC.md M7).
+   */
+  mint(post: Post, digest: string = postDigest(post), exact = false, authorName?: string): Promise<Minted> {
     let chain = this.chains.get(post.channel);
     if (!chain) this.chains.set(post.channel, (chain = { last: null, tail: Promise.resolve() }));
     const c = chain;
     const result = c.tail.then(async () => {
       // Minted inside the chain, so within a channel id order == chain order == publish order.
       const { id, ts } = this.opts.mintId();
-      const env = await signEnvelope(this.opts.backend, this.opts.secretKey, {
-        id,
-        ts,
-        epoch: this.opts.epoch,
-        prev: c.last,
-        post,
-        ...(authorName === undefined ? {} : { authorName }),
-        relay: this.opts.relayKey,
-      });
-      c.last = { id: env.id, hash: envelopeHash(env) };
-      this.opts.publish(env);
-      return env;
+      // The one place an envelope's fields are assembled: a new signed field goes here and in envelopeFields.
+      const { env, hash } = await countersign(
+        this.opts.backend,
+        this.opts.secretKey,
+        { id, ts, epoch: this.opts.epoch, prev: c.last, post, ...(authorName === undefined ? {} : { authorName }), relay: this.opts.relayKey },
+        digest,
+      );
+      c.last = { id: env.id, hash };
+      const json = JSON.stringify(env);
+      this.opts.publish(env, json);
+      return new Minted(env, json, exact);
     });
     // A failed signing must not wedge the channel.
     c.tail = result.catch(() => undefined);

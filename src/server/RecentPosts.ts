@@ -10,18 +10,18 @@
 // of open windows, new posts are refused (RATE_LIMITED) rather than forgetting one that could be replayed.
 import type { Envelope } from '../shared/protocol/relay';
 
-interface Entry {
+interface Entry<R> {
   /** postDigest of the first attempt: same digest = same post, byte for byte. */
   digest: string;
-  result: Promise<Envelope>;
+  result: Promise<R>;
   at: number;
   /** The relay-clock moment after which this post's `sentAt` can no longer pass the window. */
   windowEnd: number;
 }
 
-export type RecentLookup =
+export type RecentLookup<R = Envelope> =
   | { kind: 'new' }
-  | { kind: 'same'; result: Promise<Envelope> }
+  | { kind: 'same'; result: Promise<R> }
   | { kind: 'conflict' }
   /** Relayed before and forgotten (count bound) while its window is still open: refuse, never relay again. */
   | { kind: 'spent' };
@@ -38,9 +38,10 @@ export interface RecentPostsOptions {
   now: () => number;
 }
 
-export class RecentPosts {
+/** `R` is what a post resolved to (the relay keeps its envelope and that envelope's JSON). */
+export class RecentPosts<R = Envelope> {
   // Insertion order == age order, so eviction only looks at the front (both maps).
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, Entry<R>>();
   private readonly tombstones = new Map<string, number>();
   private readonly maxTombstones: number;
 
@@ -56,7 +57,7 @@ export class RecentPosts {
     return this.tombstones.size;
   }
 
-  lookup(author: string, clientId: string, digest: string): RecentLookup {
+  lookup(author: string, clientId: string, digest: string): RecentLookup<R> {
     const key = `${author} ${clientId}`;
     const now = this.opts.now();
     const e = this.entries.get(key);
@@ -79,7 +80,7 @@ export class RecentPosts {
   }
 
   /** Records an attempt in flight (after `hasRoom`); a failed attempt is forgotten so the client may retry it. */
-  remember(author: string, clientId: string, digest: string, sentAt: number, result: Promise<Envelope>): void {
+  remember(author: string, clientId: string, digest: string, sentAt: number, result: Promise<R>): void {
     const key = `${author} ${clientId}`;
     const now = this.opts.now();
     this.expire(now);

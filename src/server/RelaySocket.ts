@@ -50,6 +50,16 @@ const MAX_OWED_STOPS = 4096;
 const QUOTE = 0x22;
 const DOT = 0x2e;
 
+/** ws keeps the TCP socket it writes to in `_socket` (stable across ws 8; null before open and after close). */
+interface WithNetSocket {
+  _socket: { cork(): void; uncork(): void } | null;
+}
+
+function uncorkReplies(ws: RelaySocket): void {
+  ws.repliesCorked = false;
+  (ws as unknown as WithNetSocket)._socket?.uncork();
+}
+
 export type RelaySocketClass = ReturnType<typeof createRelaySocketClass>;
 export type RelaySocket = InstanceType<RelaySocketClass>;
 
@@ -73,6 +83,8 @@ export function createRelaySocketClass(shared: SocketShared) {
     /** Which relay origins a login on this socket may name besides the public ones (SPEC.md L9). */
     originGrant: OriginGrant = NO_ORIGIN_GRANT;
     trpcConnectionParams: Record<string, string | undefined> | null = null;
+    /** Replies of this turn are being gathered into one write (see sendFrame). */
+    repliesCorked = false;
     /** Set once the relay decided to close this socket: later frames are dropped unread. */
     closing: string | null = null;
     private frameWindow = 0;
@@ -129,6 +141,18 @@ export function createRelaySocketClass(shared: SocketShared) {
         stats.bytesOut[familyOfPath(path)] += Buffer.byteLength(frame);
       } else {
         stats.bytesOut[familyOfPath(path)] += frame.byteLength;
+      }
+      // Replies to a frame's requests (a batch of posts) are all ready within one turn; corked until the
+      // turn ends, they leave in one write (one writev, one TCP segment) instead of one per reply, as a
+      // relay that answers a batch in one frame would -- the wire stays one tRPC message per reply, which
+      // is what wsLink reads. Fan-out frames (above) are one per socket and turn already.
+      if (!this.repliesCorked) {
+        const net = (this as unknown as WithNetSocket)._socket;
+        if (net) {
+          net.cork();
+          this.repliesCorked = true;
+          process.nextTick(uncorkReplies, this);
+        }
       }
       super.send(frame);
       this.checkBuffered();

@@ -17,7 +17,8 @@ export interface BusListener {
 }
 
 export interface RelayBus {
-  publishEnvelope(envelope: Envelope): void;
+  /** `json` is `JSON.stringify(envelope)` when the publisher has it already (the minter makes it once). */
+  publishEnvelope(envelope: Envelope, json?: string): void;
   publishPresence(change: PresenceChange): void;
   /** Returns the disposer. */
   subscribe(listener: BusListener): () => void;
@@ -27,8 +28,7 @@ export interface RelayBus {
 export function createInProcessBus(onListenerError: (err: unknown) => void = () => {}): RelayBus {
   const listeners = new Set<BusListener>();
   return {
-    publishEnvelope(envelope) {
-      const json = JSON.stringify(envelope);
+    publishEnvelope(envelope, json = JSON.stringify(envelope)) {
       for (const l of listeners) {
         try {
           l.envelope(envelope, json);

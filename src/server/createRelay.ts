@@ -17,7 +17,7 @@ import { CloseCode, LIMITS, POST_TIME_WINDOW_MS, PROTOCOL_VERSION, RelayReason, 
 import { createInProcessBus, type RelayBus } from './bus';
 import { ChallengeBook } from './ChallengeBook';
 import { type RelayConfig, type RelayConfigInput, resolveConfig } from './config';
-import { createIdMinter, EnvelopeMinter } from './EnvelopeMinter';
+import { createIdMinter, EnvelopeMinter, type Minted } from './EnvelopeMinter';
 import { EventHub, type EventHubOptions } from './EventHub';
 import { createFrameEncoder, isSerializedAsIs } from './frameEncoder';
 import { createLogger, type Logger } from './logger';
@@ -27,7 +27,7 @@ import { RecentPosts } from './RecentPosts';
 import { reasonOf, relayError } from './relayError';
 import { createRelaySocketClass, type RelaySocket } from './RelaySocket';
 import { RelayStats } from './RelayStats';
-import { type AppRouter, createRouter } from './router';
+import { type AppRouter, createFastMutations, createRouter, type RouterDeps } from './router';
 import { VoiceRooms } from './VoiceRooms';
 import { SessionRegistry } from './SessionRegistry';
 import { createTrpcWsAdapter } from './trpcWsAdapter';
@@ -168,9 +168,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     relayKey,
     epoch,
     mintId,
-    publish: (env) => bus.publishEnvelope(env),
+    publish: (env, json) => bus.publishEnvelope(env, json),
   });
-  const recent = new RecentPosts({
+  const recent = new RecentPosts<Minted>({
     maxEntries: config.limits.idempotencyEntries,
     ttlMs: config.limits.idempotencyTtlMs,
     windowMs: POST_TIME_WINDOW_MS,
@@ -191,7 +191,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   const connectionLimiter = perMinute(config.limits.connectionsPerIpPerMinute);
 
   let shuttingDown = false;
-  const router = createRouter({
+  const routerDeps: RouterDeps = {
     config,
     backend,
     relayKey,
@@ -218,7 +218,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       socket.pendingStreams = null;
       if (waiting) for (const stream of waiting) stream.start();
     },
-  });
+  };
+  const router = createRouter(routerDeps);
 
   // Every refusal is counted by reason; socket-level errors from ws (bad frames) arrive with path undefined.
   const onTrpcError = ({ error, path, type }: { error: TRPCError; path: string | undefined; type: string }): void => {
@@ -253,6 +254,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     // superjson leaves a PreEncoded untouched and adds no meta to a `msgs` event (two strings): their
     // frames skip tRPC's response transform, per delivered frame the hottest part of fan-out.
     serializesAsIs: isSerializedAsIs,
+    // chat.post without tRPC's procedure call: the relay's hot path (bench:relay throughput).
+    fastMutations: createFastMutations(routerDeps),
+    jsonEncoder: true, // the frame encoder is JSON.stringify for every reply
   });
 
   const SocketClass = createRelaySocketClass({
@@ -333,6 +337,12 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   function destroyOnError(this: Duplex): void {
     this.destroy();
   }
+  // A shared function, not an arrow in onUpgrade: that closure's context would keep the upgrade request
+  // (its headers, raw headers and parser state, ~2 KiB) alive as long as the socket (bench:relay heap
+  // snapshot: one IncomingMessage retained per /peerjs socket).
+  function forgetUpgradeSocket(this: Duplex): void {
+    upgradeSockets.delete(this);
+  }
 
   function refuseUpgrade(socket: Duplex, status: number, text: string): void {
     if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -358,7 +368,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     if (route) {
       // Sockets handed to other endpoints are tracked so close() can cut any their owner leaves open.
       upgradeSockets.add(socket);
-      socket.once('close', () => upgradeSockets.delete(socket));
+      socket.once('close', forgetUpgradeSocket);
       return route(req, socket, head);
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

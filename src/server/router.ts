@@ -1,6 +1,6 @@
 // The relay's tRPC procedures (SPEC.md L*, M*, A*, P*, R7). Inputs and outputs come from the shared
 // protocol file; this file only decides. Sockets, timers and HTTP live in createRelay.ts.
-import { initTRPC } from '@trpc/server';
+import { initTRPC, TRPCError } from '@trpc/server';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import superjson from 'superjson';
 import type { Ed25519Backend } from '../shared/crypto/ed25519';
@@ -14,6 +14,7 @@ import {
   LIMITS,
   POST_TIME_WINDOW_MS,
   PROTOCOL_VERSION,
+  type Post,
   type PresenceUser,
   RelayReason,
   type ServerInfo,
@@ -31,16 +32,17 @@ import {
   zVoiceStateInput,
   zVoiceWatchInput,
 } from '../shared/protocol/relay';
-import { postDigest, signAttachment, verifyAttachment, verifyLogin, verifyPostSignature } from '../shared/protocol/signed';
+import { postDigest, postSigningBytes, signAttachment, verifyAttachment, verifyLogin, verifyPostSignature } from '../shared/protocol/signed';
 import type { ChallengeBook } from './ChallengeBook';
 import type { RelayConfig } from './config';
-import type { EnvelopeMinter } from './EnvelopeMinter';
+import type { EnvelopeMinter, Minted } from './EnvelopeMinter';
 import { type EventHub, EventStream } from './EventHub';
 import type { Logger } from './logger';
 import type { RecentPosts } from './RecentPosts';
 import { issuesOf, reasonOf, relayError } from './relayError';
 import type { RelaySocket } from './RelaySocket';
 import type { RelayStats } from './RelayStats';
+import type { FastMutation } from './trpcWsAdapter';
 import type { Session, SessionRegistry } from './SessionRegistry';
 import type { VoiceRooms } from './VoiceRooms';
 
@@ -58,7 +60,7 @@ export interface RouterDeps {
   hub: EventHub;
   voice: VoiceRooms;
   minter: EnvelopeMinter;
-  recent: RecentPosts;
+  recent: RecentPosts<Minted>;
   mintId: () => { id: string; ts: number };
   limiters: { logins: RateLimiterMemory; posts: RateLimiterMemory; mints: RateLimiterMemory; presence: RateLimiterMemory; voice: RateLimiterMemory };
   stats: RelayStats;
@@ -95,14 +97,89 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
   }
 }
 
+/** The `authed` middleware's check (SPEC.md L7), also run by the chat.post fast path. */
+function sessionOf(socket: RelaySocket): Session {
+  const session = socket.session;
+  if (!session || session.ended) throw relayError(RelayReason.NOT_LOGGED_IN);
+  return session;
+}
+
+/**
+ * chat.post once its input passed zPost (SPEC.md M1-M6, R4, R11): one function for the tRPC procedure and
+ * the fast path, so both check the same things in the same order. `exact`: the post came from input
+ * without superjson meta, so it holds only JSON values and its envelope's JSON is its exact serialized
+ * form (the fast path then splices that text into the reply).
+ */
+function createPostMessage(d: RouterDeps): (session: Session, post: Post, exact: boolean) => Promise<Minted> {
+  const channelIds = new Set(d.config.channels.map((c) => c.id));
+  return (session, post, exact) => {
+    if (post.author !== session.user.userId) throw relayError(RelayReason.WRONG_AUTHOR);
+    if (!channelIds.has(post.channel)) throw relayError(RelayReason.UNKNOWN_CHANNEL);
+    if (post.text.length === 0 && post.attachments.length === 0) throw relayError(RelayReason.BAD_INPUT, 'empty post');
+    if (post.relay !== d.relayKey) throw relayError(RelayReason.WRONG_RELAY, 'post signed for another relay');
+    // Built once: the idempotency key (digest), the author's signature check and the envelope's binding all
+    // cover these bytes.
+    const bytes = postSigningBytes(post);
+    const digest = postDigest(post, bytes);
+    const seen = d.recent.lookup(post.author, post.clientId, digest);
+    // An idempotent retry (R4) gets its envelope even once its window closed: nothing new is relayed.
+    if (seen.kind === 'same') return seen.result;
+    if (seen.kind === 'conflict' || seen.kind === 'spent') throw relayError(RelayReason.DUPLICATE_CLIENT_ID);
+    // SPEC.md M6: an old signed post cannot come back as new.
+    const skew = post.sentAt - d.now();
+    if (skew < -POST_TIME_WINDOW_MS) throw relayError(RelayReason.STALE_POST, `sentAt is more than ${POST_TIME_WINDOW_MS} ms behind the relay's clock`);
+    if (skew > POST_TIME_WINDOW_MS) throw relayError(RelayReason.CLOCK_SKEW, `sentAt is more than ${POST_TIME_WINDOW_MS} ms ahead of the relay's clock`);
+    if (!d.recent.hasRoom(post.author, post.clientId)) throw relayError(RelayReason.RATE_LIMITED, 'too many recent posts to remember');
+    // Remembered before the first await, so a concurrent retry finds this attempt instead of starting another.
+    const result = (async () => {
+      await consume(d.limiters.posts, post.author);
+      const sig = await verifyPostSignature(d.backend, post, bytes);
+      if (!sig.ok) throw relayError(RelayReason.BAD_SIGNATURE);
+      for (const a of post.attachments) {
+        if (a.uploader !== post.author) throw relayError(RelayReason.BAD_ATTACHMENT, 'attachment uploaded by another key');
+        const ok = await verifyAttachment(d.backend, a, d.relayKey);
+        if (!ok.ok) throw relayError(RelayReason.BAD_ATTACHMENT);
+      }
+      d.stats.posts++;
+      // The login name, verified at login (L4): peers show it for this post without having seen the author (M7).
+      return d.minter.mint(post, digest, exact, session.user.name);
+    })();
+    d.recent.remember(post.author, post.clientId, digest, post.sentAt, result);
+    return result;
+  };
+}
+
+/**
+ * Procedures the adapter serves without tRPC's procedure call (trpcWsAdapter.ts `fastMutations`): chat.post,
+ * the relay's hot path. Same checks in the procedure's order -- login (`authed`), shutting down (`writer`),
+ * the zPost schema with tRPC's own error for a failure -- then the same postMessage; the reply splices the
+ * envelope JSON the minter made once (byte-identical to the procedure's reply: chat.test.ts).
+ */
+export function createFastMutations(d: RouterDeps): Record<string, FastMutation<RelaySocket>> {
+  const postMessage = createPostMessage(d);
+  return {
+    'chat.post': {
+      // superjson's form of an input with nothing but JSON values: its `json` is the input itself.
+      takes: (sent) => typeof sent === 'object' && sent !== null && !Array.isArray(sent) && (sent as { meta?: unknown }).meta === undefined,
+      run(socket, sent) {
+        const session = sessionOf(socket);
+        if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
+        const parsed = zPost.safeParse((sent as { json?: unknown }).json);
+        // What tRPC's input middleware throws for a zod failure (so the error shape and its issues match).
+        if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: parsed.error });
+        return postMessage(session, parsed.data, true);
+      },
+      output: (minted) => (minted as Minted).env,
+      jsonOf: (minted) => ((minted as Minted).exact ? (minted as Minted).json : undefined),
+    },
+  };
+}
+
 export function createRouter(d: RouterDeps) {
   const channelIds = new Set(d.config.channels.map((c) => c.id));
+  const postMessage = createPostMessage(d);
 
-  const authed = t.procedure.use(({ ctx, next }) => {
-    const session = ctx.socket.session;
-    if (!session || session.ended) throw relayError(RelayReason.NOT_LOGGED_IN);
-    return next({ ctx: { ...ctx, session } });
-  });
+  const authed = t.procedure.use(({ ctx, next }) => next({ ctx: { ...ctx, session: sessionOf(ctx.socket) } }));
   const writer = authed.use(({ next }) => {
     if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
     return next();
@@ -148,38 +225,9 @@ export function createRouter(d: RouterDeps) {
     }),
 
     chat: t.router({
-      post: writer.input(zPost).mutation(async ({ ctx, input: post }): Promise<Envelope> => {
-        if (post.author !== ctx.session.user.userId) throw relayError(RelayReason.WRONG_AUTHOR);
-        if (!channelIds.has(post.channel)) throw relayError(RelayReason.UNKNOWN_CHANNEL);
-        if (post.text.length === 0 && post.attachments.length === 0) throw relayError(RelayReason.BAD_INPUT, 'empty post');
-        if (post.relay !== d.relayKey) throw relayError(RelayReason.WRONG_RELAY, 'post signed for another relay');
-        const digest = postDigest(post);
-        const seen = d.recent.lookup(post.author, post.clientId, digest);
-        // An idempotent retry (R4) gets its envelope even once its window closed: nothing new is relayed.
-        if (seen.kind === 'same') return seen.result;
-        if (seen.kind === 'conflict' || seen.kind === 'spent') throw relayError(RelayReason.DUPLICATE_CLIENT_ID);
-        // SPEC.md M6: an old signed post cannot come back as new.
-        const skew = post.sentAt - d.now();
-        if (skew < -POST_TIME_WINDOW_MS) throw relayError(RelayReason.STALE_POST, `sentAt is more than ${POST_TIME_WINDOW_MS} ms behind the relay's clock`);
-        if (skew > POST_TIME_WINDOW_MS) throw relayError(RelayReason.CLOCK_SKEW, `sentAt is more than ${POST_TIME_WINDOW_MS} ms ahead of the relay's clock`);
-        if (!d.recent.hasRoom(post.author, post.clientId)) throw relayError(RelayReason.RATE_LIMITED, 'too many recent posts to remember');
-        // Remembered before the first await, so a concurrent retry finds this attempt instead of starting another.
-        const result = (async () => {
-          await consume(d.limiters.posts, post.author);
-          const sig = await verifyPostSignature(d.backend, post);
-          if (!sig.ok) throw relayError(RelayReason.BAD_SIGNATURE);
-          for (const a of post.attachments) {
-            if (a.uploader !== post.author) throw relayError(RelayReason.BAD_ATTACHMENT, 'attachment uploaded by another key');
-            const ok = await verifyAttachment(d.backend, a, d.relayKey);
-            if (!ok.ok) throw relayError(RelayReason.BAD_ATTACHMENT);
-          }
-          d.stats.posts++;
-          // The login name, verified at login (L4): peers show it for this post without having seen the author (M7).
-          return d.minter.mint(post, ctx.session.user.name);
-        })();
-        d.recent.remember(post.author, post.clientId, digest, post.sentAt, result);
-        return result;
-      }),
+      // Served by the adapter's fast path (createFastMutations below) for every input without superjson meta;
+      // this definition is the reference (the router type, and inputs that carry meta).
+      post: writer.input(zPost).mutation(async ({ ctx, input }): Promise<Envelope> => (await postMessage(ctx.session, input, false)).env),
     }),
 
     attachment: t.router({

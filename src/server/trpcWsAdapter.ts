@@ -25,6 +25,9 @@
 //   one by one with `tooManyRequests` and the socket is kept (wsLink sends every request queued in one tick,
 //   and after a reconnect every pending one, as one frame: closing would make it reconnect in a loop).
 // - No server-side keepAlive timers: the relay pings every socket in one sweep; client PINGs get PONG.
+// - `fastMutations`: mutations the adapter answers itself (FastMutation), for a procedure whose per-request
+//   cost matters (the relay's chat.post, SPEC.md R17); the caller guarantees the same checks and replies as
+//   the procedure, and tests compare the frames.
 import {
   type AnyRouter,
   callTRPCProcedure,
@@ -74,6 +77,48 @@ export interface PushSink {
 }
 interface PushIterator extends AsyncIterator<unknown> {
   [PUSH_ITERATOR](sink: PushSink): void;
+}
+
+/**
+ * A mutation the adapter answers itself instead of through tRPC's procedure call: no middleware chain, no
+ * async input parser, no context object, no input copy by the transformer, no response transform. Meant
+ * for a procedure whose per-request cost matters (the relay's chat.post, bench:relay); its tRPC definition
+ * stays the reference, and the replies must be the ones it gives (a test compares the bytes).
+ */
+export interface FastMutation<S> {
+  /**
+   * True when `sent` (the input as sent) needs nothing from the transformer (superjson: `{json}` with no
+   * `meta`). Other requests go through tRPC's procedure call, which deserializes them -- and for malformed
+   * transformer data fails the frame -- exactly as before.
+   */
+  takes(sent: unknown): boolean;
+  /**
+   * The whole procedure: the checks of every middleware and the input schema its router definition runs,
+   * in the same order, throwing (or rejecting with) the errors they would -- each answered and reported as
+   * any procedure error. `sent` is the input as sent, one `takes()` accepted. It gets the socket, not a
+   * context: createContext is not called. Resolves with a result that `output`/`jsonOf` read.
+   */
+  run(socket: S, sent: unknown): unknown;
+  /** The procedure's output for a result of `run` (what its tRPC definition returns). @default the result */
+  output?(result: unknown): unknown;
+  /**
+   * The output's serialized JSON text when its transformer form is `{json: output}` with no meta, so the
+   * reply is spliced from it; undefined otherwise, and the output is serialized as tRPC would.
+   * @default always undefined
+   */
+  jsonOf?(result: unknown): string | undefined;
+}
+
+/** One request for a FastMutation, as parsed from the frame (the input not yet deserialized). */
+class FastCall<S> {
+  readonly method = 'mutation';
+  constructor(
+    readonly id: Id,
+    readonly jsonrpc: JsonRpc,
+    readonly path: string,
+    readonly input: unknown,
+    readonly fast: FastMutation<S>,
+  ) {}
 }
 
 /** What the adapter keeps on each socket: plain fields, owned by the adapter. */
@@ -139,6 +184,19 @@ export interface TrpcWsAdapterOptions<S extends TrpcWsSocket> {
    * (trpcWsAdapter.test.ts). @default none
    */
   serializesAsIs?: (value: unknown) => boolean;
+  /**
+   * Mutations by path that the adapter answers itself (FastMutation). A request takes that path only when it
+   * is a well-formed `mutation` without `lastEventId`; anything else -- including malformed requests, which
+   * then fail exactly as before -- goes to tRPC's procedure call. Counted, budgeted and refused as any request.
+   * @default none
+   */
+  fastMutations?: Record<string, FastMutation<S>>;
+  /**
+   * The encoder writes each message as its JSON text (as the default one does), so a FastMutation's reply
+   * can be spliced as text; otherwise it is handed to `encoder.encode` as any reply.
+   * @default true without `encoder`, false with one
+   */
+  jsonEncoder?: boolean;
   /** Tests only: leave client PINGs unanswered, as tRPC's option of the same name. @default false */
   dangerouslyDisablePong?: boolean;
 }
@@ -170,6 +228,9 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
   const config = router._def._config;
   const transformer = config.transformer;
   const encoder = opts.encoder ?? jsonEncoder;
+  const textReplies = opts.jsonEncoder ?? opts.encoder === undefined;
+  // A Map, not the options object: a path like `__proto__` or `constructor` must not find anything.
+  const fastMutations = new Map(Object.entries(opts.fastMutations ?? {}));
   const tooManyRequests =
     opts.tooManyRequests ?? (() => new TRPCError({ code: 'TOO_MANY_REQUESTS', message: 'too many requests in this frame or second' }));
 
@@ -275,12 +336,12 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     }
 
     let raw: unknown[];
-    let msgs: TRPCClientOutgoingMessage[];
+    let msgs: (TRPCClientOutgoingMessage | FastCall<S>)[];
     try {
       const decoded: unknown = encoder.decode(payload);
       raw = Array.isArray(decoded) ? decoded : [decoded];
       // Only what may run is parsed (its input deserialized); the excess is read just for its id below.
-      msgs = (raw.length > maxBatchSize ? raw.slice(0, maxBatchSize) : raw).map((m) => parseTRPCMessage(m, transformer));
+      msgs = (raw.length > maxBatchSize ? raw.slice(0, maxBatchSize) : raw).map(parseMessage);
     } catch (cause) {
       fail(socket, null, undefined, new TRPCError({ code: 'PARSE_ERROR', cause }), 'unknown', undefined, undefined, undefined);
       return;
@@ -300,7 +361,10 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
     const refusals = new Refusals(socket);
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
-      if (m.method === 'subscription.stop' || allowed-- > 0) request(socket, m, i);
+      if (m instanceof FastCall) {
+        if (allowed-- > 0) fastCall(socket, m).catch(internal);
+        else refusals.refuse(m.id, m.jsonrpc, 'mutation', m.path);
+      } else if (m.method === 'subscription.stop' || allowed-- > 0) request(socket, m, i);
       else refusals.refuse(m.id, m.jsonrpc, m.method as ProcedureType, m.params.path);
     }
     for (let i = maxBatchSize; i < raw.length; i++) {
@@ -312,6 +376,55 @@ export function createTrpcWsAdapter<S extends TrpcWsSocket>(opts: TrpcWsAdapterO
       const jsonrpc = m.jsonrpc === '2.0' ? '2.0' : undefined;
       if (m.method === 'subscription.stop') stop(socket, id, jsonrpc);
       else refusals.refuse(id, jsonrpc, m.method === 'subscription' ? 'subscription' : 'unknown', typeof m.params?.path === 'string' ? m.params.path : undefined);
+    }
+  }
+
+  /**
+   * parseTRPCMessage, except that a well-formed request for a FastMutation keeps its input as sent (its
+   * `run` deserializes it): the transformer's copy of the input is one of the costs that path avoids.
+   */
+  function parseMessage(m: unknown): TRPCClientOutgoingMessage | FastCall<S> {
+    if (fastMutations.size > 0 && typeof m === 'object' && m !== null && !Array.isArray(m)) {
+      const { id, jsonrpc, method, params } = m as { id?: unknown; jsonrpc?: unknown; method?: unknown; params?: unknown };
+      if (method === 'mutation' && typeof params === 'object' && params !== null && !Array.isArray(params)) {
+        const { path, input, lastEventId } = params as { path?: unknown; input?: unknown; lastEventId?: unknown };
+        const fast = typeof path === 'string' ? fastMutations.get(path) : undefined;
+        // The same id and jsonrpc rules as parseTRPCMessage; a null id is left to it (answered "`id` is required").
+        const idOk = typeof id === 'string' || (typeof id === 'number' && !Number.isNaN(id));
+        if (fast && idOk && (jsonrpc === undefined || jsonrpc === '2.0') && lastEventId === undefined && fast.takes(input)) {
+          return new FastCall(id as Id, jsonrpc, path as string, input, fast);
+        }
+      }
+    }
+    return parseTRPCMessage(m, transformer);
+  }
+
+  /** Runs a FastMutation and answers it: the reply spliced from its JSON, or shaped as tRPC would. */
+  async function fastCall(socket: S, c: FastCall<S>): Promise<void> {
+    let result: unknown;
+    try {
+      result = c.fast.run(socket, c.input);
+      if (isPromiseLike(result)) result = await result;
+    } catch (cause) {
+      fail(socket, c.id, c.jsonrpc, cause, 'mutation', c.path, c.input, undefined);
+      return;
+    }
+    try {
+      const json = textReplies ? c.fast.jsonOf?.(result) : undefined;
+      if (json === undefined) {
+        const output = c.fast.output ? c.fast.output(result) : result;
+        if (isAsyncIterable(output) || isObservable(output)) {
+          throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Cannot return an async iterable or observable from a mutation procedure with WebSockets' });
+        }
+        respond(socket, { id: c.id, jsonrpc: c.jsonrpc, result: { type: 'data', data: output } }, c.path);
+        return;
+      }
+      if (socket.readyState !== WS_OPEN) return;
+      // JSON.stringify of what respond() would encode, key order included: {id, jsonrpc, result: {type, data: {json}}}.
+      const head = c.jsonrpc === '2.0' ? `{"id":${JSON.stringify(c.id)},"jsonrpc":"2.0"` : `{"id":${JSON.stringify(c.id)}`;
+      send(socket, `${head},"result":{"type":"data","data":{"json":${json}}}}`, c.path);
+    } catch (cause) {
+      fail(socket, c.id, c.jsonrpc, cause, 'mutation', c.path, c.input, undefined);
     }
   }
 

@@ -4,7 +4,7 @@ import { type Ed25519Backend, randomSecretKey } from '../crypto/ed25519';
 import { nodeBackend } from '../crypto/nodeBackend';
 import { toB64url } from '../encoding';
 import { type Envelope, zEnvelope } from './relay';
-import { VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelope, verifyEnvelopes } from './signed';
+import { countersign, envelopeHash, postDigest, postSigningBytes, VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelope, verifyEnvelopes, verifyPostSignature } from './signed';
 
 async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
   const b = nodeBackend();
@@ -82,4 +82,21 @@ it('M7 the relay-attested author name is covered by the relay signature; envelop
   assert.deepEqual(await verifyEnvelope(b, { ...named, authorName: 'alice2' }, relay2), { ok: false, reason: 'BAD_SIGNATURE' });
   const { authorName: _, ...stripped } = named;
   assert.deepEqual(await verifyEnvelope(b, stripped, relay2), { ok: false, reason: 'BAD_SIGNATURE' });
+});
+
+it('R17 M3 R6 countersign (signing bytes and digest built once) gives signEnvelope\'s envelope and envelopeHash\'s link', async () => {
+  const { envs } = await envelopes(1);
+  const b = nodeBackend();
+  const relaySecret = randomSecretKey();
+  const key = toB64url(await b.publicKeyOf(relaySecret));
+  const post = envs[0]!.post;
+  const bytes = postSigningBytes(post);
+  assert.equal(postDigest(post, bytes), postDigest(post));
+  assert.deepEqual(await verifyPostSignature(b, post, bytes), { ok: true });
+  assert.notDeepEqual(await verifyPostSignature(b, post, postSigningBytes({ ...post, text: 'other' })), { ok: true });
+  const fields = { id: '01HZZZZZZZZZZZZZZZZZZZ0001', ts: post.sentAt, epoch: 'e', prev: { id: envs[0]!.id, hash: envelopeHash(envs[0]!) }, post, relay: key };
+  const { env, hash } = await countersign(b, relaySecret, fields, postDigest(post));
+  // Ed25519 is deterministic: the same key over the same bytes gives the same signature.
+  assert.deepEqual(env, await signEnvelope(b, relaySecret, fields));
+  assert.equal(hash, envelopeHash(env));
 });

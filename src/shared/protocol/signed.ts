@@ -72,19 +72,23 @@ export function attachmentFields(a: Omit<SignedAttachment, 'rsig'>): CanonicalFi
   ];
 }
 
+/** What the author signs (SPEC.md M2). A caller that needs it for the digest and the check builds it once. */
+export const postSigningBytes = (p: UnsignedPost): Uint8Array => signingBytes('post', postFields(p));
+
 /** The post is bound into the envelope by digest: SHA-256(post signing bytes || author signature). */
-export function postDigest(p: Post): string {
+export function postDigest(p: Post, bytes: Uint8Array = postSigningBytes(p)): string {
   const sig = fromB64url(p.sig) ?? new Uint8Array(0);
-  return sha256B64(concatBytes(signingBytes('post', postFields(p)), sig));
+  return sha256B64(concatBytes(bytes, sig));
 }
 
 /**
- * Envelope signing fields (SPEC.md M3, M7). The relay-attested `authorName` is appended only when present:
- * envelopes minted before it existed keep their 8 fields and still verify, and the canonical JSON array of
- * 9 can never equal one of 8, so a name can be neither stripped from nor added to a signed envelope.
+ * Envelope signing fields (SPEC.md M3, M7). `digest` is `postDigest(e.post)`; a caller that already has it
+ * saves hashing the post again. The relay-attested `authorName` is appended only when present: envelopes
+ * minted before it existed keep their 8 fields and still verify, and the canonical JSON array of 9 can never
+ * equal one of 8, so a name can be neither stripped from nor added to a signed envelope.
  */
-export function envelopeFields(e: Omit<Envelope, 'rsig'>): CanonicalField[] {
-  const fields: CanonicalField[] = [e.id, e.ts, e.epoch, e.post.channel, e.prev?.id ?? null, e.prev?.hash ?? null, e.relay, postDigest(e.post)];
+export function envelopeFields(e: Omit<Envelope, 'rsig'>, digest: string = postDigest(e.post)): CanonicalField[] {
+  const fields: CanonicalField[] = [e.id, e.ts, e.epoch, e.post.channel, e.prev?.id ?? null, e.prev?.hash ?? null, e.relay, digest];
   if (e.authorName !== undefined) fields.push(e.authorName);
   return fields;
 }
@@ -127,8 +131,9 @@ export async function signPost(backend: Ed25519Backend, secretKey: Uint8Array, p
   return { ...p, sig: await signB64(backend, secretKey, signingBytes('post', postFields(p))) };
 }
 
-export const verifyPostSignature = (backend: Ed25519Backend, p: Post): Promise<SignedCheck> =>
-  check(backend, p.author, signingBytes('post', postFields(p)), p.sig);
+/** `bytes` is `postSigningBytes(p)`, passed by a caller that already built it. */
+export const verifyPostSignature = (backend: Ed25519Backend, p: Post, bytes: Uint8Array = postSigningBytes(p)): Promise<SignedCheck> =>
+  check(backend, p.author, bytes, p.sig);
 
 export async function signAttachment(
   backend: Ed25519Backend,
@@ -158,6 +163,22 @@ export async function signEnvelope(
   e: Omit<Envelope, 'rsig'>,
 ): Promise<Envelope> {
   return { ...e, rsig: await signB64(backend, relaySecretKey, signingBytes('envelope', envelopeFields(e))) };
+}
+
+/**
+ * The relay's countersigning step (SPEC.md M3, R6): signEnvelope, and also the envelope's envelopeHash (the
+ * next `prev` link), from one build of the envelope's signing bytes and the post's digest the caller already
+ * has (it checked the post with it). Same results as signEnvelope + envelopeHash (signed.test.ts).
+ */
+export async function countersign(
+  backend: Ed25519Backend,
+  relaySecretKey: Uint8Array,
+  e: Omit<Envelope, 'rsig'>,
+  digest: string,
+): Promise<{ env: Envelope; hash: string }> {
+  const bytes = signingBytes('envelope', envelopeFields(e, digest));
+  const rsig = await backend.sign(relaySecretKey, bytes);
+  return { env: { ...e, rsig: toB64url(rsig) }, hash: sha256B64(concatBytes(bytes, rsig)) };
 }
 
 /**
