@@ -49,6 +49,13 @@ export const PULL_BACKOFF_MAX_MS = 16_000;
 /** Chunks read from the store per step while hashing held content (1 MiB): never all of it at once. */
 const HASH_READ_CHUNKS = 64;
 /**
+ * A download asks for more chunks once at least this many of its window are free (or all it still
+ * misses fit): one GET_CHUNKS per 8 chunks, not one per chunk. Each GET_CHUNKS is a control frame, and
+ * the uploader takes 512 of those in a burst then 64/s per link (G11): at one per chunk, an honest
+ * download faster than 1 MiB/s after its first 8 MiB was dropped as FLOOD.
+ */
+export const REQUEST_BATCH = 8;
+/**
  * Consecutive queued chunks an upload reads from the store at once (256 KiB, one GET_CHUNKS' worth): held
  * until sent, within the link's 64 chunks asked (G11).
  */
@@ -432,9 +439,14 @@ export class AttachmentSync {
       const lastResort = this.ctx.isVirtual(conn.peerId) || undefined;
       const id = want.meta.id;
       const skip = (i: number): boolean => conn.chunkAsked(id, i);
+      let starved = false;
       while (dl.chunksInFlight < this.ctx.opts.chunkWindow && inFlight < PEER_LIMITS.maxChunksInFlight) {
         const room = Math.min(this.ctx.opts.chunkWindow - dl.chunksInFlight, PEER_LIMITS.maxChunksInFlight - inFlight);
+        // Wait until a batch is free (or what is left fits): one GET_CHUNKS per chunk would spend the
+        // uploader's control budget on a fast honest download (G11).
+        if (room < Math.min(REQUEST_BATCH, dl.chunksMissing)) break;
         const indices = dl.takeChunks(Math.min(PEER_LIMITS.maxChunksPerRequest, room), skip);
+        starved = indices.length === 0;
         if (indices.length === 0) break;
         inFlight += indices.length;
         conn.noteChunksAsked(id, dl.chunkCount, indices);
@@ -442,7 +454,7 @@ export class AttachmentSync {
         conn.pending.set(reqId, { kind: 'chunks', at: this.ctx.clock.now(), id: want.meta.id, indices: new Set(indices) });
         conn.sendControl(PeerKind.GET_CHUNKS, reqId, { id: want.meta.id, indices, lastResort });
       }
-      if (dl.chunksInFlight === 0 && dl.chunksMissing > 0 && inFlight < PEER_LIMITS.maxChunksInFlight) blocked.push(want);
+      if (starved && dl.chunksInFlight === 0 && dl.chunksMissing > 0) blocked.push(want);
     }
     if (blocked.length > 0) this.renewLink(conn);
   }
