@@ -108,6 +108,8 @@ interface UploadJob {
   reqId: number;
   id: string;
   index: number;
+  /** When this link first asked for this attachment: uploads are served oldest first. */
+  since: number;
 }
 
 export class AttachmentSync {
@@ -117,9 +119,11 @@ export class AttachmentSync {
   /** Attachments whose signed digests turned out inconsistent: never fetched again (this session). */
   private readonly failed = new Set<string>();
   private readonly uploads = new Map<Conn, UploadJob[]>();
-  private readonly pumping = new Set<Conn>();
+  /** The one upload loop is running (pumpUploads); `wakePump` ends its wait when new chunks are asked. */
+  private pumping = false;
+  private wakePump: (() => void) | null = null;
   /** Per link: chunks already sent, so none is sent twice to the same peer (G6, G13). */
-  private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number> }>>();
+  private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number>; since: number }>>();
   /** Hash lists of what this peer serves, so GET_HASHES does not re-hash the content (G8). */
   private readonly hashLists = new HashListCache();
   /** Links whose downloads wait for a fresh link (renewLink); at most one entry per open link. */
@@ -635,7 +639,7 @@ export class AttachmentSync {
     let entry = perAtt.get(body.id);
     if (!entry) {
       if (perAtt.size >= MAX_PUSHES) perAtt.delete(perAtt.keys().next().value!);
-      perAtt.set(body.id, (entry = { count, chunks: new Set() }));
+      perAtt.set(body.id, (entry = { count, chunks: new Set(), since: this.ctx.clock.now() }));
     }
     entry.count ??= count;
     const sent = entry.chunks;
@@ -646,23 +650,42 @@ export class AttachmentSync {
     for (const i of body.indices) sent.add(i);
     let queue = this.uploads.get(conn);
     if (!queue) this.uploads.set(conn, (queue = []));
-    for (const index of body.indices) queue.push({ reqId, id: body.id, index });
+    for (const index of body.indices) queue.push({ reqId, id: body.id, index, since: entry.since });
     conn.chunksQueued += body.indices.length;
-    this.ctx.spawn(this.pumpUploads(conn), 'upload');
+    this.wakePump?.();
+    this.ctx.spawn(this.pumpUploads(), 'upload');
   }
 
   /**
-   * Sends queued chunks, waiting for the link to drain whenever it is above its high-water mark (G9).
-   * The jobs queued right behind one for the next chunks of the same attachment are read with it, in one
-   * range read of at most UPLOAD_READ_CHUNKS chunks: one store transaction per run instead of one per
-   * 16 KiB (with IndexedDB that per-chunk read paced the whole upload).
+   * The one upload loop: sends queued chunks, serving the transfer that started first among the links
+   * whose send queue is empty (G9: a link above its high-water mark waits for its drain, the others go
+   * on). Oldest first rather than round robin: when several peers fetch from one holder at once, the
+   * first gets the holder's whole uplink, completes, and starts offering in turn, instead of all of them
+   * finishing together at N times the time. The jobs queued right behind one for the next chunks of the
+   * same attachment are read with it, in one range read of at most UPLOAD_READ_CHUNKS chunks: one store
+   * transaction per run instead of one per 16 KiB (with IndexedDB that per-chunk read paced the upload).
    */
-  private async pumpUploads(conn: Conn): Promise<void> {
-    if (this.pumping.has(conn)) return;
-    this.pumping.add(conn);
+  private async pumpUploads(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
     try {
-      const queue = this.uploads.get(conn);
-      while (queue && queue.length > 0 && !conn.closed && !this.ctx.stopped) {
+      while (!this.ctx.stopped) {
+        let conn: Conn | null = null;
+        let head: UploadJob | null = null;
+        const waiting: Conn[] = [];
+        for (const [c, q] of this.uploads) {
+          if (c.closed || q.length === 0) continue;
+          if (c.backlog > 0) waiting.push(c);
+          else if (!head || q[0]!.since < head.since) [conn, head] = [c, q[0]!];
+        }
+        if (!conn) {
+          if (waiting.length === 0) return;
+          // Every link with chunks to send is full: wait for one to drain, or for new chunks asked.
+          await Promise.race([...waiting.map((c) => c.waitDrain()), new Promise<void>((r) => (this.wakePump = r))]);
+          this.wakePump = null;
+          continue;
+        }
+        const queue = this.uploads.get(conn)!;
         const run = [queue.shift()!];
         while (run.length < UPLOAD_READ_CHUNKS && queue[0]?.id === run[0]!.id && queue[0].index === run.at(-1)!.index + 1) {
           run.push(queue.shift()!);
@@ -673,14 +696,14 @@ export class AttachmentSync {
         for (const [k, job] of run.entries()) {
           conn.chunksQueued--;
           if (!data || conn.closed) continue;
-          const part = data.subarray(k * LIMITS.chunkBytes, (k + 1) * LIMITS.chunkBytes);
-          if (!conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, part)) && !conn.closed) {
-            await conn.waitDrain();
-          }
+          // A refused frame waits in the link's queue (within the run: at most 256 KiB past the
+          // high-water mark); the link then waits for its drain before it is served again.
+          conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, data.subarray(k * LIMITS.chunkBytes, (k + 1) * LIMITS.chunkBytes)));
         }
       }
     } finally {
-      this.pumping.delete(conn);
+      this.pumping = false;
+      this.wakePump = null;
     }
   }
 
@@ -900,6 +923,7 @@ export class AttachmentSync {
 
   /** Ends every wait (engine stop). */
   stop(): void {
+    this.wakePump?.();
     for (const want of this.wanted.values()) for (const w of want.waiters.splice(0)) w({ ok: false, reason: 'STOPPED' });
     this.wanted.clear();
     this.pushes.clear();
