@@ -124,6 +124,11 @@ export class AttachmentSync {
   private wakePump: (() => void) | null = null;
   /** Per link: chunks already sent, so none is sent twice to the same peer (G6, G13). */
   private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number>; since: number }>>();
+  /**
+   * Content this peer publishes and the store is still writing: served from these bytes meanwhile. At
+   * most what its own callers are publishing at once (their bytes, already in memory).
+   */
+  private readonly publishing = new Map<string, Uint8Array>();
   /** Hash lists of what this peer serves, so GET_HASHES does not re-hash the content (G8). */
   private readonly hashLists = new HashListCache();
   /** Links whose downloads wait for a fresh link (renewLink); at most one entry per open link. */
@@ -178,12 +183,24 @@ export class AttachmentSync {
     const hashes = chunkHashes(bytes);
     if (sha256B64(hashes) !== meta.meta.chunkRoot) return { ok: false, reason: 'WRONG_DIGEST' };
     await this.ctx.store.putAttachmentMeta(meta);
-    if (!(await this.ctx.store.putAttachmentBytes(meta.id, bytes))) return { ok: false, reason: 'STORE_REFUSED' };
+    // Offered and served from the caller's bytes while the store writes them: a 10 MB IndexedDB write
+    // took seconds that the first receiver would otherwise wait before its first chunk (bench:media).
+    this.publishing.set(meta.id, bytes);
     this.hashLists.set(meta.id, hashes);
-    this.settleWant(meta.id, bytes);
     this.startPush(meta, new Set());
     // The first offers go out now (not awaited: links may take a while to open).
     this.ctx.spawn(this.pushTick(this.pushes.get(meta.id)), 'offer');
+    let stored = false;
+    try {
+      stored = await this.ctx.store.putAttachmentBytes(meta.id, bytes);
+    } finally {
+      this.publishing.delete(meta.id);
+    }
+    if (!stored) {
+      this.pushes.delete(meta.id);
+      return { ok: false, reason: 'STORE_REFUSED' };
+    }
+    this.settleWant(meta.id, bytes);
     return { ok: true };
   }
 
@@ -526,7 +543,7 @@ export class AttachmentSync {
     };
     // The bytes check first: "do you have it" must not load the content (H14). A holder checks the digest
     // against metadata it has at hand; one it would have to read cannot make it fetch anything anyway.
-    if (await this.ctx.store.hasAttachmentBytes(body.id)) {
+    if (await this.holds(body.id)) {
       const push = this.pushes.get(body.id);
       if (push && push.sha256 !== body.sha256) return this.ctx.drop(conn, 'WRONG_DIGEST', true);
       push?.holders.add(conn.peerId);
@@ -574,7 +591,7 @@ export class AttachmentSync {
     try {
       if (this.ctx.selfKind === 'virtual' && !body.lastResort) await this.ctx.delay(this.ctx.opts.virtualDelayMs);
       const held: string[] = [];
-      for (const id of body.ids) if (await this.ctx.store.hasAttachmentBytes(id)) held.push(id);
+      for (const id of body.ids) if (await this.holds(id)) held.push(id);
       conn.sendControl(PeerKind.HAVE, reqId, { ids: held });
     } finally {
       conn.serving--;
@@ -627,7 +644,7 @@ export class AttachmentSync {
         return;
       }
       if (probe.length === 0 && top > 0) count = 0; // past the end
-    } else if (!(await this.ctx.store.hasAttachmentBytes(body.id))) {
+    } else if (!(await this.holds(body.id))) {
       conn.sendControl(PeerKind.NACK, reqId, { reason: 'NOT_FOUND' });
       return;
     }
@@ -867,8 +884,15 @@ export class AttachmentSync {
     for (const w of this.wanted.values()) if (w.source === null && (await this.kick(w))) break;
   }
 
+  /** Whether this peer can serve the content: held in the store, or being published (G8). */
+  private async holds(id: string): Promise<boolean> {
+    return this.publishing.has(id) || this.ctx.store.hasAttachmentBytes(id);
+  }
+
   /** Bytes [start, end) of held content: a range read, or the whole content on a store without one. */
   private async readRange(id: string, start: number, end: number): Promise<Uint8Array | undefined> {
+    const publishing = this.publishing.get(id);
+    if (publishing) return publishing.subarray(Math.max(0, start), Math.max(0, end));
     const store = this.ctx.store;
     if (store.getAttachmentRange) return store.getAttachmentRange(id, start, end);
     return (await store.getAttachment(id))?.bytes?.slice(start, end);
@@ -882,7 +906,7 @@ export class AttachmentSync {
     const cached = this.hashLists.get(id);
     if (cached) {
       // The content may have been evicted since: a list for bytes we no longer hold would promise chunks.
-      return (await this.ctx.store.hasAttachmentBytes(id)) ? cached : null;
+      return (await this.holds(id)) ? cached : null;
     }
     const step = HASH_READ_CHUNKS * LIMITS.chunkBytes;
     const parts: Uint8Array[] = [];
