@@ -5,7 +5,7 @@
 // random peers who holds it. Transfer: hash list first (checked against chunkRoot), then chunks each
 // checked against its hash; a liar is dropped at its first bad chunk and the transfer resumes elsewhere.
 import { sha256B64 } from '../crypto/hash';
-import { concatBytes } from '../encoding';
+import { concatBytes, toB64url } from '../encoding';
 import {
   PEER_LIMITS,
   PeerKind,
@@ -179,8 +179,8 @@ export class AttachmentSync {
   async publish(meta: SignedAttachment, bytes: Uint8Array): Promise<PublishResult> {
     const check = await verifyAttachment(this.ctx.crypto, meta, this.ctx.relayKey);
     if (!check.ok) return { ok: false, reason: check.reason };
-    if (bytes.length !== meta.meta.size || sha256B64(bytes) !== meta.meta.sha256) return { ok: false, reason: 'WRONG_DIGEST' };
-    const hashes = chunkHashes(bytes);
+    if (bytes.length !== meta.meta.size || toB64url(await this.ctx.digest(bytes)) !== meta.meta.sha256) return { ok: false, reason: 'WRONG_DIGEST' };
+    const hashes = await this.chunkHashesOf(bytes);
     if (sha256B64(hashes) !== meta.meta.chunkRoot) return { ok: false, reason: 'WRONG_DIGEST' };
     await this.ctx.store.putAttachmentMeta(meta);
     // Offered and served from the caller's bytes while the store writes them: a 10 MB IndexedDB write
@@ -862,8 +862,9 @@ export class AttachmentSync {
     const done = (r: FetchResult): void => {
       for (const w of want.waiters.splice(0)) w(r);
     };
-    const whole = want.dl!.assemble();
-    if (!whole.ok) {
+    const joined = want.dl!.joined();
+    const whole = joined && toB64url(await this.ctx.digest(joined)) === want.meta.meta.sha256 ? { bytes: joined } : null;
+    if (!whole) {
       // Every chunk matched the signed hash list, yet the whole does not match the signed sha256: the
       // metadata is inconsistent (its uploader lied). No peer is at fault; never try again.
       this.failed.add(id);
@@ -882,6 +883,17 @@ export class AttachmentSync {
     // Now a holder: pass it on, except virtual peers, which only serve when asked (G7).
     if (this.ctx.selfKind !== 'virtual') this.startPush(want.meta, new Set([...want.sources, from]));
     for (const w of this.wanted.values()) if (w.source === null && (await this.kick(w))) break;
+  }
+
+  /** The chunk-hash list of `bytes` (as chunkHashes), with the engine's digest: chunks hashed in parallel. */
+  private async chunkHashesOf(bytes: Uint8Array): Promise<Uint8Array> {
+    const n = Math.max(1, Math.ceil(bytes.length / LIMITS.chunkBytes));
+    const out = new Uint8Array(n * 32);
+    const parts = await Promise.all(
+      Array.from({ length: n }, (_, i) => this.ctx.digest(bytes.subarray(i * LIMITS.chunkBytes, (i + 1) * LIMITS.chunkBytes))),
+    );
+    for (const [i, h] of parts.entries()) out.set(h, i * 32);
+    return out;
   }
 
   /** Whether this peer can serve the content: held in the store, or being published (G8). */

@@ -16,6 +16,7 @@
 //   relay reconnected                  -> engine.syncNow()
 //   engine.on('messages' | 'attachment' | 'progress' | ..., handler); on exit: await engine.stop()
 import type { Ed25519Backend } from '../crypto/ed25519';
+import { type Digest, webDigest } from '../crypto/hash';
 import { PEER_PROTOCOL_VERSION, PeerKind, type Frame, type PeerReason, parseControl } from '../protocol/peer';
 import type { ClientKind, Envelope, SignedAttachment } from '../protocol/relay';
 import type { HistoryStore } from '../store/HistoryStore';
@@ -77,6 +78,11 @@ export interface SyncTuning {
 export interface SyncEngineOptions extends SyncTuning {
   store: HistoryStore;
   crypto: Ed25519Backend;
+  /**
+   * SHA-256 of whole contents (a download's check, G2) and of a published content's chunks. The
+   * simulator passes `jsDigest`, which settles within its steps. @default webDigest (WebCrypto)
+   */
+  digest?: Digest;
   /** The trusted relay key (base64url); every envelope and attachment is verified against it (G2). */
   relayKey: string;
   transport: PeerTransport;
@@ -151,6 +157,7 @@ export interface SyncStats {
 export class SyncEngine implements SyncContext {
   readonly store: HistoryStore;
   readonly crypto: Ed25519Backend;
+  readonly digest: Digest;
   readonly relayKey: string;
   readonly clock: Clock;
   readonly rng: Prng;
@@ -187,6 +194,7 @@ export class SyncEngine implements SyncContext {
   constructor(options: SyncEngineOptions) {
     this.store = options.store;
     this.crypto = options.crypto;
+    this.digest = options.digest ?? webDigest;
     this.relayKey = options.relayKey;
     this.transport = options.transport;
     this.selfKind = options.selfKind ?? 'browser';
