@@ -12,8 +12,10 @@
 //     receiver has verified and stored it (the engine's 'attachment' event); ratio = baseline time / time
 //     to the first receiver (throughput of the transfer path relative to the bare link; target >= 0.7);
 //   - relay bytes: every byte the relay's TCP sockets read and wrote (HTTP, /trpc and /peerjs, WebSocket
-//     framing included) during a share. Twice: a first small share that opens the links (cold), then the
-//     10 MB share on the open links (warm); target < 8 KiB whatever the photo size;
+//     framing included) during a share. Twice: a first 16 KiB share (links that the engines have not
+//     opened yet, e.g. for their start-up catch-up, open here), then the 10 MB share on the open links;
+//     target < 8 KiB whatever the photo size;
+//   - the same 10 MB to one receiver only: the engine's transfer path over one link, without fan-out;
 //   - the sender tab's peak JS heap (CDP Performance.getMetrics JSHeapUsedSize, sampled every 50 ms).
 // Last line: one JSON object.
 import { createHash } from 'node:crypto';
@@ -117,10 +119,11 @@ interface Share {
   senderPeakHeap: number;
   phases: { toFirstChunk: number; chunks: number; toStored: number };
 }
-async function share(size: number, seed: number, cdp: CDPSession | null): Promise<Share> {
+async function share(size: number, seed: number, cdp: CDPSession | null, receivers: Node[]): Promise<Share> {
   const bytes = content(size, seed);
   const { env, att } = await fx.attachedMessage(bytes);
-  for (const n of all) await call(n.page, 'addMessages', [env]);
+  // Only these receivers learn of the message, so only they want the photo.
+  for (const n of [sender, ...receivers]) await call(n.page, 'addMessages', [env]);
   let peak = 0;
   let sampling = cdp !== null;
   const sampler = (async () => {
@@ -157,13 +160,16 @@ async function share(size: number, seed: number, cdp: CDPSession | null): Promis
 }
 
 const rawMs = await baseline();
-const cold = await share(WARMUP_BYTES, 1, null);
+const cold = await share(WARMUP_BYTES, 1, null, receivers);
 // Let the warm-up's gossip end (offers stop after 24 ticks of 250 ms) so its frames do not count.
 await sleep(7_000);
 const cdp = await contexts[0]!.newCDPSession(sender.page);
 await cdp.send('Performance.enable');
 const heapBefore = ((await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] }).metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
-const warm = await share(PHOTO_BYTES, 2, cdp);
+const warm = await share(PHOTO_BYTES, 2, cdp, receivers);
+// The same photo size to one receiver only: the engine's path over one link, without the fan-out.
+await sleep(7_000);
+const single = await share(PHOTO_BYTES, 3, null, receivers.slice(0, 1));
 
 const mb = PHOTO_BYTES / 1e6;
 const firstMs = warm.arrivals[0]!;
@@ -172,6 +178,7 @@ console.log(`bare RTCDataChannel (sender page -> receiver page, ${RAW_MESSAGE_BY
 console.log(`photo to ${RECEIVERS} browsers: first ${firstMs} ms, all ${warm.arrivals.at(-1)} ms (each: ${warm.arrivals.join(', ')} ms)`);
 console.log(`first receiver: ${warm.phases.toFirstChunk} ms to its first verified chunk, ${warm.phases.chunks} ms of chunks, ${warm.phases.toStored} ms from the last chunk to stored`);
 console.log(`ratio to the bare link, first receiver: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO})`);
+console.log(`one receiver only: ${single.arrivals[0]} ms (ratio ${(rawMs / single.arrivals[0]!).toFixed(2)}; ${single.phases.toFirstChunk} ms to the first chunk, ${single.phases.chunks} ms of chunks, ${single.phases.toStored} ms to stored)`);
 console.log(`relay bytes during the share: ${warm.relayBytes} B on open links (10 MB), ${cold.relayBytes} B opening the links (16 KiB share) (target < ${TARGET_RELAY_BYTES})`);
 console.log(`sender tab JS heap: peak ${(warm.senderPeakHeap / 2 ** 20).toFixed(1)} MiB during the share (${(heapBefore / 2 ** 20).toFixed(1)} MiB before)`);
 
@@ -192,6 +199,9 @@ console.log(
     allReceiversMs: warm.arrivals.at(-1),
     arrivalsMs: warm.arrivals,
     firstReceiverPhasesMs: warm.phases,
+    singleReceiverMs: single.arrivals[0],
+    ratioSingleToRaw: Number((rawMs / single.arrivals[0]!).toFixed(3)),
+    singleReceiverPhasesMs: single.phases,
     ratioFirstToRaw: Number(ratio.toFixed(3)),
     ratioTarget: TARGET_RATIO,
     relayBytesWarm: warm.relayBytes,

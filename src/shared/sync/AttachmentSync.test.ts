@@ -235,7 +235,8 @@ describe('G6 wants that end', () => {
     const missing = await sim.fx.attachedMessage(content(500, 1));
     const { env, att } = await sim.fx.attachedMessage(data);
     const holder = await sim.addPeer({ start: false, wrap: (t) => throttleTransport(t, sim.clock, 32 * 1024) });
-    const reader = await sim.addPeer({ start: false, tuning: { wantAttachment: () => false } });
+    // A window smaller than the content, so an abort leaves chunks never asked for.
+    const reader = await sim.addPeer({ start: false, tuning: { wantAttachment: () => false, chunkWindow: 16 } });
     for (const p of [holder, reader]) await p.engine.addMessages([env, missing.env]);
     await holder.store.putAttachmentBytes(att.id, data);
     const drops = watchDrops([holder, reader]);

@@ -5,7 +5,7 @@
 // random peers who holds it. Transfer: hash list first (checked against chunkRoot), then chunks each
 // checked against its hash; a liar is dropped at its first bad chunk and the transfer resumes elsewhere.
 import { sha256B64 } from '../crypto/hash';
-import { concatBytes } from '../encoding';
+import { concatBytes, toB64url } from '../encoding';
 import {
   PEER_LIMITS,
   PeerKind,
@@ -48,6 +48,13 @@ export const WANT_PULL_PASSES = 6;
 export const PULL_BACKOFF_MAX_MS = 16_000;
 /** Chunks read from the store per step while hashing held content (1 MiB): never all of it at once. */
 const HASH_READ_CHUNKS = 64;
+/**
+ * A download asks for more chunks once at least this many of its window are free (or all it still
+ * misses fit): one GET_CHUNKS per 8 chunks, not one per chunk. Each GET_CHUNKS is a control frame, and
+ * the uploader takes 512 of those in a burst then 64/s per link (G11): at one per chunk, an honest
+ * download faster than 1 MiB/s after its first 8 MiB was dropped as FLOOD.
+ */
+export const REQUEST_BATCH = 8;
 /**
  * Consecutive queued chunks an upload reads from the store at once (256 KiB, one GET_CHUNKS' worth): held
  * until sent, within the link's 64 chunks asked (G11).
@@ -101,6 +108,8 @@ interface UploadJob {
   reqId: number;
   id: string;
   index: number;
+  /** When this link first asked for this attachment: uploads are served oldest first. */
+  since: number;
 }
 
 export class AttachmentSync {
@@ -110,9 +119,16 @@ export class AttachmentSync {
   /** Attachments whose signed digests turned out inconsistent: never fetched again (this session). */
   private readonly failed = new Set<string>();
   private readonly uploads = new Map<Conn, UploadJob[]>();
-  private readonly pumping = new Set<Conn>();
+  /** The one upload loop is running (pumpUploads); `wakePump` ends its wait when new chunks are asked. */
+  private pumping = false;
+  private wakePump: (() => void) | null = null;
   /** Per link: chunks already sent, so none is sent twice to the same peer (G6, G13). */
-  private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number> }>>();
+  private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number>; since: number }>>();
+  /**
+   * Content this peer publishes and the store is still writing: served from these bytes meanwhile. At
+   * most what its own callers are publishing at once (their bytes, already in memory).
+   */
+  private readonly publishing = new Map<string, Uint8Array>();
   /** Hash lists of what this peer serves, so GET_HASHES does not re-hash the content (G8). */
   private readonly hashLists = new HashListCache();
   /** Links whose downloads wait for a fresh link (renewLink); at most one entry per open link. */
@@ -163,16 +179,28 @@ export class AttachmentSync {
   async publish(meta: SignedAttachment, bytes: Uint8Array): Promise<PublishResult> {
     const check = await verifyAttachment(this.ctx.crypto, meta, this.ctx.relayKey);
     if (!check.ok) return { ok: false, reason: check.reason };
-    if (bytes.length !== meta.meta.size || sha256B64(bytes) !== meta.meta.sha256) return { ok: false, reason: 'WRONG_DIGEST' };
-    const hashes = chunkHashes(bytes);
+    if (bytes.length !== meta.meta.size || toB64url(await this.ctx.digest(bytes)) !== meta.meta.sha256) return { ok: false, reason: 'WRONG_DIGEST' };
+    const hashes = await this.chunkHashesOf(bytes);
     if (sha256B64(hashes) !== meta.meta.chunkRoot) return { ok: false, reason: 'WRONG_DIGEST' };
     await this.ctx.store.putAttachmentMeta(meta);
-    if (!(await this.ctx.store.putAttachmentBytes(meta.id, bytes))) return { ok: false, reason: 'STORE_REFUSED' };
+    // Offered and served from the caller's bytes while the store writes them: a 10 MB IndexedDB write
+    // took seconds that the first receiver would otherwise wait before its first chunk (bench:media).
+    this.publishing.set(meta.id, bytes);
     this.hashLists.set(meta.id, hashes);
-    this.settleWant(meta.id, bytes);
     this.startPush(meta, new Set());
     // The first offers go out now (not awaited: links may take a while to open).
     this.ctx.spawn(this.pushTick(this.pushes.get(meta.id)), 'offer');
+    let stored = false;
+    try {
+      stored = await this.ctx.store.putAttachmentBytes(meta.id, bytes);
+    } finally {
+      this.publishing.delete(meta.id);
+    }
+    if (!stored) {
+      this.pushes.delete(meta.id);
+      return { ok: false, reason: 'STORE_REFUSED' };
+    }
+    this.settleWant(meta.id, bytes);
     return { ok: true };
   }
 
@@ -432,9 +460,14 @@ export class AttachmentSync {
       const lastResort = this.ctx.isVirtual(conn.peerId) || undefined;
       const id = want.meta.id;
       const skip = (i: number): boolean => conn.chunkAsked(id, i);
+      let starved = false;
       while (dl.chunksInFlight < this.ctx.opts.chunkWindow && inFlight < PEER_LIMITS.maxChunksInFlight) {
         const room = Math.min(this.ctx.opts.chunkWindow - dl.chunksInFlight, PEER_LIMITS.maxChunksInFlight - inFlight);
+        // Wait until a batch is free (or what is left fits): one GET_CHUNKS per chunk would spend the
+        // uploader's control budget on a fast honest download (G11).
+        if (room < Math.min(REQUEST_BATCH, dl.chunksMissing)) break;
         const indices = dl.takeChunks(Math.min(PEER_LIMITS.maxChunksPerRequest, room), skip);
+        starved = indices.length === 0;
         if (indices.length === 0) break;
         inFlight += indices.length;
         conn.noteChunksAsked(id, dl.chunkCount, indices);
@@ -442,7 +475,7 @@ export class AttachmentSync {
         conn.pending.set(reqId, { kind: 'chunks', at: this.ctx.clock.now(), id: want.meta.id, indices: new Set(indices) });
         conn.sendControl(PeerKind.GET_CHUNKS, reqId, { id: want.meta.id, indices, lastResort });
       }
-      if (dl.chunksInFlight === 0 && dl.chunksMissing > 0 && inFlight < PEER_LIMITS.maxChunksInFlight) blocked.push(want);
+      if (starved && dl.chunksInFlight === 0 && dl.chunksMissing > 0) blocked.push(want);
     }
     if (blocked.length > 0) this.renewLink(conn);
   }
@@ -510,7 +543,7 @@ export class AttachmentSync {
     };
     // The bytes check first: "do you have it" must not load the content (H14). A holder checks the digest
     // against metadata it has at hand; one it would have to read cannot make it fetch anything anyway.
-    if (await this.ctx.store.hasAttachmentBytes(body.id)) {
+    if (await this.holds(body.id)) {
       const push = this.pushes.get(body.id);
       if (push && push.sha256 !== body.sha256) return this.ctx.drop(conn, 'WRONG_DIGEST', true);
       push?.holders.add(conn.peerId);
@@ -558,7 +591,7 @@ export class AttachmentSync {
     try {
       if (this.ctx.selfKind === 'virtual' && !body.lastResort) await this.ctx.delay(this.ctx.opts.virtualDelayMs);
       const held: string[] = [];
-      for (const id of body.ids) if (await this.ctx.store.hasAttachmentBytes(id)) held.push(id);
+      for (const id of body.ids) if (await this.holds(id)) held.push(id);
       conn.sendControl(PeerKind.HAVE, reqId, { ids: held });
     } finally {
       conn.serving--;
@@ -611,7 +644,7 @@ export class AttachmentSync {
         return;
       }
       if (probe.length === 0 && top > 0) count = 0; // past the end
-    } else if (!(await this.ctx.store.hasAttachmentBytes(body.id))) {
+    } else if (!(await this.holds(body.id))) {
       conn.sendControl(PeerKind.NACK, reqId, { reason: 'NOT_FOUND' });
       return;
     }
@@ -623,7 +656,7 @@ export class AttachmentSync {
     let entry = perAtt.get(body.id);
     if (!entry) {
       if (perAtt.size >= MAX_PUSHES) perAtt.delete(perAtt.keys().next().value!);
-      perAtt.set(body.id, (entry = { count, chunks: new Set() }));
+      perAtt.set(body.id, (entry = { count, chunks: new Set(), since: this.ctx.clock.now() }));
     }
     entry.count ??= count;
     const sent = entry.chunks;
@@ -634,23 +667,42 @@ export class AttachmentSync {
     for (const i of body.indices) sent.add(i);
     let queue = this.uploads.get(conn);
     if (!queue) this.uploads.set(conn, (queue = []));
-    for (const index of body.indices) queue.push({ reqId, id: body.id, index });
+    for (const index of body.indices) queue.push({ reqId, id: body.id, index, since: entry.since });
     conn.chunksQueued += body.indices.length;
-    this.ctx.spawn(this.pumpUploads(conn), 'upload');
+    this.wakePump?.();
+    this.ctx.spawn(this.pumpUploads(), 'upload');
   }
 
   /**
-   * Sends queued chunks, waiting for the link to drain whenever it is above its high-water mark (G9).
-   * The jobs queued right behind one for the next chunks of the same attachment are read with it, in one
-   * range read of at most UPLOAD_READ_CHUNKS chunks: one store transaction per run instead of one per
-   * 16 KiB (with IndexedDB that per-chunk read paced the whole upload).
+   * The one upload loop: sends queued chunks, serving the transfer that started first among the links
+   * whose send queue is empty (G9: a link above its high-water mark waits for its drain, the others go
+   * on). Oldest first rather than round robin: when several peers fetch from one holder at once, the
+   * first gets the holder's whole uplink, completes, and starts offering in turn, instead of all of them
+   * finishing together at N times the time. The jobs queued right behind one for the next chunks of the
+   * same attachment are read with it, in one range read of at most UPLOAD_READ_CHUNKS chunks: one store
+   * transaction per run instead of one per 16 KiB (with IndexedDB that per-chunk read paced the upload).
    */
-  private async pumpUploads(conn: Conn): Promise<void> {
-    if (this.pumping.has(conn)) return;
-    this.pumping.add(conn);
+  private async pumpUploads(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
     try {
-      const queue = this.uploads.get(conn);
-      while (queue && queue.length > 0 && !conn.closed && !this.ctx.stopped) {
+      while (!this.ctx.stopped) {
+        let conn: Conn | null = null;
+        let head: UploadJob | null = null;
+        const waiting: Conn[] = [];
+        for (const [c, q] of this.uploads) {
+          if (c.closed || q.length === 0) continue;
+          if (c.backlog > 0) waiting.push(c);
+          else if (!head || q[0]!.since < head.since) [conn, head] = [c, q[0]!];
+        }
+        if (!conn) {
+          if (waiting.length === 0) return;
+          // Every link with chunks to send is full: wait for one to drain, or for new chunks asked.
+          await Promise.race([...waiting.map((c) => c.waitDrain()), new Promise<void>((r) => (this.wakePump = r))]);
+          this.wakePump = null;
+          continue;
+        }
+        const queue = this.uploads.get(conn)!;
         const run = [queue.shift()!];
         while (run.length < UPLOAD_READ_CHUNKS && queue[0]?.id === run[0]!.id && queue[0].index === run.at(-1)!.index + 1) {
           run.push(queue.shift()!);
@@ -661,14 +713,14 @@ export class AttachmentSync {
         for (const [k, job] of run.entries()) {
           conn.chunksQueued--;
           if (!data || conn.closed) continue;
-          const part = data.subarray(k * LIMITS.chunkBytes, (k + 1) * LIMITS.chunkBytes);
-          if (!conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, part)) && !conn.closed) {
-            await conn.waitDrain();
-          }
+          // A refused frame waits in the link's queue (within the run: at most 256 KiB past the
+          // high-water mark); the link then waits for its drain before it is served again.
+          conn.sendFrame(encodeChunk(job.reqId, ulidToBytes(job.id)!, job.index, data.subarray(k * LIMITS.chunkBytes, (k + 1) * LIMITS.chunkBytes)));
         }
       }
     } finally {
-      this.pumping.delete(conn);
+      this.pumping = false;
+      this.wakePump = null;
     }
   }
 
@@ -810,8 +862,9 @@ export class AttachmentSync {
     const done = (r: FetchResult): void => {
       for (const w of want.waiters.splice(0)) w(r);
     };
-    const whole = want.dl!.assemble();
-    if (!whole.ok) {
+    const joined = want.dl!.joined();
+    const whole = joined && toB64url(await this.ctx.digest(joined)) === want.meta.meta.sha256 ? { bytes: joined } : null;
+    if (!whole) {
       // Every chunk matched the signed hash list, yet the whole does not match the signed sha256: the
       // metadata is inconsistent (its uploader lied). No peer is at fault; never try again.
       this.failed.add(id);
@@ -844,8 +897,26 @@ export class AttachmentSync {
     for (const w of this.wanted.values()) if (w.source === null && (await this.kick(w))) break;
   }
 
+  /** The chunk-hash list of `bytes` (as chunkHashes), with the engine's digest: chunks hashed in parallel. */
+  private async chunkHashesOf(bytes: Uint8Array): Promise<Uint8Array> {
+    const n = Math.max(1, Math.ceil(bytes.length / LIMITS.chunkBytes));
+    const out = new Uint8Array(n * 32);
+    const parts = await Promise.all(
+      Array.from({ length: n }, (_, i) => this.ctx.digest(bytes.subarray(i * LIMITS.chunkBytes, (i + 1) * LIMITS.chunkBytes))),
+    );
+    for (const [i, h] of parts.entries()) out.set(h, i * 32);
+    return out;
+  }
+
+  /** Whether this peer can serve the content: held in the store, or being published (G8). */
+  private async holds(id: string): Promise<boolean> {
+    return this.publishing.has(id) || this.ctx.store.hasAttachmentBytes(id);
+  }
+
   /** Bytes [start, end) of held content: a range read, or the whole content on a store without one. */
   private async readRange(id: string, start: number, end: number): Promise<Uint8Array | undefined> {
+    const publishing = this.publishing.get(id);
+    if (publishing) return publishing.subarray(Math.max(0, start), Math.max(0, end));
     const store = this.ctx.store;
     if (store.getAttachmentRange) return store.getAttachmentRange(id, start, end);
     return (await store.getAttachment(id))?.bytes?.slice(start, end);
@@ -859,7 +930,7 @@ export class AttachmentSync {
     const cached = this.hashLists.get(id);
     if (cached) {
       // The content may have been evicted since: a list for bytes we no longer hold would promise chunks.
-      return (await this.ctx.store.hasAttachmentBytes(id)) ? cached : null;
+      return (await this.holds(id)) ? cached : null;
     }
     const step = HASH_READ_CHUNKS * LIMITS.chunkBytes;
     const parts: Uint8Array[] = [];
@@ -900,6 +971,7 @@ export class AttachmentSync {
 
   /** Ends every wait (engine stop). */
   stop(): void {
+    this.wakePump?.();
     for (const want of this.wanted.values()) for (const w of want.waiters.splice(0)) w({ ok: false, reason: 'STOPPED' });
     this.wanted.clear();
     this.pushes.clear();

@@ -141,13 +141,22 @@ export class Download {
   }
 
   /**
+   * The verified chunks joined, null unless that is meta.size bytes. The caller still checks the whole
+   * against meta.sha256 (assemble does; the engine does it with its async digest).
+   */
+  joined(): Uint8Array | null {
+    const bytes = concatBytes(...(this.chunks as Uint8Array[]));
+    return bytes.length === this.meta.meta.size ? bytes : null;
+  }
+
+  /**
    * The whole content, checked against meta.sha256 (G8). With every chunk verified against a list that
    * matches chunkRoot, a mismatch here means the signed metadata itself is inconsistent (its uploader
    * lied), not that the last source did.
    */
   assemble(): { ok: true; bytes: Uint8Array } | { ok: false; reason: 'WRONG_DIGEST' } {
-    const bytes = concatBytes(...(this.chunks as Uint8Array[]));
-    if (bytes.length !== this.meta.meta.size) return { ok: false, reason: 'WRONG_DIGEST' };
+    const bytes = this.joined();
+    if (!bytes) return { ok: false, reason: 'WRONG_DIGEST' };
     const digest = sha256(bytes);
     const wantB64 = this.meta.meta.sha256;
     // Compare as base64url text: the metadata carries the digest in that form.

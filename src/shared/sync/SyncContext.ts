@@ -1,6 +1,7 @@
 // What the engine's two halves (MessageSync, AttachmentSync) share: dependencies, options, the roster
 // and link lookups. SyncEngine implements it; the halves never see PeerTransport directly.
 import type { Ed25519Backend } from '../crypto/ed25519';
+import type { Digest } from '../crypto/hash';
 import type { PeerReason } from '../protocol/peer';
 import type { ClientKind, SignedAttachment } from '../protocol/relay';
 import type { HistoryStore } from '../store/HistoryStore';
@@ -62,6 +63,8 @@ export interface ResolvedSyncOptions {
 export interface SyncContext {
   readonly store: HistoryStore;
   readonly crypto: Ed25519Backend;
+  /** SHA-256 of whole contents and of a published content's chunks (G2, G8). */
+  readonly digest: Digest;
   readonly relayKey: string;
   readonly clock: Clock;
   readonly rng: Prng;

@@ -15,6 +15,7 @@ import type { Envelope } from '../protocol/relay';
 import { verifyEnvelope } from '../protocol/signed';
 import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { HIGH_WATER_BYTES } from '../transport/PeerTransport';
+import { REQUEST_BATCH } from './AttachmentSync';
 import { CONTROL_BURST } from './Conn';
 import { DENIAL_TOLERANCE } from './MessageSync';
 import { MemoryStore } from '../store/MemoryStore';
@@ -331,6 +332,33 @@ describe('G8 verified transfer', () => {
     for (const put of puts) assert.deepEqual(put.bytes, put.id === a.att.id ? small : photo);
     const fromHonest = honestLog.filter((f) => f.kind === PeerKind.CHUNK && f.to === reader.id).length;
     assert.equal(fromHonest, 8 - 3, 'the chunks verified before the bad one are kept; only the rest is fetched again');
+    await sim.stopAll();
+  });
+
+  it('G8 G11 a fast honest 16 MiB download asks in batches (one GET_CHUNKS per REQUEST_BATCH chunks) and stays inside the uploader\'s control budget', async () => {
+    // No time passes, so the uploader's control tokens do not refill (512, then 64/s); one chunk moves per
+    // turn, so chunks arrive one by one as on a real data channel (each handled before the next).
+    const sim = await SyncSim.create({ seed: 23, bytesPerTurn: 17 * 1024 });
+    const data = content(16 * 1024 * 1024, 23);
+    const chunks = data.length / (16 * 1024);
+    const { env, att } = await sim.fx.attachedMessage(data);
+    const holder = await sim.addPeer({ start: false });
+    const log: { kind: number; to: string; frame: Uint8Array }[] = [];
+    const reader = await sim.addPeer({ start: false, wrap: (t) => tamperTransport(t, recorder(log)) });
+    for (const p of [holder, reader]) await p.engine.addMessages([env]);
+    await holder.store.putAttachmentBytes(att.id, data);
+    for (const p of [holder, reader]) await sim.start(p);
+    await sim.net.settle();
+    const dropped: string[] = [];
+    for (const p of [holder, reader]) p.engine.on('peerDropped', (e) => dropped.push(`${e.peerId}:${e.reason}`));
+    const fetched = reader.engine.fetchAttachment(att.id);
+    await sim.net.settle();
+    const r = await fetched;
+    assert.ok(r.ok, `fetched: ${JSON.stringify(r.ok ? '' : r.reason)}`);
+    assert.deepEqual(dropped, []);
+    const asks = log.filter((f) => f.kind === PeerKind.GET_CHUNKS).length;
+    assert.ok(asks <= Math.ceil(chunks / REQUEST_BATCH), `${asks} GET_CHUNKS for ${chunks} chunks`);
+    assert.ok(asks < CONTROL_BURST, 'within the burst an uploader allows');
     await sim.stopAll();
   });
 

@@ -1,6 +1,7 @@
 // The sync simulator: N SyncEngines with MemoryStores on one SimNetwork and one ManualClock, driven in
 // gossip rounds (advance the clock one gossip interval, then let the network settle). Used by the
 // engine tests and by bench/gossip.bench.ts, so both measure the same code the apps run.
+import { jsDigest } from '../../crypto/hash';
 import { MemoryStore } from '../../store/MemoryStore';
 import type { ClientKind } from '../../protocol/relay';
 import type { PeerTransport } from '../../transport/PeerTransport';
@@ -84,6 +85,7 @@ export class SyncSim {
     const engine = new SyncEngine({
       store,
       crypto: this.fx.backend,
+      digest: jsDigest,
       relayKey: this.fx.relayKey,
       transport,
       selfKind: opts.kind ?? 'browser',
