@@ -5,6 +5,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useLayoutEffect, useRef, useState } from 'react';
 import type { Envelope } from '../../shared/protocol/relay';
 import type { Row } from '../history/buildRows';
+import { attachmentsHeight } from './MessageAttachments';
 import { MessageRow, type NameLookup } from './MessageRow';
 import styles from './MessageList.module.css';
 
@@ -47,7 +48,10 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
     estimateSize: (i) => {
       const r = rows[i];
       if (!r || r.kind === 'new' || r.kind === 'gap') return 32;
-      return (r.head ? 58 : 26) + (r.day ? 32 : 0);
+      // Photos and file cards add their known height (MD7): an estimate close to the measure keeps the
+      // scroll position still when the row mounts and is measured.
+      const atts = r.kind === 'msg' ? r.env.post.attachments : (r.post.attachments ?? []);
+      return (r.head ? 58 : 26) + (r.day ? 32 : 0) + attachmentsHeight(atts);
     },
     getItemKey: (i) => rows[i]!.key,
     anchorTo: 'end',
