@@ -84,7 +84,11 @@ const pick = (page: Page, name: string, mimeType: string, buffer: Buffer) => pag
 const published = (page: Page) =>
   page.evaluate(() => {
     const f = (window as unknown as { __harness: { fake: { published: { bytes: Uint8Array; attachment: { id: string; meta: { name: string; width?: number; height?: number } } }[] } } }).__harness.fake;
-    return f.published.map((p) => ({ id: p.attachment.id, name: p.attachment.meta.name, width: p.attachment.meta.width, height: p.attachment.meta.height, b64: btoa(String.fromCharCode(...p.bytes)) }));
+    return f.published.map((p) => {
+      let s = '';
+      for (const b of p.bytes) s += String.fromCharCode(b);
+      return { id: p.attachment.id, name: p.attachment.meta.name, width: p.attachment.meta.width, height: p.attachment.meta.height, b64: btoa(s) };
+    });
   });
 const posts = (page: Page) =>
   page.evaluate(() => (window as unknown as { __harness: { fake: { posts: { text: string; clientId: string; attachments: { id: string }[] }[] } } }).__harness.fake.posts.map((p) => ({ text: p.text, clientId: p.clientId, attachments: p.attachments.map((a) => a.id) })));
@@ -168,7 +172,10 @@ describe('composer attachments', () => {
     // And from what the store keeps (what peers are served).
     const stored = await page.evaluate(async (id) => {
       const r = await (window as unknown as { __harness: { getAttachment(id: string): Promise<{ bytes?: Uint8Array } | undefined> } }).__harness.getAttachment(id);
-      return r?.bytes ? btoa(String.fromCharCode(...r.bytes)) : null;
+      if (!r?.bytes) return null;
+      let s = '';
+      for (const b of r.bytes) s += String.fromCharCode(b);
+      return btoa(s);
     }, pub[0]!.id);
     assert.ok(stored, 'the stripped bytes are stored');
     assert.ok(!contains(Buffer.from(stored, 'base64'), 'GPSMARK'), 'GPS is gone from the stored bytes');
