@@ -10,6 +10,7 @@ import { useAttachment } from '../hooks/useAttachment';
 import { useBlobUrl } from '../hooks/useBlobUrl';
 import type { ClientLike } from '../session/ClientLike';
 import styles from './Lightbox.module.css';
+import { visibleControls } from './RichText';
 
 /** Zoom steps; 1 = fit the window. */
 export const ZOOM_STEPS = [1, 1.5, 2, 3, 4] as const;
@@ -54,7 +55,7 @@ export function Lightbox(props: { client: ClientLike; photos: readonly SignedAtt
       }}
     >
       <div className={styles.bar}>
-        <bdi className={styles.title}>{att.meta.name}</bdi>
+        <bdi className={styles.title}>{visibleControls(att.meta.name)}</bdi>
         <span className={styles.count}>
           {index + 1} / {photos.length}
         </span>

@@ -10,6 +10,7 @@ import { useAttachment } from '../hooks/useAttachment';
 import { useBlobUrl } from '../hooks/useBlobUrl';
 import { usePhotoViewer } from './PhotoViewerContext';
 import styles from './MessageAttachments.module.css';
+import { visibleControls } from './RichText';
 
 export function MessageAttachments({ attachments }: { attachments: readonly SignedAttachment[] }) {
   if (attachments.length === 0) return null;
@@ -98,7 +99,7 @@ function FileCard({ att }: { att: SignedAttachment }) {
       </span>
       <span className={styles.fileText}>
         <bdi className={styles.fileName} title={name}>
-          {name}
+          {visibleControls(name)}
         </bdi>
         <span className={styles.fileMeta}>
           {formatBytes(att.meta.size)} · <bdi>{att.meta.mime}</bdi>

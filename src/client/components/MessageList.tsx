@@ -119,6 +119,22 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
     });
   }, [v, props]);
 
+  // The viewport shrinks when the composer grows (files waiting, a longer draft): a reader who was at the
+  // bottom stays there instead of having the newest rows slide under the composer. Judged from the DOM
+  // before the shrink (the at-end state can lag the first placement).
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    let height = el.clientHeight;
+    const ro = new ResizeObserver(() => {
+      const wasAtEnd = el.scrollHeight - el.scrollTop - height <= AT_END_PX;
+      if (el.clientHeight < height && wasAtEnd) el.scrollTop = el.scrollHeight;
+      height = el.clientHeight;
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
   useEffect(() => {
     if (!flash) return;
     const t = setTimeout(() => setFlash(null), 1500);

@@ -7,6 +7,7 @@ import { useBlobUrl } from '../hooks/useBlobUrl';
 import type { PendingFile } from '../hooks/usePendingAttachments';
 import { formatBytes } from './MessageAttachments';
 import styles from './PendingAttachments.module.css';
+import { visibleControls } from './RichText';
 
 export function PendingAttachments(props: { items: readonly PendingFile[]; onRemove(key: number): void }) {
   if (props.items.length === 0) return null;
@@ -41,7 +42,7 @@ function Item({ item, onRemove }: { item: PendingFile; onRemove(): void }) {
       )}
       <span className={styles.text}>
         <bdi className={styles.name} title={item.name}>
-          {item.name}
+          {visibleControls(item.name)}
         </bdi>
         <span className={styles.meta}>
           {formatBytes(item.prepared?.bytes.length ?? item.file.size)}

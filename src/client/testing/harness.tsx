@@ -120,19 +120,27 @@ async function main() {
     /** What the sender's app makes of a picked file (metadata with a real thumbnail). */
     prepare: (bytes: Uint8Array, name: string) => prepareAttachment(bytes, { name }),
     /** A photo-like picture from the page's own encoder. */
-    async photo(width: number, height: number, type: 'image/jpeg' | 'image/png'): Promise<Uint8Array> {
+    async photo(width: number, height: number, type: 'image/jpeg' | 'image/png', hue = 200): Promise<Uint8Array> {
+      // A little landscape: sky, sun, two ridges; `hue` varies the scene.
       const c = new OffscreenCanvas(width, height);
       const ctx = c.getContext('2d')!;
-      const g = ctx.createLinearGradient(0, 0, width, height);
-      g.addColorStop(0, '#1e6091');
-      g.addColorStop(0.5, '#f9c74f');
-      g.addColorStop(1, '#90be6d');
-      ctx.fillStyle = g;
+      const sky = ctx.createLinearGradient(0, 0, 0, height);
+      sky.addColorStop(0, `hsl(${hue} 70% 45%)`);
+      sky.addColorStop(1, `hsl(${(hue + 40) % 360} 80% 75%)`);
+      ctx.fillStyle = sky;
       ctx.fillRect(0, 0, width, height);
-      ctx.fillStyle = 'rgb(255 255 255 / 0.6)';
+      ctx.fillStyle = 'rgb(255 240 200 / 0.9)';
       ctx.beginPath();
-      ctx.arc(width * 0.7, height * 0.35, Math.min(width, height) * 0.18, 0, Math.PI * 2);
+      ctx.arc(width * 0.7, height * 0.3, Math.min(width, height) * 0.12, 0, Math.PI * 2);
       ctx.fill();
+      for (const [i, y] of [0.62, 0.78].entries()) {
+        ctx.fillStyle = `hsl(${(hue + 150) % 360} 35% ${30 - i * 12}%)`;
+        ctx.beginPath();
+        ctx.moveTo(0, height);
+        for (let x = 0; x <= width; x += width / 8) ctx.lineTo(x, height * (y + 0.08 * Math.sin((x / width) * 9 + i * 2)));
+        ctx.lineTo(width, height);
+        ctx.fill();
+      }
       return new Uint8Array(await (await c.convertToBlob({ type, quality: 0.9 })).arrayBuffer());
     },
     markRead,
