@@ -350,6 +350,11 @@ describe('attachments in messages', () => {
     assert.equal(await msg.getByRole('progressbar').count(), 0);
     const row1 = (await msg.boundingBox())!;
     assert.equal(row1.height, row0.height, 'the row keeps its height when the full image lands');
+    // New messages re-read the window as new objects: the photo keeps its object URL (no refetch, no flicker).
+    const src = await msg.locator('img[alt="beach.jpg"]').getAttribute('src');
+    await page.evaluate(() => (window as unknown as { __harness: { add(c: string, a: number, t: string): Promise<unknown> } }).__harness.add('general', 0, 'nice one'));
+    await page.getByTestId('message').filter({ hasText: 'nice one' }).waitFor();
+    assert.equal(await msg.locator('img[alt="beach.jpg"]').getAttribute('src'), src);
     await page.context().close();
   });
 

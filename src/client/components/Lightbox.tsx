@@ -87,7 +87,8 @@ export function Lightbox(props: { client: ClientLike; photos: readonly SignedAtt
 }
 
 function Picture({ client, att, zoom }: { client: ClientLike; att: SignedAttachment; zoom: number }) {
-  const view = useMemo(() => attachmentView(att.meta), [att.meta]);
+  // Keyed by id: the metadata an id names never changes (the window re-reads envelopes as new objects).
+  const view = useMemo(() => attachmentView(att.meta), [att.id]);
   const thumb = view.kind === 'image' ? view.thumbnail : null;
   const thumbUrl = useBlobUrl(thumb?.bytes ?? null, thumb?.mime ?? '');
   const { state } = useAttachment(client, att, { auto: true, image: true });

@@ -24,7 +24,8 @@ export function MessageAttachments({ attachments }: { attachments: readonly Sign
 }
 
 function Attachment({ att }: { att: SignedAttachment }) {
-  const view = useMemo(() => attachmentView(att.meta), [att.meta]);
+  // Keyed by id: the metadata an id names never changes (the window re-reads envelopes as new objects).
+  const view = useMemo(() => attachmentView(att.meta), [att.id]);
   return view.kind === 'image' ? <PhotoTile att={att} width={view.width} height={view.height} thumbnail={view.thumbnail} /> : <FileCard att={att} />;
 }
 

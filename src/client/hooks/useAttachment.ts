@@ -25,12 +25,18 @@ const FAIL_TEXT: Record<string, string> = {
   UNKNOWN: 'its description is not stored here',
 };
 
-/** Ids of the other sessions online: a new one may hold the attachment. */
-const otherPeers = (client: ClientLike): string[] =>
-  client
-    .getSnapshot()
-    .presence.filter((p) => !p.isSelf)
-    .map((p) => p.peerId);
+/**
+ * UNKNOWN right after a message lands is a race, not a fault: the engine stores the envelope, then its
+ * attachments' metadata, and the list may render in between. Asked again this often, this many times.
+ */
+const UNKNOWN_RETRY_MS = 1000;
+const UNKNOWN_RETRIES = 3;
+
+/** Ids of the other sessions online (a new one may hold the attachment), and the open peer links. */
+const otherPeers = (client: ClientLike): { ids: string[]; links: number } => {
+  const s = client.getSnapshot();
+  return { ids: s.presence.filter((p) => !p.isSelf).map((p) => p.peerId), links: s.links };
+};
 
 export interface UseAttachmentOptions {
   /** Fetch as soon as the view mounts (photos); else only on load() (file cards). */
@@ -52,12 +58,18 @@ export function useAttachment(client: ClientLike, att: SignedAttachment, opts: U
   const want = opts.auto || attempt > 0;
   const onBytes = useRef(opts.onBytes);
   onBytes.current = opts.onBytes;
+  const unknownTries = useRef(0);
+  // The id names immutable signed metadata; the window re-reads envelopes as new objects on every change,
+  // which must not restart a fetch or swap the object URL.
+  const meta = useRef(att.meta);
+  meta.current = att.meta;
 
   useEffect(() => {
     if (!want) return;
     const ac = new AbortController();
     let url: string | null = null;
     let got = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     setState((s) => (s.phase === 'ready' ? s : { phase: 'fetching', progress: 0 }));
     const offProgress = client.on('attachmentProgress', (e) => {
       if (e.id === id && !got && e.totalBytes > 0) setState({ phase: 'fetching', progress: Math.min(1, e.receivedBytes / e.totalBytes) });
@@ -68,10 +80,13 @@ export function useAttachment(client: ClientLike, att: SignedAttachment, opts: U
         if (ac.signal.aborted) return;
         got = true;
         if (r.ok) {
-          const view = opts.image ? contentView(att.meta, r.bytes) : { kind: 'file' as const };
+          const view = opts.image ? contentView(meta.current, r.bytes) : { kind: 'file' as const };
           onBytes.current?.(r.bytes);
           if (view.kind === 'image') url = URL.createObjectURL(new Blob([r.bytes as Uint8Array<ArrayBuffer>], { type: view.mime }));
           setState({ phase: 'ready', url });
+        } else if (r.reason === 'UNKNOWN' && unknownTries.current < UNKNOWN_RETRIES) {
+          unknownTries.current++;
+          retry = setTimeout(() => setAttempt((n) => n + 1), UNKNOWN_RETRY_MS);
         } else if (WAIT_REASONS.has(r.reason)) {
           setState({ phase: 'waiting' });
         } else if (r.reason !== 'ABORTED') {
@@ -81,20 +96,23 @@ export function useAttachment(client: ClientLike, att: SignedAttachment, opts: U
       .catch((err: unknown) => !ac.signal.aborted && setState({ phase: 'failed', message: String(err) }));
     return () => {
       ac.abort();
+      clearTimeout(retry);
       offProgress();
       if (url) URL.revokeObjectURL(url);
     };
-  }, [client, id, att.meta, want, attempt, opts.image]);
+  }, [client, id, want, attempt, opts.image]);
 
   // Waiting: a peer that comes online, or the engine's background fetch, may bring it.
   const waiting = state.phase === 'waiting';
   useEffect(() => {
     if (!waiting) return;
-    const known = new Set(otherPeers(client));
+    const start = otherPeers(client);
+    const known = new Set(start.ids);
     const again = () => setAttempt((n) => n + 1);
     const offStored = client.on('attachmentStored', (e) => e.id === id && again());
     const offSnap = client.subscribe(() => {
-      if (otherPeers(client).some((p) => !known.has(p))) again();
+      const now = otherPeers(client);
+      if (now.links > start.links || now.ids.some((p) => !known.has(p))) again();
     });
     return () => {
       offStored();
