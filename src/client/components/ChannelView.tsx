@@ -22,6 +22,14 @@ import styles from './ChannelView.module.css';
 /** Announced text per message at most. */
 const ANNOUNCE_CHARS = 200;
 
+/** " (2 photos, 1 file)" for the live region: a message may be attachments only. */
+function attachmentsWords(e: Envelope): string {
+  const photos = e.post.attachments.filter((a) => attachmentView(a.meta).kind === 'image').length;
+  const files = e.post.attachments.length - photos;
+  const parts = [photos && `${photos} photo${photos > 1 ? 's' : ''}`, files && `${files} file${files > 1 ? 's' : ''}`].filter(Boolean);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
 export function ChannelView(props: {
   channel: string;
   snapshot: ClientSnapshot;
@@ -108,7 +116,7 @@ export function ChannelView(props: {
     const fresh = envelopes.filter((e) => e.id > prev.id && e.post.author !== self);
     seenNewest.current = { channel, id: last > prev.id ? last : prev.id };
     if (fresh.length > 0) {
-      setAnnounce(fresh.map((e) => `${names(e.post.author) ?? 'unknown'}: ${e.post.text.slice(0, ANNOUNCE_CHARS)}`).join('\n'));
+      setAnnounce(fresh.map((e) => `${names(e.post.author) ?? 'unknown'}: ${e.post.text.slice(0, ANNOUNCE_CHARS)}${attachmentsWords(e)}`).join('\n'));
     }
   }, [envelopes, channel, self, names]);
 

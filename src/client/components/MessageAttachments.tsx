@@ -8,9 +8,13 @@ import { photoBox } from '../media/photoBox';
 import { saveBytes } from '../media/saveBytes';
 import { useAttachment } from '../hooks/useAttachment';
 import { useBlobUrl } from '../hooks/useBlobUrl';
+import { useDelayed } from '../hooks/useDelayed';
 import { usePhotoViewer } from './PhotoViewerContext';
 import styles from './MessageAttachments.module.css';
 import { visibleControls } from './RichText';
+
+/** A fetch shows its progress bar once it has taken this long (a store read does not). */
+export const PROGRESS_AFTER_MS = 250;
 
 export function MessageAttachments({ attachments }: { attachments: readonly SignedAttachment[] }) {
   if (attachments.length === 0) return null;
@@ -37,6 +41,7 @@ function PhotoTile(props: { att: SignedAttachment; width: number; height: number
   const thumbUrl = useBlobUrl(props.thumbnail?.bytes ?? null, props.thumbnail?.mime ?? '');
   const box = photoBox(props.width, props.height);
   const ref = useRef<HTMLButtonElement>(null);
+  const slow = useDelayed(state.phase === 'fetching', PROGRESS_AFTER_MS);
   // The bytes turned out not to be the signed image (MD4): a download card, never an <img> of them.
   if (state.phase === 'ready' && !state.url) return <FileCard att={att} />;
   const full = state.phase === 'ready' ? state.url : null;
@@ -58,7 +63,7 @@ function PhotoTile(props: { att: SignedAttachment; width: number; height: number
           </span>
         )}
       </button>
-      {state.phase === 'fetching' && (
+      {state.phase === 'fetching' && (slow || state.progress > 0) && (
         <div
           className={styles.progress}
           role="progressbar"
