@@ -358,7 +358,7 @@ describe('attachments in messages', () => {
     await page.context().close();
   });
 
-  it('MD10 the photo viewer opens with Enter on the photo, moves with the arrows, closes with Escape and gives focus back', async () => {
+  it('MD10 MD7 the photo viewer opens with Enter on the photo, moves with the arrows, closes with Escape and gives focus back', async () => {
     const page = await open();
     await pick(page, 'one.jpg', 'image/jpeg', await photo(page, 800, 600, 'image/jpeg'));
     await page.getByRole('button', { name: 'Remove one.jpg' }).waitFor();
@@ -367,6 +367,11 @@ describe('attachments in messages', () => {
     const sent = await sendAndConfirm(page, 'two photos');
     const opener = sent.message.getByRole('button', { name: 'Open photo one.jpg' });
     await opener.locator('img[data-full=true]').waitFor();
+    // MD7: two photos side by side keep their own signed shapes (a flex line must not stretch one).
+    const b1 = (await opener.boundingBox())!;
+    const b2 = (await sent.message.getByRole('button', { name: 'Open photo two.png' }).boundingBox())!;
+    assert.deepEqual([Math.round(b1.width), Math.round(b1.height)], [320, 240]);
+    assert.deepEqual([Math.round(b2.width), Math.round(b2.height)], [192, 320]);
     await opener.focus();
     await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog', { name: 'Photo viewer' });

@@ -18,8 +18,10 @@ export const PROGRESS_AFTER_MS = 250;
 
 export function MessageAttachments({ attachments }: { attachments: readonly SignedAttachment[] }) {
   if (attachments.length === 0) return null;
+  // Several photos share the row (two to a line on a phone) instead of stacking at full width.
+  const multi = attachments.filter((a) => attachmentView(a.meta).kind === 'image').length > 1;
   return (
-    <div className={styles.list}>
+    <div className={`${styles.list} ${multi ? styles.multi : ''}`}>
       {attachments.map((a) => (
         <Attachment key={a.id} att={a} />
       ))}
