@@ -197,7 +197,7 @@ export function ChannelView(props: {
         setDragging(true);
       }}
       onDragLeave={(e) => {
-        if (e.currentTarget === e.target || !e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
       }}
       onDrop={(e) => {
         setDragging(false);

@@ -72,7 +72,7 @@ export function usePendingAttachments(
   const state = useSyncExternalStore(subscribe, () => get(channel));
 
   const prepare = useCallback(
-    async (key: number, file: File, keepOriginal: boolean) => {
+    async (key: number, file: File, name: string, keepOriginal: boolean) => {
       patch(channel, key, { status: 'preparing', prepared: null, signed: null, error: null });
       let r: Prepared;
       try {
@@ -81,7 +81,7 @@ export function usePendingAttachments(
         if (!head.ok && head.reason === HeaderReason.TOO_MANY_PIXELS) r = { ok: false, reason: head.reason, message: head.message };
         else {
           const bytes = new Uint8Array(await file.arrayBuffer());
-          r = await prepareAttachment(bytes, { name: file.name || 'pasted', claimedMime: file.type, keepOriginal, maxBytes: limits.maxBytes });
+          r = await prepareAttachment(bytes, { name, claimedMime: file.type, keepOriginal, maxBytes: limits.maxBytes });
         }
       } catch (err) {
         r = { ok: false, reason: 'BAD_IMAGE', message: `The file could not be read (${String(err)}).` };
@@ -116,7 +116,7 @@ export function usePendingAttachments(
         }
       }
       set(channel, (c) => ({ ...c, items: [...c.items, ...accepted], refused }));
-      for (const a of accepted) void prepare(a.key, a.file, s.keepMetadata);
+      for (const a of accepted) void prepare(a.key, a.file, a.name, s.keepMetadata);
     },
     [channel, limits.maxBytes, limits.maxCount, prepare],
   );
@@ -127,7 +127,7 @@ export function usePendingAttachments(
     (keep: boolean) => {
       set(channel, (s) => ({ ...s, keepMetadata: keep }));
       // What is not minted yet is prepared again the new way (the digests sign what is shared, MD3).
-      for (const i of get(channel).items) if (!i.signed && i.status !== 'uploading') void prepare(i.key, i.file, keep);
+      for (const i of get(channel).items) if (!i.signed && i.status !== 'uploading') void prepare(i.key, i.file, i.name, keep);
     },
     [channel, prepare],
   );
