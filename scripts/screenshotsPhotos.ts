@@ -50,7 +50,7 @@ try {
     await page.getByRole('button', { name: 'Remove summit-selfie.jpg' }).waitFor();
     await page.getByTestId('composer').fill('and one more');
     // The phone's column fits less: scroll back to the cards so they are in the picture too.
-    if (name === 'phone') await page.$eval('[data-testid=message-scroller]', (el) => (el.scrollTop -= 560));
+    if (name === 'phone') await page.getByRole('group', { name: /File map/ }).evaluate((el) => el.scrollIntoView({ block: 'start' }));
     await page.waitForTimeout(600);
     await page.screenshot({ path: `${out}/app-photos-${name}.png` });
     console.log('wrote', `${out}/app-photos-${name}.png`);
