@@ -3,22 +3,34 @@
 // reaching the bottom) and of the read marker (moves while the tab is visible and the list at the bottom).
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ClientSnapshot } from '../../shared/client/PeerchatClient';
-import { LIMITS, type Envelope } from '../../shared/protocol/relay';
+import { LIMITS, type Envelope, type SignedAttachment } from '../../shared/protocol/relay';
 import { type OutgoingPost, buildRows } from '../history/buildRows';
 import { historyReader } from '../history/historyDb';
 import { useChannelWindow } from '../hooks/useChannelWindow';
 import { authorNameOf } from '../hooks/useNames';
+import { usePendingAttachments } from '../hooks/usePendingAttachments';
+import { attachmentView } from '../media/attachmentView';
 import { markRead } from '../hooks/useUnread';
 import { useWatchAuthors } from '../hooks/useWatchAuthors';
 import type { ClientLike } from '../session/ClientLike';
 import { Composer } from './Composer';
+import { Lightbox } from './Lightbox';
 import { LiveAnnouncer } from './LiveAnnouncer';
 import { MessageList, type MessageListHandle } from './MessageList';
 import type { NameLookup } from './MessageRow';
+import { type PhotoViewer, PhotoViewerContext } from './PhotoViewerContext';
 import styles from './ChannelView.module.css';
 
 /** Announced text per message at most. */
 const ANNOUNCE_CHARS = 200;
+
+/** " (2 photos, 1 file)" for the live region: a message may be attachments only. */
+function attachmentsWords(e: Envelope): string {
+  const photos = e.post.attachments.filter((a) => attachmentView(a.meta).kind === 'image').length;
+  const files = e.post.attachments.length - photos;
+  const parts = [photos && `${photos} photo${photos > 1 ? 's' : ''}`, files && `${files} file${files > 1 ? 's' : ''}`].filter(Boolean);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
 
 export function ChannelView(props: {
   channel: string;
@@ -63,6 +75,7 @@ export function ChannelView(props: {
           replyTo: p.replyTo,
           createdAt: p.createdAt,
           state: p.status,
+          attachments: p.attachments,
           ...(p.error ? { reason: p.error.reason } : {}),
         })),
     [snapshot.outbox, channel, stored],
@@ -106,13 +119,13 @@ export function ChannelView(props: {
     const fresh = envelopes.filter((e) => e.id > prev.id && e.post.author !== self);
     seenNewest.current = { channel, id: last > prev.id ? last : prev.id };
     if (fresh.length > 0) {
-      setAnnounce(fresh.map((e) => `${authorNameOf(e, names) ?? 'unknown'}: ${e.post.text.slice(0, ANNOUNCE_CHARS)}`).join('\n'));
+      setAnnounce(fresh.map((e) => `${authorNameOf(e, names) ?? 'unknown'}: ${e.post.text.slice(0, ANNOUNCE_CHARS)}${attachmentsWords(e)}`).join('\n'));
     }
   }, [envelopes, channel, self, names]);
 
   const onSend = useCallback(
-    (text: string, reply: string | null) => {
-      client.post(channel, text, { replyTo: reply });
+    (text: string, reply: string | null, attachments: SignedAttachment[]) => {
+      client.post(channel, text, { replyTo: reply, attachments });
       setReplyTo(null);
       setDivider({ channel, after: null });
       // Sending always goes to the bottom, even from far up.
@@ -152,8 +165,55 @@ export function ChannelView(props: {
   const original = useCallback((id: string) => byId.get(id) ?? extra.get(id), [byId, extra]);
 
   const maxLength = snapshot.relay?.limits.maxTextLength ?? LIMITS.maxTextLength;
+  const pending = usePendingAttachments(channel, client, {
+    maxBytes: snapshot.relay?.limits.maxAttachmentBytes ?? LIMITS.maxAttachmentBytes,
+    maxCount: snapshot.relay?.limits.maxAttachmentsPerMessage ?? LIMITS.maxAttachmentsPerMessage,
+  });
+
+  // The lightbox: over the channel's loaded photos, in message order (MD10).
+  const [viewing, setViewing] = useState<{ id: string; opener: HTMLElement | null } | null>(null);
+  const photos = useMemo(
+    () => (envelopes ?? []).flatMap((e) => e.post.attachments.filter((a) => attachmentView(a.meta).kind === 'image')),
+    [envelopes],
+  );
+  const viewer: PhotoViewer = useMemo(() => ({ client, open: (att, opener) => setViewing({ id: att.id, opener }) }), [client]);
+  const viewIndex = viewing ? photos.findIndex((p) => p.id === viewing.id) : -1;
+  const closeViewer = useCallback(() => {
+    const opener = viewing?.opener;
+    setViewing(null);
+    // The opener may have scrolled out of the virtualized window meanwhile: then the list takes focus.
+    requestAnimationFrame(() => (opener?.isConnected ? opener : document.querySelector<HTMLElement>('[data-testid=message-scroller]'))?.focus());
+  }, [viewing]);
+
+  // Files dropped anywhere on the channel go to the composer.
+  const [dragging, setDragging] = useState(false);
+  const hasFiles = (e: React.DragEvent) => [...e.dataTransfer.types].includes('Files');
   return (
-    <section className={styles.view} aria-label={`#${channel}`}>
+    <PhotoViewerContext.Provider value={viewer}>
+    <section
+      className={styles.view}
+      aria-label={`#${channel}`}
+      onDragOver={(e) => {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        e.dataTransfer.dropEffect = 'copy';
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        setDragging(false);
+        if (e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        pending.add([...e.dataTransfer.files]);
+      }}
+    >
+      {dragging && (
+        <div className={styles.dropZone} aria-hidden>
+          Drop files to attach them to your message in #{channel}
+        </div>
+      )}
       {envelopes === undefined ? (
         <div className={styles.loading}>Loading history…</div>
       ) : envelopes.length === 0 && outgoing.length === 0 ? (
@@ -185,11 +245,16 @@ export function ChannelView(props: {
         names={names}
         onCancelReply={() => setReplyTo(null)}
         onSend={onSend}
+        attachments={pending}
         onEscape={() => {
           setDivider({ channel, after: null });
           list.current?.scrollToEnd();
         }}
       />
+      {viewing && viewIndex >= 0 && (
+        <Lightbox client={client} photos={photos} index={viewIndex} onIndex={(i) => setViewing({ id: photos[i]!.id, opener: viewing.opener })} onClose={closeViewer} />
+      )}
     </section>
+    </PhotoViewerContext.Provider>
   );
 }

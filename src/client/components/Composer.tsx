@@ -1,9 +1,12 @@
 // Enter sends, Shift+Enter is a new line (and so is Enter while an IME is composing). The draft is kept
-// per channel. Attachments (part 2) will add a button and a drop zone beside the textarea.
-import { type FormEvent, type KeyboardEvent, useEffect, useRef } from 'react';
-import type { Envelope } from '../../shared/protocol/relay';
+// per channel. Files come from "Attach files", a paste, or a drop on the channel (ChannelView); they are
+// minted and stored first, then the text and every attachment go out as one post (MD11).
+import { type ClipboardEvent, type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from 'react';
+import type { Envelope, SignedAttachment } from '../../shared/protocol/relay';
 import { useDraft } from '../hooks/useDraft';
 import { authorNameOf } from '../hooks/useNames';
+import type { PendingAttachments as Pending } from '../hooks/usePendingAttachments';
+import { PendingAttachments } from './PendingAttachments';
 import { AuthorName } from './AuthorName';
 import { fingerprintOf, type NameLookup } from './MessageRow';
 import styles from './Composer.module.css';
@@ -15,24 +18,47 @@ export interface ComposerProps {
   names: NameLookup;
   onCancelReply(): void;
   /** Returns false when nothing was sent (empty text). */
-  onSend(text: string, replyTo: string | null): boolean;
+  onSend(text: string, replyTo: string | null, attachments: SignedAttachment[]): boolean;
+  attachments: Pending;
   onEscape?(): void;
 }
 
 export function Composer(props: ComposerProps) {
   const [draft, setDraft] = useDraft(props.channel);
   const ref = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const [sending, setSending] = useState(false);
   useEffect(() => ref.current?.focus(), [props.channel, props.replyTo]);
+  const pending = props.attachments;
+  const hasFiles = pending.items.length > 0;
 
-  const send = () => {
+  const send = async () => {
     const text = draft.trim();
-    if (!text || text.length > props.maxLength) return;
-    if (props.onSend(text, props.replyTo?.id ?? null)) setDraft('');
+    if ((!text && !hasFiles) || text.length > props.maxLength || sending || !pending.settled) return;
+    let attachments: SignedAttachment[] = [];
+    if (hasFiles) {
+      setSending(true);
+      const up = await pending.upload();
+      setSending(false);
+      // A failed mint keeps everything (text and files) for another try; the item says why.
+      if (!up) return;
+      attachments = up;
+    }
+    if (props.onSend(text, props.replyTo?.id ?? null, attachments)) {
+      setDraft('');
+      pending.clear();
+    }
+  };
+  const onPaste = (e: ClipboardEvent<HTMLTextAreaElement>) => {
+    const files = [...e.clipboardData.files];
+    if (files.length === 0) return;
+    e.preventDefault();
+    pending.add(files);
   };
   const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
-      send();
+      void send();
     } else if (e.key === 'Escape') {
       if (props.replyTo) props.onCancelReply();
       else props.onEscape?.();
@@ -40,9 +66,10 @@ export function Composer(props: ComposerProps) {
   };
   const onSubmit = (e: FormEvent) => {
     e.preventDefault();
-    send();
+    void send();
   };
   const over = draft.length > props.maxLength;
+  const canSend = (!!draft.trim() || hasFiles) && !over && pending.settled && !sending;
   return (
     <form className={styles.form} onSubmit={onSubmit} aria-label="Send a message">
       {props.replyTo && (
@@ -58,22 +85,57 @@ export function Composer(props: ComposerProps) {
           </button>
         </div>
       )}
+      <PendingAttachments items={pending.items} onRemove={pending.remove} />
+      {pending.refused.length > 0 && (
+        <div className={styles.refused} role="alert">
+          {pending.refused.map((r) => (
+            <div key={r}>{r}</div>
+          ))}
+        </div>
+      )}
       <div className={styles.row}>
+        <button type="button" className={styles.attach} aria-label="Attach files" title="Attach files" onClick={() => picker.current?.click()}>
+          <svg width="20" height="20" viewBox="0 0 20 20" aria-hidden fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round">
+            <path d="M10 4v12M4 10h12" />
+          </svg>
+        </button>
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          hidden
+          data-testid="attach-input"
+          onChange={(e) => {
+            pending.add([...(e.target.files ?? [])]);
+            // The same file picked again is a new pick.
+            e.target.value = '';
+          }}
+        />
         <textarea
           ref={ref}
           className={styles.input}
           value={draft}
           onChange={(e) => setDraft(e.target.value)}
           onKeyDown={onKey}
+          onPaste={onPaste}
           rows={1}
           placeholder={`Message #${props.channel}`}
           aria-label={`Message #${props.channel}`}
           aria-describedby={over ? 'composer-over' : undefined}
           data-testid="composer"
         />
-        <button type="submit" className={styles.send} disabled={!draft.trim() || over}>
-          Send
+        <button type="submit" className={styles.send} disabled={!canSend}>
+          {sending ? 'Uploading…' : 'Send'}
         </button>
+      </div>
+      <div className={styles.keep}>
+        <label>
+          <input type="checkbox" checked={pending.keepMetadata} onChange={(e) => pending.setKeepMetadata(e.target.checked)} aria-describedby={`keep-hint-${props.channel}`} />{' '}
+          Keep photo metadata
+        </label>
+        <span className={styles.hint} id={`keep-hint-${props.channel}`}>
+          {pending.keepMetadata ? 'Photos are shared with their location and camera details' : 'Location and camera details are removed from photos'}
+        </span>
       </div>
       {over && (
         <div id="composer-over" className={styles.over} role="status">

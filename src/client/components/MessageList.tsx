@@ -5,6 +5,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { forwardRef, useCallback, useEffect, useImperativeHandle, useLayoutEffect, useRef, useState } from 'react';
 import type { Envelope } from '../../shared/protocol/relay';
 import type { Row } from '../history/buildRows';
+import { attachmentsHeight } from './MessageAttachments';
 import { MessageRow, type NameLookup } from './MessageRow';
 import styles from './MessageList.module.css';
 
@@ -47,7 +48,10 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
     estimateSize: (i) => {
       const r = rows[i];
       if (!r || r.kind === 'new' || r.kind === 'gap') return 32;
-      return (r.head ? 58 : 26) + (r.day ? 32 : 0);
+      // Photos and file cards add their known height (MD7): an estimate close to the measure keeps the
+      // scroll position still when the row mounts and is measured.
+      const atts = r.kind === 'msg' ? r.env.post.attachments : (r.post.attachments ?? []);
+      return (r.head ? 58 : 26) + (r.day ? 32 : 0) + attachmentsHeight(atts);
     },
     getItemKey: (i) => rows[i]!.key,
     anchorTo: 'end',
@@ -114,6 +118,22 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
       return end;
     });
   }, [v, props]);
+
+  // The viewport shrinks when the composer grows (files waiting, a longer draft): a reader who was at the
+  // bottom stays there instead of having the newest rows slide under the composer. Judged from the DOM
+  // before the shrink (the at-end state can lag the first placement).
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    let height = el.clientHeight;
+    const ro = new ResizeObserver(() => {
+      const wasAtEnd = el.scrollHeight - el.scrollTop - height <= AT_END_PX;
+      if (el.clientHeight < height && wasAtEnd) el.scrollTop = el.scrollHeight;
+      height = el.clientHeight;
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
 
   useEffect(() => {
     if (!flash) return;

@@ -8,6 +8,7 @@ import type { Envelope } from '../../shared/protocol/relay';
 import type { Row } from '../history/buildRows';
 import { authorNameOf } from '../hooks/useNames';
 import { AuthorName } from './AuthorName';
+import { MessageAttachments } from './MessageAttachments';
 import { RichText, visibleControls } from './RichText';
 import styles from './MessageRow.module.css';
 
@@ -34,6 +35,8 @@ export const REASON_TEXT: Record<string, string> = {
   NOT_LOGGED_IN: 'not connected',
   UNKNOWN_CHANNEL: 'this channel no longer exists',
   OFFLINE: 'relay unreachable',
+  NOT_ONLINE: 'not connected to the relay',
+  CONNECTION_LOST: 'the connection to the relay dropped',
 };
 
 const time = (ts: number) => new Date(ts).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
@@ -95,9 +98,12 @@ export const MessageRow = memo(function MessageRow(props: Props) {
           </div>
         )}
         {p.replyTo && <Quote id={p.replyTo} props={props} />}
-        <div className={styles.body}>
-          <RichText text={p.text} />
-        </div>
+        {p.text && (
+          <div className={styles.body}>
+            <RichText text={p.text} />
+          </div>
+        )}
+        {p.attachments && <MessageAttachments attachments={p.attachments} />}
         {p.state === 'sending' ? (
           <div className={styles.status}>sending…</div>
         ) : (
@@ -134,9 +140,12 @@ export const MessageRow = memo(function MessageRow(props: Props) {
         </div>
       )}
       {env.post.replyTo && <Quote id={env.post.replyTo} props={props} />}
-      <div className={styles.body}>
-        <RichText text={env.post.text} />
-      </div>
+      {env.post.text && (
+        <div className={styles.body}>
+          <RichText text={env.post.text} />
+        </div>
+      )}
+      <MessageAttachments attachments={env.post.attachments} />
       <div className={styles.actions}>
         <button type="button" onClick={() => props.onReply(env)} aria-label="Reply">
           Reply

@@ -1,6 +1,6 @@
 // Turns a window of envelopes (plus own posts still in flight) into the rows the virtualized list shows:
 // day separators, the "new" divider, and author groups. Pure, so the rules are unit-tested without a DOM.
-import type { Envelope } from '../../shared/protocol/relay';
+import type { Envelope, SignedAttachment } from '../../shared/protocol/relay';
 
 /** Consecutive messages of one author within this gap share one header (Discord uses ~7 min). */
 export const GROUP_GAP_MS = 7 * 60_000;
@@ -15,6 +15,8 @@ export interface OutgoingPost {
   state: 'sending' | 'failed';
   /** Stable reason code when failed (e.g. RATE_LIMITED, TOO_LARGE). */
   reason?: string;
+  /** Minted and stored before posting: shown from their signed metadata while the post is in flight. */
+  attachments?: readonly SignedAttachment[];
 }
 
 /**

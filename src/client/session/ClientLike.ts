@@ -4,5 +4,5 @@ import type { PeerchatClient } from '../../shared/client/PeerchatClient';
 
 export type ClientLike = Pick<
   PeerchatClient,
-  'getSnapshot' | 'subscribe' | 'on' | 'post' | 'retry' | 'discard' | 'trustRelayKey' | 'reconnect' | 'syncNow' | 'setMemberPage' | 'watchUsers' | 'voice'
+  'getSnapshot' | 'subscribe' | 'on' | 'post' | 'retry' | 'discard' | 'trustRelayKey' | 'reconnect' | 'syncNow' | 'setMemberPage' | 'watchUsers' | 'voice' | 'publishAttachment' | 'fetchAttachment'
 >;

@@ -8,7 +8,12 @@ import type {
   PendingPost,
   PresenceEntry,
 } from '../../shared/client/PeerchatClient';
-import type { Channel, Envelope } from '../../shared/protocol/relay';
+import type { ClientError } from '../../shared/client/PeerchatClient';
+import { contentDigests } from '../../shared/protocol/signed';
+import type { AttachmentMeta, Channel, Envelope, SignedAttachment } from '../../shared/protocol/relay';
+import type { HistoryStore } from '../../shared/store/HistoryStore';
+import type { FetchResult } from '../../shared/sync/AttachmentSync';
+import { Emitter } from '../../shared/sync/Emitter';
 import type { ClientLike } from '../session/ClientLike';
 
 export interface PostCall {
@@ -16,6 +21,7 @@ export interface PostCall {
   text: string;
   replyTo: string | null;
   clientId: string;
+  attachments: readonly SignedAttachment[];
 }
 
 export class FakeClient implements ClientLike {
@@ -23,10 +29,23 @@ export class FakeClient implements ClientLike {
   readonly posts: PostCall[] = [];
   readonly trusted: string[] = [];
   reconnects = 0;
+  /** What publishAttachment was given (the shared bytes), in order. */
+  readonly published: { bytes: Uint8Array; meta: AttachmentMeta; attachment: SignedAttachment }[] = [];
+  /** When set, the next mint fails with this relay reason (then clears): the composer must keep the file. */
+  failNextMint: string | null = null;
+  /** Resolves mints only when the test says so (to see the uploading state); null = at once. */
+  mintGate: Promise<void> | null = null;
+  /** Holds every fetch until it resolves (to see the progress bar); null = at once. */
+  fetchGate: Promise<void> | null = null;
+  #events = new Emitter<ClientEvents>();
   #listeners = new Set<() => void>();
   #seq = 0;
+  readonly #store: HistoryStore | null;
+  readonly #self: { publicKey: string };
 
-  constructor(self: { publicKey: string; fingerprint: string; name: string }, channels: Channel[]) {
+  constructor(self: { publicKey: string; fingerprint: string; name: string }, channels: Channel[], store: HistoryStore | null = null) {
+    this.#store = store;
+    this.#self = self;
     this.snap = {
       connection: { state: 'online', since: Date.now() },
       self: { ...self, kind: 'browser' },
@@ -99,16 +118,21 @@ export class FakeClient implements ClientLike {
     this.#listeners.add(l);
     return () => this.#listeners.delete(l);
   };
-  on<K extends keyof ClientEvents>(_event: K, _handler: (e: ClientEvents[K]) => void): () => void {
-    return () => {};
+  on<K extends keyof ClientEvents>(event: K, handler: (e: ClientEvents[K]) => void): () => void {
+    return this.#events.on(event, handler);
+  }
+  /** The test plays the engine: progress of a download, an attachment fetched in the background. */
+  emit<K extends keyof ClientEvents>(event: K, e: ClientEvents[K]): void {
+    this.#events.emit(event, e);
   }
 
-  post(channel: string, text: string, opts: { replyTo?: string | null } = {}): PendingPost {
+  post(channel: string, text: string, opts: { replyTo?: string | null; attachments?: SignedAttachment[] } = {}): PendingPost {
     const clientId = `fake${String(++this.#seq).padStart(8, '0')}`;
+    const attachments = opts.attachments ?? [];
     const record: OutgoingPost = {
-      clientId, channel, text, replyTo: opts.replyTo ?? null, attachments: [], createdAt: Date.now(), status: 'sending', attempts: 1, error: null,
+      clientId, channel, text, replyTo: opts.replyTo ?? null, attachments, createdAt: Date.now(), status: 'sending', attempts: 1, error: null,
     };
-    this.posts.push({ channel, text, replyTo: record.replyTo, clientId });
+    this.posts.push({ channel, text, replyTo: record.replyTo, clientId, attachments });
     this.set({ outbox: [...this.snap.outbox, record] });
     return { record, clientId, result: new Promise(() => {}) };
   }
@@ -141,4 +165,35 @@ export class FakeClient implements ClientLike {
     this.reconnects++;
   }
   syncNow(): void {}
+
+  /** Mints like the relay (placeholder signature; the views never verify) and stores like the engine. */
+  async publishAttachment(
+    bytes: Uint8Array,
+    meta: Pick<AttachmentMeta, 'name' | 'mime'> & Partial<AttachmentMeta>,
+  ): Promise<{ ok: true; attachment: SignedAttachment } | { ok: false; error: ClientError }> {
+    if (this.mintGate) await this.mintGate;
+    if (this.failNextMint) {
+      const reason = this.failNextMint;
+      this.failNextMint = null;
+      return { ok: false, error: { reason: reason as never, message: reason, where: 'attachment', at: Date.now() } };
+    }
+    const id = `01K${String(++this.#seq).padStart(23, '0')}`;
+    const full: AttachmentMeta = { ...meta, ...contentDigests(bytes) } as AttachmentMeta;
+    const attachment: SignedAttachment = { id, ts: Date.now(), uploader: this.#self.publicKey, meta: full, relay: 'R'.repeat(43), rsig: 'A'.repeat(86) };
+    if (this.#store) {
+      await this.#store.putAttachmentMeta(attachment);
+      await this.#store.putAttachmentBytes(id, bytes);
+    }
+    this.published.push({ bytes, meta: full, attachment });
+    return { ok: true, attachment };
+  }
+
+  /** From the store, as the engine does for held bytes; not held = no peer has it (NOT_FOUND). */
+  async fetchAttachment(id: string, opts: { signal?: AbortSignal } = {}): Promise<FetchResult> {
+    if (this.fetchGate) await this.fetchGate;
+    const rec = await this.#store?.getAttachment(id);
+    if (opts.signal?.aborted) return { ok: false, reason: 'ABORTED' };
+    if (!rec) return { ok: false, reason: 'UNKNOWN' };
+    return rec.bytes ? { ok: true, bytes: rec.bytes } : { ok: false, reason: 'NOT_FOUND' };
+  }
 }

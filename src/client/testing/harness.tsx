@@ -4,10 +4,11 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { monotonicFactory, ulid as ulidAt } from 'ulidx';
 import { detectBackend, nobleBackend } from '../../shared/crypto/ed25519';
-import { verifyEnvelopes } from '../../shared/protocol/signed';
+import { contentDigests, verifyEnvelopes } from '../../shared/protocol/signed';
+import { prepareAttachment } from '../media/prepareAttachment';
 import { fingerprint } from '../../shared/crypto/signing';
 import { toB64url } from '../../shared/encoding';
-import type { Envelope, SignedAttachment } from '../../shared/protocol/relay';
+import type { AttachmentMeta, Envelope, SignedAttachment } from '../../shared/protocol/relay';
 import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { ChatApp } from '../components/ChatApp';
@@ -43,12 +44,12 @@ const store = new DexieStore(HISTORY_DB_NAME);
  * Envelopes shaped like the relay's (ids, ts, prev chain). Signatures are placeholders: the views never
  * verify (the store's writers do, SPEC.md G2), and these never leave the page.
  */
-function makeEnvelope(channel: string, author: string, text: string, ts: number, replyTo: string | null = null): Envelope {
+function makeEnvelope(channel: string, author: string, text: string, ts: number, replyTo: string | null = null, attachments: SignedAttachment[] = []): Envelope {
   const id = ulid(ts);
   const sig = 'A'.repeat(86);
   return {
     id, ts, epoch: '01JAAAAAAAAAAAAAAAAAAAAAAA', prev: null, relay: 'R'.repeat(43), rsig: sig,
-    post: { channel, clientId: `c${id}`, text, attachments: [], replyTo, author, relay: 'R'.repeat(43), sentAt: ts, sig },
+    post: { channel, clientId: `c${id}`, text, attachments, replyTo, author, relay: 'R'.repeat(43), sentAt: ts, sig },
   };
 }
 
@@ -63,7 +64,7 @@ async function main() {
   );
   // Never in presence nor in the names table: what this browser knows of them is what their envelopes say.
   const strangers = [await person(6, 'carol')];
-  const fake = new FakeClient(me, CHANNELS);
+  const fake = new FakeClient(me, CHANNELS, store);
   const harness = {
     fake,
     me,
@@ -120,11 +121,60 @@ async function main() {
     /** Confirms the fake's pending post `clientId` as the relay would: the envelope lands in the store. */
     async confirm(clientId: string) {
       const p = fake.snap.outbox.find((o) => o.clientId === clientId)!;
-      const env = makeEnvelope(p.channel, me.publicKey, p.text, Date.now(), p.replyTo);
+      const env = makeEnvelope(p.channel, me.publicKey, p.text, Date.now(), p.replyTo, [...p.attachments]);
       env.post.clientId = clientId;
       await store.putMessages([env]);
       fake.confirmed(env);
       return env.id;
+    },
+    /**
+     * A message of `author` carrying attachments as another peer shared them: signed metadata stored (as
+     * the engine does with a message), bytes stored only when `held` (else no peer "has" them yet).
+     */
+    async addAttachments(channel: string, author: number, text: string, files: { meta: AttachmentMeta; bytes?: Uint8Array; held?: boolean }[]) {
+      const who = author < 0 ? me : others[author]!;
+      const atts: SignedAttachment[] = [];
+      for (const f of files) {
+        const att: SignedAttachment = { id: ulid(), ts: Date.now(), uploader: who.publicKey, meta: f.meta, relay: 'R'.repeat(43), rsig: 'A'.repeat(86) };
+        await store.putAttachmentMeta(att);
+        if (f.bytes && f.held !== false) await store.putAttachmentBytes(att.id, f.bytes);
+        atts.push(att);
+      }
+      const env = makeEnvelope(channel, who.publicKey, text, Date.now(), null, atts);
+      await store.putMessages([env]);
+      return env;
+    },
+    /** Stores the bytes of a known attachment, as a finished peer download would. */
+    async holdBytes(id: string, bytes: Uint8Array) {
+      return store.putAttachmentBytes(id, bytes);
+    },
+    getAttachment: (id: string) => store.getAttachment(id),
+    digests: contentDigests,
+    /** What the sender's app makes of a picked file (metadata with a real thumbnail). */
+    prepare: (bytes: Uint8Array, name: string) => prepareAttachment(bytes, { name }),
+    /** A photo-like picture from the page's own encoder. */
+    async photo(width: number, height: number, type: 'image/jpeg' | 'image/png', hue = 200): Promise<Uint8Array> {
+      // A little landscape: sky, sun, two ridges; `hue` varies the scene.
+      const c = new OffscreenCanvas(width, height);
+      const ctx = c.getContext('2d')!;
+      const sky = ctx.createLinearGradient(0, 0, 0, height);
+      sky.addColorStop(0, `hsl(${hue} 70% 45%)`);
+      sky.addColorStop(1, `hsl(${(hue + 40) % 360} 80% 75%)`);
+      ctx.fillStyle = sky;
+      ctx.fillRect(0, 0, width, height);
+      ctx.fillStyle = 'rgb(255 240 200 / 0.9)';
+      ctx.beginPath();
+      ctx.arc(width * 0.7, height * 0.3, Math.min(width, height) * 0.12, 0, Math.PI * 2);
+      ctx.fill();
+      for (const [i, y] of [0.62, 0.78].entries()) {
+        ctx.fillStyle = `hsl(${(hue + 150) % 360} 35% ${30 - i * 12}%)`;
+        ctx.beginPath();
+        ctx.moveTo(0, height);
+        for (let x = 0; x <= width; x += width / 8) ctx.lineTo(x, height * (y + 0.08 * Math.sin((x / width) * 9 + i * 2)));
+        ctx.lineTo(width, height);
+        ctx.fill();
+      }
+      return new Uint8Array(await (await c.convertToBlob({ type, quality: 0.9 })).arrayBuffer());
     },
     markRead,
     /** bench:client: verifies every envelope with the app's backend (WebCrypto here) or the fallback; ms taken. */

@@ -289,6 +289,13 @@ export interface ClientEvents {
   stored: { readonly ids: readonly string[]; readonly channels: readonly string[]; readonly from: 'relay' | 'peer' | 'self' };
   /** Every error, as it happens (also kept in the snapshot's `errors`). */
   error: ClientError;
+  /**
+   * Verified chunks of an attachment arrived from a peer (the engine's `progress`, G8): for a progress bar.
+   * Emitted per chunk; a view filters by `id`.
+   */
+  attachmentProgress: { readonly id: string; readonly receivedBytes: number; readonly totalBytes: number };
+  /** An attachment's bytes were fetched from a peer, checked and stored: a view waiting for it reads them now. */
+  attachmentStored: { readonly id: string };
 }
 
 // ---- options (injected platform) ----
@@ -1123,6 +1130,8 @@ export class PeerchatClient {
       void this.onStored(e.ids, e.from, self);
     });
     engine.on('catchUp', (e) => this.onCatchUp(e.phase, e.peers));
+    engine.on('progress', (e) => this.events.emit('attachmentProgress', { id: e.id, receivedBytes: e.receivedBytes, totalBytes: e.totalBytes }));
+    engine.on('attachment', (e) => this.events.emit('attachmentStored', { id: e.id }));
     engine.on('peerDropped', () => this.changed());
     engine.on('synced', () => this.changed());
     // Loads the index now (the store is there before the relay is); links wait in the facade meanwhile.
