@@ -11,6 +11,7 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import type { Envelope } from '../../src/shared/protocol/relay';
 import { launchChromium } from '../fixtures/chromium';
 
 const repo = new URL('../..', import.meta.url).pathname;
@@ -215,7 +216,8 @@ export function readLines(els: Element[], src: string): { text: string; state: s
 
 /** What a page holds in its history database (src/shared/store/DexieStore.ts), read with plain IndexedDB. */
 export interface Stored {
-  messages: { id: string; channel: string; text: string; author: string }[];
+  /** `env` is the stored envelope itself, for checks such as verifyEnvelope in Node. */
+  messages: { id: string; channel: string; text: string; author: string; env: Envelope }[];
   /** Every attachment record; `held` when its bytes are there, with their SHA-256 as computed in the page. */
   attachments: { id: string; name: string; sha256: string; held: boolean; heldSha256: string | null }[];
 }
@@ -238,7 +240,7 @@ export async function readStored(dbName: string): Promise<Stored> {
   const [messages, attachments, bytes, chunks] = await Promise.all(['messages', 'attachments', 'attachmentBytes', 'attachmentChunks'].map(all));
   db.close();
   const b64url = (buf: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  const out: Stored = { messages: messages!.map((r) => ({ id: r.id, channel: r.channel, text: r.env.post.text, author: r.env.post.author })), attachments: [] };
+  const out: Stored = { messages: messages!.map((r) => ({ id: r.id, channel: r.channel, text: r.env.post.text, author: r.env.post.author, env: r.env })), attachments: [] };
   for (const a of attachments!) {
     const row = bytes!.find((b) => b.id === a.id);
     let content: Uint8Array | null = row?.bytes ?? null;
