@@ -182,6 +182,17 @@ export class Relay {
     return this.counted;
   }
 
+  /**
+   * The relay's own counters (GET /metrics: peerchat_bytes_in_total + peerchat_bytes_out_total, payload
+   * bytes on /trpc), summed; read from the relay's port directly, so the read is not counted itself.
+   */
+  async counterBytes(): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+    let sum = 0;
+    for (const m of text.matchAll(/^peerchat_bytes_(?:in|out)_total(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+?\d+)?)$/gm)) sum += Number(m[1]);
+    return sum;
+  }
+
   private startProxy(): Promise<void> {
     if (this.proxyPort === null || this.proxy) return Promise.resolve();
     this.proxy = createServer((client) => {
@@ -242,6 +253,11 @@ export class VirtualClients {
   /** The newest status line's cached message count (the CLI's own report). */
   messages(): number {
     const all = [...this.out.matchAll(/"messages":(\d+)/g)];
+    return all.length ? Number(all[all.length - 1]![1]) : 0;
+  }
+  /** The newest status line's count of attachments held with their bytes (0 if the CLI reports none). */
+  attachments(): number {
+    const all = [...this.out.matchAll(/"attachments":(\d+)/g)];
     return all.length ? Number(all[all.length - 1]![1]) : 0;
   }
   async stop(): Promise<void> {
