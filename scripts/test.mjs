@@ -2,9 +2,9 @@
 // `npm test`: every *.test.ts under src/ and e2e/ through Node's own test runner (tsx for TypeScript).
 // Extra arguments filter files by substring: `npm test -- relay` runs only files whose path contains "relay".
 //
-// The Chromium end-to-end scenarios (e2e/scenarios, all but Firefox) run inside a network namespace that
-// holds only loopback where the runner can make one (root and `ip netns`): there, a scenario that
-// reached for any other address would fail instead of quietly working on a developer's laptop. Elsewhere
+// The Chromium end-to-end scenarios (e2e/scenarios, all but Firefox) run inside a network namespace with
+// no way out where the runner can make one (root and `ip netns`): there, a scenario that reached for any
+// other host would fail instead of quietly working on a developer's laptop. Elsewhere
 // they run on the machine's loopback, and the runner says so. Firefox's data channel does not connect
 // inside such a namespace (platform notes), so its scenario runs outside; it too only uses loopback.
 import { spawn, spawnSync } from 'node:child_process';
@@ -72,17 +72,36 @@ function run([cmd, ...argv], env = {}) {
   });
 }
 
-/** A loopback-only namespace, or null (with why) where this runner cannot make one. */
+const NS_LINK = 'e2e0';
+const NS_ADDR = '192.0.2.1';
+const NS_GATEWAY = '192.0.2.2';
+
+/** A namespace with no way out, or null (with why) where this runner cannot make one. */
 function makeNamespace() {
   if (process.env.PEERCHAT_NETNS === '0') return { name: null, why: 'PEERCHAT_NETNS=0' };
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return { name: null, why: 'not root on Linux' };
   const name = `peerchat-e2e-${process.pid}`;
   const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
   if (add.status !== 0) return { name: null, why: `ip netns add failed: ${(add.stderr || add.error?.message || '').trim()}` };
-  const up = spawnSync('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8' });
-  if (up.status !== 0) {
-    spawnSync('ip', ['netns', 'del', name]);
-    return { name: null, why: `could not bring lo up: ${up.stderr.trim()}` };
+  // Chromium gathers no WebRTC candidate at all where loopback is the only interface and there is no
+  // default route (with --allow-loopback-in-peer-connection and without mDNS names, tried here): pages
+  // never connected. So the namespace also holds a veth pair whose BOTH ends are inside it, one end with
+  // a TEST-NET-1 address (RFC 5737) and the default route through it. Nothing leads out of the namespace:
+  // a packet for any other address goes to the other end, which has no address, and is dropped.
+  const steps = [
+    ['ip', 'link', 'set', 'lo', 'up'],
+    ['ip', 'link', 'add', NS_LINK, 'type', 'veth', 'peer', 'name', `${NS_LINK}p`],
+    ['ip', 'addr', 'add', `${NS_ADDR}/24`, 'dev', NS_LINK],
+    ['ip', 'link', 'set', NS_LINK, 'up'],
+    ['ip', 'link', 'set', `${NS_LINK}p`, 'up'],
+    ['ip', 'route', 'add', 'default', 'via', NS_GATEWAY, 'dev', NS_LINK],
+  ];
+  for (const step of steps) {
+    const r = spawnSync('ip', ['netns', 'exec', name, ...step], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      spawnSync('ip', ['netns', 'del', name]);
+      return { name: null, why: `${step.join(' ')} failed: ${r.stderr.trim()}` };
+    }
   }
   return { name, why: '' };
 }
@@ -102,9 +121,9 @@ if (scenarios.length) {
   const made = makeNamespace();
   ns = made.name;
   if (ns) {
-    console.log(`[test] ${scenarios.length} Chromium scenario file(s) run in network namespace ${ns} (loopback only)`);
+    console.log(`[test] ${scenarios.length} Chromium scenario file(s) run in network namespace ${ns} (loopback and a link that leads nowhere: ${NS_LINK} ${NS_ADDR})`);
     const name = ns;
-    status = (await run(['ip', 'netns', 'exec', name, ...nodeTest(scenarios)], { PEERCHAT_E2E_NETNS: name })) || status;
+    status = (await run(['ip', 'netns', 'exec', name, ...nodeTest(scenarios)], { PEERCHAT_E2E_NETNS: name, PEERCHAT_E2E_NETNS_LINK: NS_LINK })) || status;
     dropNamespace();
     console.log(`[test] network namespace ${name} removed`);
   } else {

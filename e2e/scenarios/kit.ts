@@ -5,13 +5,15 @@
 // the relay's log in a folder under test-results/ and prints its path.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import type { Envelope } from '../../src/shared/protocol/relay';
 import { launchChromium } from '../fixtures/chromium';
+import { sineWav } from '../fixtures/media';
 
 const repo = new URL('../..', import.meta.url).pathname;
 /** Generous: the machine is shared, the scenario's own bound is the test runner's timeout. */
@@ -62,7 +64,12 @@ export class Stage {
 
   constructor(name: string) {
     // The runner says it made a loopback-only namespace: hold it to that, or the claim is untested.
-    if (process.env.PEERCHAT_E2E_NETNS) assert.deepEqual(Object.keys(networkInterfaces()), ['lo'], `namespace ${process.env.PEERCHAT_E2E_NETNS} holds only loopback`);
+    // (loopback and the runner's dead-end link, see scripts/test.mjs).
+    if (process.env.PEERCHAT_E2E_NETNS) {
+      const link = process.env.PEERCHAT_E2E_NETNS_LINK ?? 'e2e0';
+      const others = Object.keys(networkInterfaces()).filter((i) => i !== 'lo' && i !== link && i !== `${link}p`);
+      assert.deepEqual(others, [], `namespace ${process.env.PEERCHAT_E2E_NETNS} holds no other interface`);
+    }
     this.dir = join(repo, 'test-results', `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
     mkdirSync(this.dir, { recursive: true });
     this.build = sharedBuild();
@@ -81,9 +88,13 @@ export class Stage {
     return p;
   }
 
-  /** `env`: extra relay settings, e.g. `{ PEERCHAT_MAX_ATTACHMENT_BYTES: '1048576' }`. */
-  async relay(env: Record<string, string> = {}): Promise<Relay> {
-    const r = new Relay(this, await freePort(), env);
+  /**
+   * `env`: extra relay settings, e.g. `{ PEERCHAT_MAX_ATTACHMENT_BYTES: '1048576' }`. `counted`: everyone
+   * reaches the relay through a TCP proxy that counts the bytes both ways (`relay.bytes()`): what crossed
+   * the relay, HTTP, tRPC and signalling alike, measured at the socket, not by the relay's own say.
+   */
+  async relay(env: Record<string, string> = {}, opts: { counted?: boolean } = {}): Promise<Relay> {
+    const r = new Relay(this, await freePort(), env, opts.counted ? await freePort() : null);
     await r.start();
     return r;
   }
@@ -94,8 +105,15 @@ export class Stage {
     return new VirtualClients(p);
   }
 
-  async person(name: string, relay: Relay, viewport = { width: 1280, height: 800 }): Promise<Person> {
-    const p = new Person(this, name, relay, await launchChromium(), viewport);
+  /** `tone`: this person's fake microphone plays a sine of that many Hz (voice scenarios). */
+  async person(name: string, relay: Relay, viewport = { width: 1280, height: 800 }, opts: { tone?: number } = {}): Promise<Person> {
+    const args: string[] = [];
+    if (opts.tone) {
+      const wav = join(this.dir, `${name}-${opts.tone}hz.wav`);
+      writeFileSync(wav, sineWav(opts.tone));
+      args.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required');
+    }
+    const p = new Person(this, name, relay, await launchChromium(args), viewport);
     this.people.push(p);
     await p.open();
     return p;
@@ -111,8 +129,14 @@ export class Stage {
     for (const p of this.people) await p.screenshot(tag).catch(() => {});
   }
 
+  private readonly closers: (() => Promise<void>)[] = [];
+  onClose(f: () => Promise<void>): void {
+    this.closers.push(f);
+  }
+
   async close(keep: boolean): Promise<void> {
     for (const p of this.people) await p.close();
+    for (const f of this.closers) await f().catch(() => {});
     for (const p of [...this.procs]) {
       p.kill('SIGTERM');
       await exited(p);
@@ -141,13 +165,51 @@ export function scenario(name: string, title: string, body: (s: Stage) => Promis
 
 export class Relay {
   private proc: ChildProcess | null = null;
+  private proxy: Server | null = null;
+  private counted = 0;
   readonly url: string;
   constructor(
     private readonly stage: Stage,
     readonly port: number,
     private readonly env: Record<string, string> = {},
+    private readonly proxyPort: number | null = null,
   ) {
-    this.url = `http://localhost:${port}`;
+    this.url = `http://localhost:${proxyPort ?? port}`;
+  }
+
+  /** Bytes through the counting proxy so far, both directions (0 without `counted`). */
+  bytes(): number {
+    return this.counted;
+  }
+
+  /**
+   * The relay's own counters (GET /metrics: peerchat_bytes_in_total + peerchat_bytes_out_total, payload
+   * bytes on /trpc), summed; read from the relay's port directly, so the read is not counted itself.
+   */
+  async counterBytes(): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+    let sum = 0;
+    for (const m of text.matchAll(/^peerchat_bytes_(?:in|out)_total(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+?\d+)?)$/gm)) sum += Number(m[1]);
+    return sum;
+  }
+
+  private startProxy(): Promise<void> {
+    if (this.proxyPort === null || this.proxy) return Promise.resolve();
+    this.proxy = createServer((client) => {
+      const upstream = connect(this.port, '127.0.0.1');
+      client.on('data', (d) => (this.counted += d.length));
+      upstream.on('data', (d) => (this.counted += d.length));
+      client.pipe(upstream).pipe(client);
+      // Either side ending or failing ends both; an error here must not reach the test process.
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    this.stage.onClose(() => new Promise<void>((r) => this.proxy!.close(() => r())));
+    return new Promise((resolve) => this.proxy!.listen(this.proxyPort!, '127.0.0.1', () => resolve()));
   }
 
   /** As `npm start` runs it: the bundled relay serving the built app. Same data dir = same relay key. */
@@ -160,8 +222,11 @@ export class Relay {
       PEERCHAT_STATIC_DIR: join(this.stage.build, 'client'),
       PEERCHAT_CHANNELS: 'general,random',
       PEERCHAT_NAME: 'e2e relay',
+      // Behind the proxy the relay's origin is the proxy's (logins sign the origin they connect to, L9).
+      ...(this.proxyPort !== null ? { PEERCHAT_PUBLIC_ORIGIN: this.url } : {}),
       ...this.env,
     });
+    await this.startProxy();
     this.proc = p;
     await until('relay health', async () => {
       if (p.exitCode !== null) assert.fail('relay exited at start (see relay.log)');
@@ -190,6 +255,11 @@ export class VirtualClients {
     const all = [...this.out.matchAll(/"messages":(\d+)/g)];
     return all.length ? Number(all[all.length - 1]![1]) : 0;
   }
+  /** The newest status line's count of attachments held with their bytes (0 if the CLI reports none). */
+  attachments(): number {
+    const all = [...this.out.matchAll(/"attachments":(\d+)/g)];
+    return all.length ? Number(all[all.length - 1]![1]) : 0;
+  }
   async stop(): Promise<void> {
     this.proc.kill('SIGTERM');
     await exited(this.proc);
@@ -215,7 +285,8 @@ export function readLines(els: Element[], src: string): { text: string; state: s
 
 /** What a page holds in its history database (src/shared/store/DexieStore.ts), read with plain IndexedDB. */
 export interface Stored {
-  messages: { id: string; channel: string; text: string; author: string }[];
+  /** `env` is the stored envelope itself, for checks such as verifyEnvelope in Node. */
+  messages: { id: string; channel: string; text: string; author: string; env: Envelope }[];
   /** Every attachment record; `held` when its bytes are there, with their SHA-256 as computed in the page. */
   attachments: { id: string; name: string; sha256: string; held: boolean; heldSha256: string | null }[];
 }
@@ -238,7 +309,7 @@ export async function readStored(dbName: string): Promise<Stored> {
   const [messages, attachments, bytes, chunks] = await Promise.all(['messages', 'attachments', 'attachmentBytes', 'attachmentChunks'].map(all));
   db.close();
   const b64url = (buf: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  const out: Stored = { messages: messages!.map((r) => ({ id: r.id, channel: r.channel, text: r.env.post.text, author: r.env.post.author })), attachments: [] };
+  const out: Stored = { messages: messages!.map((r) => ({ id: r.id, channel: r.channel, text: r.env.post.text, author: r.env.post.author, env: r.env })), attachments: [] };
   for (const a of attachments!) {
     const row = bytes!.find((b) => b.id === a.id);
     let content: Uint8Array | null = row?.bytes ?? null;
@@ -259,6 +330,22 @@ export async function readStored(dbName: string): Promise<Stored> {
  * sent to a page (readStored) would throw there without this stand-in.
  */
 export const KEEP_NAMES_SHIM = 'globalThis.__name = (f) => f;';
+
+/**
+ * Keeps every remote audio track a page's RTCPeerConnections receive (window.__remoteAudio), so a voice
+ * scenario can tell by frequency whose tone arrives, without knowing how the app plays it.
+ */
+export const REMOTE_AUDIO_PROBE = `(() => {
+  const Orig = window.RTCPeerConnection;
+  if (!Orig) return;
+  window.__remoteAudio = [];
+  window.RTCPeerConnection = class extends Orig {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener('track', (e) => { if (e.track.kind === 'audio') window.__remoteAudio.push(e.track); });
+    }
+  };
+})();`;
 
 /** The history database's name (src/client/history/historyDb.ts). */
 export const HISTORY_DB = 'peerchat-history';
@@ -293,6 +380,7 @@ export class Person implements Actor {
     const ctx = await this.browser.newContext({ viewport: this.viewport });
     this.page = await ctx.newPage();
     await this.page.addInitScript(KEEP_NAMES_SHIM);
+    await this.page.addInitScript(REMOTE_AUDIO_PROBE);
     this.stage.log(`${this.name}-console.log`, `--- ${this.name} opens ${this.relay.url} at ${this.viewport.width}x${this.viewport.height}`);
     this.page.on('console', (m) => this.stage.log(`${this.name}-console.log`, `[${m.type()}] ${m.text()}`));
     this.page.on('pageerror', (e) => {
@@ -339,6 +427,52 @@ export class Person implements Actor {
 
   seesConfirmed(expected: string[]): Promise<string[]> {
     return seesConfirmed(this, expected);
+  }
+
+  /** UI contract: an image attachment is a button "Open photo <name>" around its img. */
+  photo(name: string) {
+    return this.page.getByRole('button', { name: `Open photo ${name}` });
+  }
+
+  /** Waits until the photo shows at full size (data-full="true": the bytes are here and verified). */
+  async seesFullPhoto(name: string): Promise<void> {
+    await this.photo(name).locator('img[data-full="true"]').waitFor({ timeout: WAIT });
+  }
+
+  /**
+   * The loudest frequency (Hz, to the FFT bin) of each live remote audio track, with its level in dB;
+   * -Infinity level for silence. Tracks are measured at once for ~0.5 s.
+   */
+  remoteTones(): Promise<{ hz: number; db: number }[]> {
+    return this.page.evaluate(async () => {
+      const w = window as unknown as { __remoteAudio?: MediaStreamTrack[] };
+      const tracks = (w.__remoteAudio ?? []).filter((t) => t.readyState === 'live');
+      const ctx = new AudioContext();
+      await ctx.resume();
+      const nodes = tracks.map((t) => {
+        // Chromium only feeds WebAudio from a remote stream that also plays in a media element.
+        const stream = new MediaStream([t]);
+        const el = new Audio();
+        el.srcObject = stream;
+        el.muted = true;
+        void el.play().catch(() => {});
+        const an = ctx.createAnalyser();
+        an.fftSize = 8192;
+        ctx.createMediaStreamSource(stream).connect(an);
+        return { an, el };
+      });
+      await new Promise((r) => setTimeout(r, 600));
+      const out = nodes.map(({ an, el }) => {
+        const bins = new Float32Array(an.frequencyBinCount);
+        an.getFloatFrequencyData(bins);
+        let best = 0;
+        for (let i = 1; i < bins.length; i++) if (bins[i]! > bins[best]!) best = i;
+        el.srcObject = null;
+        return { hz: Math.round((best * ctx.sampleRate) / an.fftSize), db: bins[best]! };
+      });
+      await ctx.close();
+      return out;
+    });
   }
 
   /** The composer form (UI contract: refusals are a role="alert" inside it). */

@@ -4,7 +4,8 @@
 // and C leave, D arrives with only a virtual client online, and gets the history from it.
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { scenario, until } from './kit';
+import { png } from '../fixtures/media';
+import { scenario, until, WAIT } from './kit';
 
 describe('e2e scenario 3: late joiner', () => {
   scenario('late-joiner', 'S3 C gets the history from A and B, D from the virtual client; never from the relay', async (s) => {
@@ -35,6 +36,34 @@ describe('e2e scenario 3: late joiner', () => {
     await dave.createIdentity();
     await until('dave sees himself and one virtual client', async () => (await dave.peopleOnline()) === 1 && (await dave.page.locator('[data-testid=member][data-kind=virtual]').count()) === 1);
     assert.deepEqual(await dave.seesConfirmed(lines), order, 'D has the recent history from the virtual client');
+    assert.deepEqual(dave.errors, []);
+  });
+
+  scenario('late-joiner-photo', 'S3 D gets a photo, bytes and all, from the virtual client alone', async (s) => {
+    const relay = await s.relay();
+    const alice = await s.person('alice', relay);
+    await alice.createIdentity();
+    const virtual = s.virtual(relay, 1);
+    await until('alice sees the virtual client', async () => (await alice.page.locator('[data-testid=member][data-kind=virtual]').count()) === 1);
+    await alice.attach([{ name: 'sunset.png', mimeType: 'image/png', buffer: png(320, 240, 5) }]);
+    await alice.page.getByRole('list', { name: 'Attachments to send' }).getByRole('button', { name: 'Remove sunset.png' }).waitFor({ timeout: WAIT });
+    await alice.send('general 1 from alice');
+    await alice.seesConfirmed(['general 1 from alice']);
+    await until('the virtual client to cache the message', () => virtual.messages() >= 1);
+    // The virtual client fetches the bytes from alice (G7: it serves, it does not offer); give it the
+    // chance while she is online, then she leaves and the relay restarts, so D has only the virtual client.
+    await alice.page.getByRole('button', { name: 'Open photo sunset.png' }).waitFor({ timeout: WAIT });
+    await until('the virtual client to hold the photo bytes', () => virtual.attachments() >= 1);
+    await alice.close();
+    await relay.kill();
+    await relay.start();
+
+    const dave = await s.person('dave', relay);
+    await dave.createIdentity();
+    assert.deepEqual(await dave.seesConfirmed(['general 1 from alice']), ['general 1 from alice']);
+    await dave.seesFullPhoto('sunset.png');
+    const [a] = (await dave.stored()).attachments;
+    assert.equal(a?.heldSha256, a?.sha256, 'D holds the signed bytes');
     assert.deepEqual(dave.errors, []);
   });
 });

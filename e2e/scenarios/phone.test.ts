@@ -3,7 +3,8 @@
 // sizes are kept when PEERCHAT_E2E_KEEP=1 (README screenshots, visual checks).
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { scenario, until } from './kit';
+import { png } from '../fixtures/media';
+import { scenario, until, WAIT } from './kit';
 
 describe('e2e scenario 9: phone size', () => {
   scenario('phone', 'S9 a person on a 375x812 screen reads, replies and switches channel', async (s) => {
@@ -52,6 +53,33 @@ describe('e2e scenario 9: phone size', () => {
       return !!b && b.x >= 0 && b.x + b.width <= 375.5;
     });
     await bob.screenshot('channels');
+    assert.deepEqual(bob.errors, []);
+  });
+
+  scenario('phone-photo', 'S9 on a 375x812 screen a person opens a photo in the viewer, it fits, and Escape closes it', async (s) => {
+    const relay = await s.relay();
+    const alice = await s.person('alice', relay);
+    const bob = await s.person('bob', relay, { width: 375, height: 812 });
+    await Promise.all([alice.createIdentity(), bob.createIdentity()]);
+    await alice.attach([{ name: 'wide.png', mimeType: 'image/png', buffer: png(1200, 800, 9) }]);
+    await alice.page.getByRole('list', { name: 'Attachments to send' }).getByRole('button', { name: 'Remove wide.png' }).waitFor({ timeout: WAIT });
+    await alice.send('general 1 from alice');
+    await bob.seesFullPhoto('wide.png');
+    const opener = bob.photo('wide.png');
+    const thumb = (await opener.boundingBox())!;
+    assert.ok(thumb.x >= 0 && thumb.x + thumb.width <= 375.5, `the photo fits the width: ${JSON.stringify(thumb)}`);
+    assert.equal(await bob.page.evaluate(() => document.documentElement.scrollWidth), 375, 'no sideways scrolling');
+
+    await opener.click();
+    const viewer = bob.page.getByRole('dialog', { name: 'Photo viewer' });
+    await viewer.locator('img[data-full="true"]').waitFor({ timeout: WAIT });
+    const img = (await viewer.locator('img').boundingBox())!;
+    assert.ok(img.x >= -0.5 && img.x + img.width <= 375.5 && img.y >= -0.5 && img.y + img.height <= 812.5, `the photo fits the screen: ${JSON.stringify(img)}`);
+    for (const name of ['Close', 'Zoom in', 'Zoom out', 'Download']) await viewer.getByRole('button', { name }).waitFor({ timeout: WAIT });
+    await bob.screenshot('photo-viewer');
+    await bob.page.keyboard.press('Escape');
+    await viewer.waitFor({ state: 'detached', timeout: WAIT });
+    assert.equal(await opener.evaluate((e) => e === document.activeElement), true, 'focus returns to the photo');
     assert.deepEqual(bob.errors, []);
   });
 });

@@ -534,6 +534,28 @@ describe('G13 adversarial peers', () => {
     await sim.stopAll();
   });
 
+  it('G5 G13 a catch-up whose only peer was a forger stays wanted: the next honest peer online completes it', async () => {
+    const sim = await SyncSim.create({ seed: 15 });
+    const all = await sim.fx.envelopes(20);
+    const bad = await sim.addPeer({ start: false });
+    await bad.store.putMessages(all.map((e) => sim.fx.forged(e)));
+    await sim.start(bad);
+    const victim = await sim.addPeer({ start: false });
+    const dropped: string[] = [];
+    victim.engine.on('peerDropped', (e) => dropped.push(e.reason));
+    await sim.start(victim);
+    await sim.net.settle();
+    assert.deepEqual(dropped, ['BAD_SIGNATURE']);
+    assert.deepEqual(await ids(victim), [], 'nothing forged stored');
+    // An honest holder comes online after the catch-up: the old code had marked it done and never asked.
+    const honest = await sim.addPeer({ start: false });
+    await honest.engine.addMessages(all);
+    await sim.start(honest);
+    await sim.net.settle();
+    assert.deepEqual(await ids(victim), all.map((e) => e.id));
+    await sim.stopAll();
+  });
+
   it('G13 replayed envelopes drop the sender; nothing extra is stored', async () => {
     const { sim, all, bad, victim, dropped } = await setup(12, async (sim) => {
       const p = await sim.addPeer({ start: false, wrap: (t) => tamperTransport(t, replay(PeerKind.MSGS)) });

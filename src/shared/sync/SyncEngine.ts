@@ -282,6 +282,10 @@ export class SyncEngine implements SyncContext {
     const virtual = this.rng.shuffle(online.filter((p) => p.kind === 'virtual'));
     // One peer at a time, each after the previous one's finds are fetched: the second and third
     // sessions then usually end at the first fingerprint (~70 bytes) instead of re-listing the gap.
+    // Sessions that ended with the peer still connected. None (every peer dropped as bad, e.g. a forger
+    // that was the only one online, or none reachable) means the catch-up has not happened: it stays
+    // wanted, so the next peer to come online (setRoster) gets one (G5; seen in e2e S6).
+    let held = 0;
     const sessions = async (peers: RosterPeer[]): Promise<void> => {
       for (const p of peers) {
         if (this.stopped) return;
@@ -291,7 +295,9 @@ export class SyncEngine implements SyncContext {
         // session or a request open cannot hold up the sessions with the others (G5).
         await this.within(this.messages.startSession(conn), this.opts.requestTimeoutMs);
         await this.within(this.messages.idle(), this.opts.requestTimeoutMs);
+        if (!conn.closed) held++;
       }
+      if (held === 0 && !this.stopped) this.syncWanted = true;
     };
     const first = real.length > 0 ? real : virtual.slice(0, this.opts.catchUpPeers);
     this.events.emit('catchUp', { phase: 'start', peers: first.length });
