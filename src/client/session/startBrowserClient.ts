@@ -6,9 +6,11 @@ import { PeerchatClient } from '../../shared/client/PeerchatClient';
 import { detectBackend } from '../../shared/crypto/ed25519';
 import { fingerprint } from '../../shared/crypto/signing';
 import { fromB64url } from '../../shared/encoding';
+import { verifyEnvelopes } from '../../shared/protocol/signed';
 import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { HISTORY_DB_NAME } from '../history/historyDb';
+import { browserVerifyPool } from './verifyPool';
 
 /**
  * The client, ready for the UI as soon as its store is: the caller renders the history from IndexedDB
@@ -28,13 +30,17 @@ export async function startBrowserClient(
   const db = appDb();
   const pin = await db.pins.get(relayUrl);
   const store = new DexieStore(HISTORY_DB_NAME);
+  const backend = await detectBackend();
+  // Catch-up verifies thousands of envelopes: off the main thread, on every core (verifyPool.ts).
+  const pool = browserVerifyPool((envs, relayKey) => verifyEnvelopes(backend, envs, relayKey));
   const client = new PeerchatClient({
     relayUrl,
     secretKey: identity.secretKey,
     name: identity.name,
     kind: 'browser',
     store,
-    backend: await detectBackend(),
+    backend,
+    verifyEnvelopes: pool.verify,
     createPeer: ({ peerId, options }) => new PeerCtor!(peerId, options),
     ...(pin ? { pinnedRelayKey: pin.publicKey } : {}),
     onRelayKeyPinned: async (relayKey) => {
@@ -49,6 +55,8 @@ export async function startBrowserClient(
   );
   const started = Promise.all([peerjs, idle]).then(([m]) => {
     PeerCtor = m.Peer;
+    // Workers loaded before the first catch-up, not during it.
+    void pool.warm();
     return client.start();
   });
   return {
@@ -56,6 +64,7 @@ export async function startBrowserClient(
     started,
     async close() {
       await client.stop();
+      pool.close();
       await store.close();
     },
   };

@@ -184,6 +184,13 @@ export async function verifyEnvelope(
  */
 export const VERIFY_CONCURRENCY = 64;
 
+/**
+ * Verifies many envelopes with the checks of `verifyEnvelope`, results in input order. `verifyEnvelopes`
+ * over one backend is the default; the browser injects one that spreads the work over Web Workers
+ * (SPEC.md G2). Whatever runs it must run every check of every envelope.
+ */
+export type EnvelopeVerifier = (envs: readonly Envelope[], relayKey: string) => Promise<SignedCheck[]>;
+
 /** `verifyEnvelope` over many envelopes (the same checks on each), results in input order. */
 export async function verifyEnvelopes(
   backend: Ed25519Backend,

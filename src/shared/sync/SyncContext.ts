@@ -3,6 +3,7 @@
 import type { Ed25519Backend } from '../crypto/ed25519';
 import type { PeerReason } from '../protocol/peer';
 import type { ClientKind, SignedAttachment } from '../protocol/relay';
+import type { EnvelopeVerifier } from '../protocol/signed';
 import type { HistoryStore } from '../store/HistoryStore';
 import type { Clock } from './Clock';
 import type { Conn } from './Conn';
@@ -62,6 +63,8 @@ export interface ResolvedSyncOptions {
 export interface SyncContext {
   readonly store: HistoryStore;
   readonly crypto: Ed25519Backend;
+  /** Verifies batches of envelopes (G2); the engine's `verifyEnvelopes` option. */
+  readonly verify: EnvelopeVerifier;
   readonly relayKey: string;
   readonly clock: Clock;
   readonly rng: Prng;

@@ -18,6 +18,7 @@
 import type { Ed25519Backend } from '../crypto/ed25519';
 import { PEER_PROTOCOL_VERSION, PeerKind, type Frame, type PeerReason, parseControl } from '../protocol/peer';
 import type { ClientKind, Envelope, SignedAttachment } from '../protocol/relay';
+import { type EnvelopeVerifier, verifyEnvelopes } from '../protocol/signed';
 import type { HistoryStore } from '../store/HistoryStore';
 import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { AttachmentSync, type FetchResult, type PublishResult } from './AttachmentSync';
@@ -72,6 +73,11 @@ export interface SyncTuning {
 export interface SyncEngineOptions extends SyncTuning {
   store: HistoryStore;
   crypto: Ed25519Backend;
+  /**
+   * How batches of envelopes are verified (G2): every check of `verifyEnvelope` on each.
+   * @default `verifyEnvelopes` over `crypto`, in this thread
+   */
+  verifyEnvelopes?: EnvelopeVerifier;
   /** The trusted relay key (base64url); every envelope and attachment is verified against it (G2). */
   relayKey: string;
   transport: PeerTransport;
@@ -146,6 +152,7 @@ export interface SyncStats {
 export class SyncEngine implements SyncContext {
   readonly store: HistoryStore;
   readonly crypto: Ed25519Backend;
+  readonly verify: EnvelopeVerifier;
   readonly relayKey: string;
   readonly clock: Clock;
   readonly rng: Prng;
@@ -182,6 +189,7 @@ export class SyncEngine implements SyncContext {
   constructor(options: SyncEngineOptions) {
     this.store = options.store;
     this.crypto = options.crypto;
+    this.verify = options.verifyEnvelopes ?? ((envs, relayKey) => verifyEnvelopes(options.crypto, envs, relayKey));
     this.relayKey = options.relayKey;
     this.transport = options.transport;
     this.selfKind = options.selfKind ?? 'browser';
