@@ -1,19 +1,22 @@
 // The signed-in app: channel sidebar, the open channel, the member list, and the bars that always show the
 // relay connection and history sync. Phone width: sidebar and member list slide over the channel.
-import { useEffect, useMemo, useState } from 'react';
+import { Suspense, lazy, useEffect, useMemo, useState } from 'react';
 import type { Channel } from '../../shared/protocol/relay';
 import type { IdentityRow } from '../appDb';
 import { useNames, useRememberNames } from '../hooks/useNames';
 import { useRoute } from '../hooks/useRoute';
 import { useReadMarkers, useUnreadCounts } from '../hooks/useUnread';
-import { IdentityDialog } from '../identity/IdentityDialog';
 import { useClient, useClientSnapshot } from '../session/ClientContext';
 import { ChannelView } from './ChannelView';
 import { ConnectionBadge } from './ConnectionBadge';
-import { KeyChangedDialog } from './KeyChangedDialog';
 import { MemberList } from './MemberList';
 import { Sidebar } from './Sidebar';
 import { SyncStatus } from './SyncStatus';
+
+// Dialogs are their own chunks: the first paint of a channel needs neither, and the identity dialog
+// brings the export crypto (scrypt, XChaCha20-Poly1305) with it.
+const IdentityDialog = lazy(() => import('../identity/IdentityDialog').then((m) => ({ default: m.IdentityDialog })));
+const KeyChangedDialog = lazy(() => import('./KeyChangedDialog').then((m) => ({ default: m.KeyChangedDialog })));
 import styles from './ChatApp.module.css';
 
 const CHANNELS_KEY = 'peerchat:channels';
@@ -132,6 +135,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
       </div>
       <MemberList presence={snap.presence} open={panel === 'members'} />
       {panel !== 'none' && <div className={styles.scrim} onClick={() => setPanel('none')} aria-hidden />}
+      <Suspense fallback={null}>
       {conn.state === 'relay-key-changed' && (
         <KeyChangedDialog
           pinnedFingerprint={conn.pinnedFingerprint}
@@ -140,6 +144,7 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
         />
       )}
       {showIdentity && <IdentityDialog identity={identity} onClose={() => setShowIdentity(false)} />}
+      </Suspense>
     </div>
   );
 }

@@ -73,13 +73,14 @@ export function attachmentFields(a: Omit<SignedAttachment, 'rsig'>): CanonicalFi
 }
 
 /** The post is bound into the envelope by digest: SHA-256(post signing bytes || author signature). */
-export function postDigest(p: Post): string {
+export function postDigest(p: Post, postBytes: Uint8Array = signingBytes('post', postFields(p))): string {
   const sig = fromB64url(p.sig) ?? new Uint8Array(0);
-  return sha256B64(concatBytes(signingBytes('post', postFields(p)), sig));
+  return sha256B64(concatBytes(postBytes, sig));
 }
 
-export function envelopeFields(e: Omit<Envelope, 'rsig'>): CanonicalField[] {
-  return [e.id, e.ts, e.epoch, e.post.channel, e.prev?.id ?? null, e.prev?.hash ?? null, e.relay, postDigest(e.post)];
+/** `postBytes`: the post's signing bytes when the caller has them already (verification needs both). */
+export function envelopeFields(e: Omit<Envelope, 'rsig'>, postBytes?: Uint8Array): CanonicalField[] {
+  return [e.id, e.ts, e.epoch, e.post.channel, e.prev?.id ?? null, e.prev?.hash ?? null, e.relay, postDigest(e.post, postBytes)];
 }
 
 /** The hash a following envelope's `prev` links to (SPEC.md R6). */
@@ -169,9 +170,12 @@ export async function verifyEnvelope(
   for (const a of e.post.attachments) if (a.uploader !== e.post.author) return { ok: false, reason: 'WRONG_AUTHOR' };
   // Every signature is checked; they are independent, so they run at once (WebCrypto verifies off the
   // main thread) and the first failure in the fixed order relay, author, attachments is the reason.
+  // The post's signing bytes are both the author's signed message and part of the envelope's digest:
+  // encoded once (a tenth of the JS cost per envelope went to encoding them twice).
+  const postBytes = signingBytes('post', postFields(e.post));
   const checks = await Promise.all([
-    check(backend, e.relay, signingBytes('envelope', envelopeFields(e)), e.rsig),
-    verifyPostSignature(backend, e.post),
+    check(backend, e.relay, signingBytes('envelope', envelopeFields(e, postBytes)), e.rsig),
+    check(backend, e.post.author, postBytes, e.post.sig),
     ...e.post.attachments.map((a) => verifyAttachment(backend, a, relayKey)),
   ]);
   return checks.find((c) => !c.ok) ?? { ok: true };
