@@ -173,9 +173,10 @@ export function createVerifyPool(options: VerifyPoolOptions): VerifyPool {
 }
 
 /** The browser's pool: module workers running verifyWorker.ts, this thread's backend as the fallback. */
-export function browserVerifyPool(fallback: EnvelopeVerifier): VerifyPool {
+export function browserVerifyPool(fallback: EnvelopeVerifier, size?: number): VerifyPool {
   return createVerifyPool({
     fallback,
+    ...(size ? { size } : {}),
     createWorker: () => new Worker(new URL('./verifyWorker.ts', import.meta.url), { type: 'module', name: 'peerchat-verify' }),
   });
 }

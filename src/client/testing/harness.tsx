@@ -97,17 +97,18 @@ async function main() {
     markRead,
     /** bench:client: verifies every envelope with the app's backend (WebCrypto here) or the fallback; ms taken. */
     /**
-     * 'pool': what the app runs (verifyPool.ts: the shared verifyEnvelopes in Web Workers, a new pool, so
-     * worker start-up is counted); 'detect' / 'noble': verifyEnvelopes in this thread, `concurrency`
-     * envelopes in flight.
+     * 'pool': what the app runs (verifyPool.ts: the shared verifyEnvelopes in Web Workers; `concurrency`
+     * workers, default one per core; start-up reported apart); 'detect' / 'noble': verifyEnvelopes in
+     * this thread, `concurrency` (default 1) envelopes in flight.
      */
-    async verify(envs: Envelope[], relayKey: string, which: 'pool' | 'detect' | 'noble' = 'detect', concurrency = 1) {
+    async verify(envs: Envelope[], relayKey: string, which: 'pool' | 'detect' | 'noble' = 'detect', concurrency?: number) {
       const backend = which === 'noble' ? nobleBackend : await detectBackend();
       const t0 = performance.now();
       let bad = 0;
       if (which === 'pool') {
         // The app starts its pool's workers before the first catch-up; their start-up is reported apart.
-        const pool = browserVerifyPool((e, k) => verifyEnvelopes(backend, e, k));
+        // `concurrency` is the pool's size here (default: one worker per core).
+        const pool = browserVerifyPool((e, k) => verifyEnvelopes(backend, e, k), concurrency);
         const inWorkers = await pool.warm();
         const warmMs = performance.now() - t0;
         const t1 = performance.now();
@@ -115,7 +116,7 @@ async function main() {
         pool.close();
         return { ms: performance.now() - t1, warmMs, bad, backend: `${inWorkers} in Web Workers` };
       }
-      bad = (await verifyEnvelopes(backend, envs, relayKey, concurrency)).filter((r) => !r.ok).length;
+      bad = (await verifyEnvelopes(backend, envs, relayKey, concurrency ?? 1)).filter((r) => !r.ok).length;
       return { ms: performance.now() - t0, bad, backend: backend.name };
     },
     mount() {
