@@ -136,14 +136,14 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
       <MemberList presence={snap.presence} open={panel === 'members'} />
       {panel !== 'none' && <div className={styles.scrim} onClick={() => setPanel('none')} aria-hidden />}
       <Suspense fallback={null}>
-      {conn.state === 'relay-key-changed' && (
-        <KeyChangedDialog
-          pinnedFingerprint={conn.pinnedFingerprint}
-          offeredFingerprint={conn.offeredFingerprint}
-          onTrust={() => void client.trustRelayKey(conn.offered)}
-        />
-      )}
-      {showIdentity && <IdentityDialog identity={identity} onClose={() => setShowIdentity(false)} />}
+        {conn.state === 'relay-key-changed' && (
+          <KeyChangedDialog
+            pinnedFingerprint={conn.pinnedFingerprint}
+            offeredFingerprint={conn.offeredFingerprint}
+            onTrust={() => void client.trustRelayKey(conn.offered)}
+          />
+        )}
+        {showIdentity && <IdentityDialog identity={identity} onClose={() => setShowIdentity(false)} />}
       </Suspense>
     </div>
   );
