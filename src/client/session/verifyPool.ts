@@ -38,7 +38,10 @@ export interface VerifyPoolOptions {
   createWorker: () => WorkerLike;
   /** Verifies in this thread: slices of a failed worker, and everything once no worker is left. */
   fallback: EnvelopeVerifier;
-  /** @default min(MAX_VERIFY_WORKERS, navigator.hardwareConcurrency), at least 1 */
+  /**
+   * @default min(MAX_VERIFY_WORKERS, navigator.hardwareConcurrency - 1), at least 1: the page's own thread
+   * keeps a core for rendering (on the 2-core bench machine two workers were not faster than one)
+   */
   size?: number;
 }
 
@@ -72,7 +75,7 @@ interface Slot {
 }
 
 export function createVerifyPool(options: VerifyPoolOptions): VerifyPool {
-  const size = Math.max(1, Math.min(MAX_VERIFY_WORKERS, options.size ?? globalThis.navigator?.hardwareConcurrency ?? 2));
+  const size = Math.max(1, Math.min(MAX_VERIFY_WORKERS, options.size ?? (globalThis.navigator?.hardwareConcurrency ?? 2) - 1));
   let slots: Slot[] | null = null;
   let closed = false;
   let nextJob = 1;
