@@ -1,16 +1,21 @@
 // The app's top: the identity (made on first visit), the tab that holds the session, and the client.
 import { useLiveQuery } from 'dexie-react-hooks';
-import { useEffect, useState } from 'react';
+import { Suspense, lazy, useEffect, useState } from 'react';
 import { type IdentityRow, appDb } from './appDb';
 import { ChatApp } from './components/ChatApp';
 import { OtherTab } from './components/OtherTab';
-import { Welcome } from './identity/Welcome';
 import type { ClientLike } from './session/ClientLike';
 import { ClientContext } from './session/ClientContext';
-import { startBrowserClient } from './session/startBrowserClient';
 import { useTabLeadership } from './session/useTabLeadership';
 import type { BrowserVoiceMedia } from './voice/browserVoiceMedia';
 import { VoiceMediaContext } from './voice/VoiceMediaContext';
+
+// The client core (relay connection, sync engine, protocol schemas) is its own chunk, fetched at once and
+// compiled while the identity and the history are read from IndexedDB: the main chunk, which the first
+// paint waits for, holds only React, Dexie and the views.
+const clientCore = import('./session/startBrowserClient');
+// First visits only; brings the import form and its crypto.
+const Welcome = lazy(() => import('./identity/Welcome').then((m) => ({ default: m.Welcome })));
 
 function Session({ identity }: { identity: IdentityRow }) {
   const [client, setClient] = useState<ClientLike | null>(null);
@@ -19,7 +24,7 @@ function Session({ identity }: { identity: IdentityRow }) {
   useEffect(() => {
     let closed = false;
     let close: (() => Promise<void>) | null = null;
-    startBrowserClient(identity).then(
+    clientCore.then(({ startBrowserClient }) => startBrowserClient(identity)).then(
       (c) => {
         if (closed) return void c.close();
         close = c.close;
@@ -49,7 +54,12 @@ export function App() {
   const identity = useLiveQuery(() => appDb().identity.get('self').then((r) => r ?? null), []);
   const { role, takeOver } = useTabLeadership();
   if (identity === undefined || role === 'pending') return null;
-  if (identity === null) return <Welcome onDone={() => {}} />;
+  if (identity === null)
+    return (
+      <Suspense fallback={null}>
+        <Welcome onDone={() => {}} />
+      </Suspense>
+    );
   if (role === 'follower') return <OtherTab onUseHere={takeOver} />;
   return <Session key={identity.publicKey} identity={identity} />;
 }

@@ -3,7 +3,8 @@
 // reaching the bottom) and of the read marker (moves while the tab is visible and the list at the bottom).
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ClientSnapshot } from '../../shared/client/PeerchatClient';
-import { LIMITS, type Envelope, type SignedAttachment } from '../../shared/protocol/relay';
+import { LIMITS } from '../../shared/protocol/limits';
+import type { Envelope, SignedAttachment } from '../../shared/protocol/relay';
 import { type OutgoingPost, buildRows } from '../history/buildRows';
 import { historyReader } from '../history/historyDb';
 import { useChannelWindow } from '../hooks/useChannelWindow';

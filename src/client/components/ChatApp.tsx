@@ -1,22 +1,25 @@
 // The signed-in app: channel sidebar, the open channel, the member list, and the bars that always show the
 // relay connection and history sync. Phone width: sidebar and member list slide over the channel.
-import { useEffect, useMemo, useState } from 'react';
+import { Suspense, lazy, useEffect, useMemo, useState } from 'react';
 import { visibleControls } from './RichText';
 import type { Channel } from '../../shared/protocol/relay';
 import type { IdentityRow } from '../appDb';
 import { useNames, useRememberNames } from '../hooks/useNames';
 import { useRoute } from '../hooks/useRoute';
 import { useReadMarkers, useUnreadCounts } from '../hooks/useUnread';
-import { IdentityDialog } from '../identity/IdentityDialog';
 import { useClient, useClientSnapshot } from '../session/ClientContext';
 import { ChannelView } from './ChannelView';
 import { ConnectionBadge } from './ConnectionBadge';
-import { KeyChangedDialog } from './KeyChangedDialog';
 import { MemberList } from './MemberList';
 import { QuotaAlert } from './QuotaAlert';
 import { Sidebar } from './Sidebar';
 import { SyncStatus } from './SyncStatus';
 import { VoiceBar } from './VoiceBar';
+
+// Dialogs are their own chunks: the first paint of a channel needs neither, and the identity dialog
+// brings the export crypto (scrypt, XChaCha20-Poly1305) with it.
+const IdentityDialog = lazy(() => import('../identity/IdentityDialog').then((m) => ({ default: m.IdentityDialog })));
+const KeyChangedDialog = lazy(() => import('./KeyChangedDialog').then((m) => ({ default: m.KeyChangedDialog })));
 import styles from './ChatApp.module.css';
 
 const CHANNELS_KEY = 'peerchat:channels';
@@ -137,14 +140,16 @@ export function ChatApp({ identity }: { identity: IdentityRow }) {
       </div>
       <MemberList presence={snap.presence} members={snap.members} voice={snap.voice} open={panel === 'members'} onPage={(p) => client.setMemberPage(p)} />
       {panel !== 'none' && <div className={styles.scrim} onClick={() => setPanel('none')} aria-hidden />}
-      {conn.state === 'relay-key-changed' && (
-        <KeyChangedDialog
-          pinnedFingerprint={conn.pinnedFingerprint}
-          offeredFingerprint={conn.offeredFingerprint}
-          onTrust={() => void client.trustRelayKey(conn.offered)}
-        />
-      )}
-      {showIdentity && <IdentityDialog identity={identity} onClose={() => setShowIdentity(false)} />}
+      <Suspense fallback={null}>
+        {conn.state === 'relay-key-changed' && (
+          <KeyChangedDialog
+            pinnedFingerprint={conn.pinnedFingerprint}
+            offeredFingerprint={conn.offeredFingerprint}
+            onTrust={() => void client.trustRelayKey(conn.offered)}
+          />
+        )}
+        {showIdentity && <IdentityDialog identity={identity} onClose={() => setShowIdentity(false)} />}
+      </Suspense>
     </div>
   );
 }

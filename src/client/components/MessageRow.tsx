@@ -39,7 +39,11 @@ export const REASON_TEXT: Record<string, string> = {
   CONNECTION_LOST: 'the connection to the relay dropped',
 };
 
-const time = (ts: number) => new Date(ts).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+// One formatter each, made once: toLocale*String builds a new Intl formatter per call, which was the
+// largest single cost of rendering a page of rows (0.8 s of a 10,000-message catch-up's profile).
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const fullFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+const time = (ts: number) => timeFormat.format(ts);
 
 interface Props {
   row: Row;
@@ -134,7 +138,7 @@ export const MessageRow = memo(function MessageRow(props: Props) {
       {row.head && (
         <div className={styles.meta}>
           <AuthorName name={authorNameOf(env, props.names) ?? 'unknown'} publicKey={author} fingerprint={fingerprintOf(author)} self={mine} />
-          <time className={styles.time} dateTime={new Date(env.ts).toISOString()} title={new Date(env.ts).toLocaleString()}>
+          <time className={styles.time} dateTime={new Date(env.ts).toISOString()} title={fullFormat.format(env.ts)}>
             {time(env.ts)}
           </time>
         </div>

@@ -35,11 +35,14 @@ export function dayKey(ts: number): string {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
+/** Made once: toLocaleDateString builds a new Intl formatter per call. */
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+
 export function dayLabel(ts: number, now: number): string {
   const k = dayKey(ts);
   if (k === dayKey(now)) return 'Today';
   if (k === dayKey(now - 86_400_000)) return 'Yesterday';
-  return new Date(ts).toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' });
+  return dayFormat.format(ts);
 }
 
 export interface BuildRowsInput {

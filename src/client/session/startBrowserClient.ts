@@ -6,10 +6,12 @@ import { PeerchatClient } from '../../shared/client/PeerchatClient';
 import { detectBackend } from '../../shared/crypto/ed25519';
 import { fingerprint } from '../../shared/crypto/signing';
 import { fromB64url } from '../../shared/encoding';
+import { verifyEnvelopes } from '../../shared/protocol/signed';
 import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { HISTORY_DB_NAME } from '../history/historyDb';
 import { type BrowserVoiceMedia, createBrowserVoiceMedia } from '../voice/browserVoiceMedia';
+import { browserVerifyPool } from './verifyPool';
 
 /**
  * The client, ready for the UI as soon as its store is: the caller renders the history from IndexedDB
@@ -30,6 +32,9 @@ export async function startBrowserClient(
   const pin = await db.pins.get(relayUrl);
   const store = new DexieStore(HISTORY_DB_NAME);
   const voiceMedia = createBrowserVoiceMedia();
+  const backend = await detectBackend();
+  // Catch-up verifies thousands of envelopes: off the main thread, on every core (verifyPool.ts).
+  const pool = browserVerifyPool((envs, relayKey) => verifyEnvelopes(backend, envs, relayKey));
   const client = new PeerchatClient({
     voiceMedia,
     relayUrl,
@@ -37,7 +42,8 @@ export async function startBrowserClient(
     name: identity.name,
     kind: 'browser',
     store,
-    backend: await detectBackend(),
+    backend,
+    verifyEnvelopes: pool.verify,
     createPeer: ({ peerId, options }) => new PeerCtor!(peerId, options),
     ...(pin ? { pinnedRelayKey: pin.publicKey } : {}),
     onRelayKeyPinned: async (relayKey) => {
@@ -52,6 +58,8 @@ export async function startBrowserClient(
   );
   const started = Promise.all([peerjs, idle]).then(([m]) => {
     PeerCtor = m.Peer;
+    // Workers loaded before the first catch-up, not during it.
+    void pool.warm();
     return client.start();
   });
   // Leaving the page leaves the voice room at once (VR7): others see it now, not at the relay's heartbeat.
@@ -64,6 +72,7 @@ export async function startBrowserClient(
     async close() {
       removeEventListener('pagehide', onPageHide);
       await client.stop();
+      pool.close();
       await store.close();
     },
   };

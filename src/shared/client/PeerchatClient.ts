@@ -39,7 +39,7 @@ import {
   type SignedAttachment,
   parseEnvelopeBatch,
 } from '../protocol/relay';
-import { contentDigests, signPost } from '../protocol/signed';
+import { type EnvelopeVerifier, contentDigests, signPost } from '../protocol/signed';
 import { type HistoryStore, isStoreQuotaError } from '../store/HistoryStore';
 import { type Clock, type TimerHandle, systemClock } from '../sync/Clock';
 import { Emitter } from '../sync/Emitter';
@@ -326,6 +326,11 @@ export interface PeerchatClientOptions {
   /** Where verified history is kept. The caller owns it (the client never closes it). */
   store: HistoryStore;
   backend: Ed25519Backend;
+  /**
+   * How the engine verifies batches of envelopes (G2), e.g. over a pool of Web Workers.
+   * @default `verifyEnvelopes` over `backend`, in this thread
+   */
+  verifyEnvelopes?: EnvelopeVerifier;
   createPeer: CreatePeer;
   /** @default globalThis.WebSocket */
   WebSocket?: WebSocketCtor;
@@ -1116,6 +1121,7 @@ export class PeerchatClient {
       ...this.opts.sync,
       store: this.opts.store,
       crypto: this.opts.backend,
+      ...(this.opts.verifyEnvelopes ? { verifyEnvelopes: this.opts.verifyEnvelopes } : {}),
       relayKey,
       transport: facade,
       selfKind: this.kind,

@@ -1,6 +1,7 @@
 // The relay protocol: every tRPC procedure's input and output, once. Server and clients import these;
 // nobody redeclares a shape. Rules are numbered in ./SPEC.md and cited in the tests.
 import { z } from 'zod';
+import { LIMITS } from './limits';
 
 /**
  * Bumped on any incompatible change to this file or to the signed payloads (SPEC.md V1).
@@ -67,41 +68,7 @@ export const CloseCode = {
   SIGNAL_AUTH: 4011,
 } as const;
 
-/** Hard protocol limits. The relay publishes its effective values in ServerInfo.limits. */
-export const LIMITS = {
-  /** Max WebSocket frame the relay accepts (ws maxPayload). */
-  maxFrameBytes: 256 * 1024,
-  /**
-   * Most requests of one frame the relay runs (a batch array); the rest are refused TOO_MANY_REQUESTS one by
-   * one and the socket is kept (SPEC.md R10). wsLink sends every call queued in one tick as one frame.
-   */
-  maxRequestsPerFrame: 32,
-  /** Max message text, in UTF-16 code units. */
-  maxTextLength: 4000,
-  maxAttachmentsPerMessage: 4,
-  /**
-   * The protocol's ceiling on attachment size: 64 MiB = 4096 chunks of 16 KiB (schemas, peer wire). A relay
-   * mints at most its own, lower cap, `ServerInfo.limits.maxAttachmentBytes` (SPEC.md A5): read that one.
-   */
-  maxAttachmentBytes: 64 * 1024 * 1024,
-  /** Max decoded thumbnail bytes carried in signed attachment metadata. */
-  maxThumbnailBytes: 8 * 1024,
-  /** Peer transfer chunk size; the chunk-hash list commits to chunks of exactly this size. */
-  chunkBytes: 16 * 1024,
-  maxNameLength: 64,
-  maxChannels: 64,
-  /**
-   * Members per presence page (SPEC.md P9): a stream is shown one page of the online sessions in
-   * `comparePresence` order, not the whole roster, so a login storm of N costs N x this, not N x N.
-   */
-  presencePageSize: 50,
-  /** Most user keys one connection may watch outside its page (SPEC.md P10): authors in view, itself. */
-  maxPresenceWatch: 256,
-  /** Peers in the random sample each presence stream is given to link to (SPEC.md P11). */
-  presenceSampleSize: 16,
-  /** Highest page a client may ask for: 10,000 x 50 = 500k sessions, far above any one relay. */
-  maxPresencePage: 10_000,
-} as const;
+export { LIMITS } from './limits';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 export const zPublicKey = z.string().length(43).regex(B64URL, 'base64url');

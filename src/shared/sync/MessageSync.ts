@@ -14,7 +14,6 @@ import {
   parseControl,
 } from '../protocol/peer';
 import type { Envelope, SignedAttachment } from '../protocol/relay';
-import { verifyEnvelopes } from '../protocol/signed';
 import { MAX_RANGE_LIMIT } from '../store/HistoryStore';
 import { utf8 } from '../encoding';
 import type { Conn } from './Conn';
@@ -471,7 +470,7 @@ export class MessageSync {
       seen.add(id);
     }
     // Verify the whole frame before storing any of it: one forgery and nothing from this peer is kept.
-    const checks = await verifyEnvelopes(this.ctx.crypto, body.envs, this.ctx.relayKey);
+    const checks = await this.ctx.verify(body.envs, this.ctx.relayKey);
     if (checks.some((c) => !c.ok)) return this.ctx.drop(conn, 'BAD_SIGNATURE', true);
     if (conn.closed) return;
     for (const id of seen) p.got.add(id);
@@ -500,7 +499,7 @@ export class MessageSync {
   async add(envs: readonly Envelope[]): Promise<AddResult> {
     const ok: Envelope[] = [];
     const rejected: AddResult['rejected'] = [];
-    const checks = await verifyEnvelopes(this.ctx.crypto, envs, this.ctx.relayKey);
+    const checks = await this.ctx.verify(envs, this.ctx.relayKey);
     envs.forEach((env, i) => {
       const check = checks[i]!;
       if (check.ok) ok.push(env);

@@ -4,6 +4,7 @@ import type { Ed25519Backend } from '../crypto/ed25519';
 import type { Digest } from '../crypto/hash';
 import type { PeerReason } from '../protocol/peer';
 import type { ClientKind, SignedAttachment } from '../protocol/relay';
+import type { EnvelopeVerifier } from '../protocol/signed';
 import type { HistoryStore } from '../store/HistoryStore';
 import type { Clock } from './Clock';
 import type { Conn } from './Conn';
@@ -65,6 +66,8 @@ export interface SyncContext {
   readonly crypto: Ed25519Backend;
   /** SHA-256 of whole contents and of a published content's chunks (G2, G8). */
   readonly digest: Digest;
+  /** Verifies batches of envelopes (G2); the engine's `verifyEnvelopes` option. */
+  readonly verify: EnvelopeVerifier;
   readonly relayKey: string;
   readonly clock: Clock;
   readonly rng: Prng;

@@ -19,6 +19,7 @@ import type { Ed25519Backend } from '../crypto/ed25519';
 import { type Digest, webDigest } from '../crypto/hash';
 import { PEER_PROTOCOL_VERSION, PeerKind, type Frame, type PeerReason, parseControl } from '../protocol/peer';
 import type { ClientKind, Envelope, SignedAttachment } from '../protocol/relay';
+import { type EnvelopeVerifier, verifyEnvelopes } from '../protocol/signed';
 import type { HistoryStore } from '../store/HistoryStore';
 import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { AttachmentSync, type FetchResult, type PublishResult } from './AttachmentSync';
@@ -83,6 +84,10 @@ export interface SyncEngineOptions extends SyncTuning {
    * simulator passes `jsDigest`, which settles within its steps. @default webDigest (WebCrypto)
    */
   digest?: Digest;
+   * How batches of envelopes are verified (G2): every check of `verifyEnvelope` on each.
+   * @default `verifyEnvelopes` over `crypto`, in this thread
+   */
+  verifyEnvelopes?: EnvelopeVerifier;
   /** The trusted relay key (base64url); every envelope and attachment is verified against it (G2). */
   relayKey: string;
   transport: PeerTransport;
@@ -158,6 +163,7 @@ export class SyncEngine implements SyncContext {
   readonly store: HistoryStore;
   readonly crypto: Ed25519Backend;
   readonly digest: Digest;
+  readonly verify: EnvelopeVerifier;
   readonly relayKey: string;
   readonly clock: Clock;
   readonly rng: Prng;
@@ -195,6 +201,7 @@ export class SyncEngine implements SyncContext {
     this.store = options.store;
     this.crypto = options.crypto;
     this.digest = options.digest ?? webDigest;
+    this.verify = options.verifyEnvelopes ?? ((envs, relayKey) => verifyEnvelopes(options.crypto, envs, relayKey));
     this.relayKey = options.relayKey;
     this.transport = options.transport;
     this.selfKind = options.selfKind ?? 'browser';
