@@ -84,6 +84,7 @@ export interface SyncEngineOptions extends SyncTuning {
    * simulator passes `jsDigest`, which settles within its steps. @default webDigest (WebCrypto)
    */
   digest?: Digest;
+  /**
    * How batches of envelopes are verified (G2): every check of `verifyEnvelope` on each.
    * @default `verifyEnvelopes` over `crypto`, in this thread
    */
