@@ -69,16 +69,19 @@ describe('message list with 10,000 messages', () => {
       // a visible row in the same task, before any load can land.
       await page.$eval('[data-testid=message-scroller]', (el) => (el.scrollTop = 1400));
       await page.waitForTimeout(300);
+      // The height before the step is read in the same task as the step: a load that lands before the next
+      // round trip from the test must still count as the prepend.
       const anchor = await page.evaluate(() => {
         const sc = document.querySelector('[data-testid=message-scroller]')!;
+        const height = sc.scrollHeight;
         sc.scrollTop = 1000;
         const top = sc.getBoundingClientRect().top;
         const rows = [...document.querySelectorAll<HTMLElement>('[data-testid=message]')];
         const r = rows.find((x) => x.getBoundingClientRect().top > top + 20)!;
-        return { id: r.dataset.id!, y: Math.round(r.getBoundingClientRect().top - top) };
+        return { id: r.dataset.id!, y: Math.round(r.getBoundingClientRect().top - top), height };
       });
       // Wait for the prepend (the scroll height grows), then the anchor must be where it was.
-      const h0 = (await scrollerState(page)).height;
+      const h0 = anchor.height;
       await waitFor(() => scrollerState(page), (s) => s.height > h0, 'older page prepended');
       // Loads may chain (the reader is still near the top); wait until the row has kept one place for 0.5 s.
       const rowY = () =>
