@@ -1147,8 +1147,10 @@ export class PeerchatClient {
     if (waiting.length > 0) void this.ingest(waiting);
   }
 
-  /** Live envelopes go to the engine (which verifies before storing, G2); before it exists they wait, bounded. */
-  /** Resolves to the store's error when storing failed (a quota error among them), else null. */
+  /**
+   * Live envelopes go to the engine (which verifies before storing, G2); before it exists they wait,
+   * bounded. Resolves to the store's error when storing failed (a quota error among them), else null.
+   */
   private async ingest(envs: Envelope[]): Promise<unknown> {
     const engine = this.eng;
     if (!engine) {
