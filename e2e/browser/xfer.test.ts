@@ -3,8 +3,9 @@
 // signalling through the real relay (as e2e/browser/transport.test.ts). Node logs every page in, makes the
 // signed message and metadata (the sync fixtures' relay key is the key the pages trust), and reads back
 // what each page saw. Page B fetches A's 2 MiB photo over the data channel; then a liar page C, which
-// serves the hash list honestly and corrupts chunks from index 5, offers first: B bans C at its first bad
-// chunk, finishes from A, and its IndexedDB holds only the signed content.
+// serves the hash list honestly and corrupts chunks from index 5, offers it as its only holder: B bans C
+// at its first bad chunk; A then holds it and B finishes from A (found by WANT); B's IndexedDB holds only
+// the signed content.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -107,9 +108,11 @@ describe('G8 attachment transfer between Chromium pages over the data channel', 
       await call(p.page, 'roster', all.filter((q) => q !== p).map((q) => ({ peerId: q.peerId, kind: 'browser' })));
       await call(p.page, 'addMessages', [env]);
     }
-    // A only holds it (answers WANT); C offers it, so B takes it from C first.
-    assert.equal(await call(a.page, 'hold', att, PHOTO_BYTES, 92), true);
+    // C offers it and is the only holder, so B takes it from C. A gets the bytes only once B has caught
+    // C (it then answers B's WANT): otherwise B could pull from A before C's offer arrives.
     assert.equal((await call(c.page, 'publish', att, PHOTO_BYTES, 92)).ok, true);
+    await until('B drops the liar', async () => (await call(b.page, 'events')).drops.length > 0);
+    assert.equal(await call(a.page, 'hold', att, PHOTO_BYTES, 92), true);
     await until('B holds the photo', async () => (await call(b.page, 'stored')).length > 0);
     const ev: XferEvents = await call(b.page, 'events');
     assert.deepEqual(ev.drops, [{ peerId: c.peerId, reason: 'WRONG_DIGEST', banned: true }], 'the liar is banned for its wrong chunk, nobody else');
