@@ -156,12 +156,20 @@ describe('login', () => {
   });
 
   it('L6 a version-1 client (its login signs no origin) is refused PROTOCOL_MISMATCH, at challenge and at login', async () => {
-    assert.equal(PROTOCOL_VERSION, 2);
+    assert.equal(PROTOCOL_VERSION, 3);
     const id = await identity();
     const c = client();
     assert.equal(await refusal(c.auth.challenge.mutate({ protocol: 1 })), 'PROTOCOL_MISMATCH');
     const { origin: _, ...v1 } = await loginInput(c, id);
     assert.equal(await refusal(c.auth.login.mutate({ ...v1, protocol: 1 })), 'PROTOCOL_MISMATCH');
+  });
+
+  it('L6 P6 a version-2 client (it expects the whole roster in presence) is refused PROTOCOL_MISMATCH', async () => {
+    const id = await identity();
+    const c = client();
+    assert.equal(await refusal(c.auth.challenge.mutate({ protocol: 2 })), 'PROTOCOL_MISMATCH');
+    const input = await loginInput(c, id);
+    assert.equal(await refusal(c.auth.login.mutate({ ...input, protocol: 2 })), 'PROTOCOL_MISMATCH');
   });
 
   it("L9 a login signed for another relay's origin is refused WRONG_RELAY; relabelling the origin breaks the signature", async () => {
