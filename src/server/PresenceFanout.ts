@@ -43,6 +43,13 @@ export interface PresenceFanoutOptions {
 
 type Push = (stream: EventStream, event: RelayEvent | PreEncoded) => void;
 
+/**
+ * Sessions of one watched key a stream is shown at most (SPEC.md P10, P12). One key can log in many times
+ * (every login is a session, P2); without this a watched key with hundreds of sessions would make every
+ * watcher's snapshot that big.
+ */
+export const MAX_SESSIONS_PER_WATCHED_KEY = 8;
+
 interface Entry {
   user: PresenceUser;
   /** JSON.stringify(user), made once per change: pages and snapshots are concatenations. */
@@ -312,6 +319,8 @@ export class PresenceFanout {
     for (const [id, c] of changes) {
       const streams = this.watchers.get(c.userId);
       if (!streams) continue;
+      // Past the bound, joins and updates of that key are not shown (its leaves still are: harmless).
+      if (c.user && (this.byUser.get(c.userId)?.size ?? 0) > MAX_SESSIONS_PER_WATCHED_KEY) continue;
       for (const s of streams) {
         const v = this.views.get(s)!;
         if (v.fresh || v.watchReset) continue;
@@ -444,7 +453,13 @@ export class PresenceFanout {
 
   private watchedEntries(v: View): Entry[] {
     const out: Entry[] = [];
-    for (const key of v.watch) for (const id of this.byUser.get(key) ?? []) out.push(this.roster.get(id)!);
+    for (const key of v.watch) {
+      let n = 0;
+      for (const id of this.byUser.get(key) ?? []) {
+        if (n++ >= MAX_SESSIONS_PER_WATCHED_KEY) break;
+        out.push(this.roster.get(id)!);
+      }
+    }
     return out;
   }
 

@@ -164,7 +164,7 @@ describe('login', () => {
     assert.equal(await refusal(c.auth.login.mutate({ ...v1, protocol: 1 })), 'PROTOCOL_MISMATCH');
   });
 
-  it('L6 M7 a version-2 client (it would strip the signed authorName and reject every new envelope) is refused PROTOCOL_MISMATCH', async () => {
+  it('L6 M7 P6 a version-2 client (it would strip the signed authorName and expects the whole roster in presence) is refused PROTOCOL_MISMATCH', async () => {
     const id = await identity();
     const c = client();
     assert.equal(await refusal(c.auth.challenge.mutate({ protocol: 2 })), 'PROTOCOL_MISMATCH');

@@ -8,6 +8,7 @@ import { createInProcessBus, type RelayBus } from './bus';
 import type { Relay } from './createRelay';
 import { EventHub, EventStream, type StreamOwner } from './EventHub';
 import { PreEncoded } from './frameEncoder';
+import { MAX_SESSIONS_PER_WATCHED_KEY } from './PresenceFanout';
 import { collectEvents, eventually, identity, loggedIn, login, rawClient, refusal, startTestRelay } from './testKit';
 
 let relay: Relay;
@@ -34,7 +35,9 @@ const countsOf = (evs: RelayEvent[]) => {
 };
 
 before(async () => {
-  relay = await startTestRelay({ timing: { heartbeatMs: 100 } });
+  // Short enough for P4's silent socket to leave in a few seconds, long enough that a loaded machine's
+  // honest sockets answer their pings in time (at 100 ms they were cut under load).
+  relay = await startTestRelay({ timing: { heartbeatMs: 1000 } });
 });
 after(async () => {
   await Promise.all(closers.map((c) => c()));
@@ -330,6 +333,20 @@ describe('P8-P12 lazy presence (EventHub)', () => {
     hub.flush();
     const left = (await drain(s)).filter(isPresence('watched'));
     assert.deepEqual(left.map((e) => e.left), [[author.sessionId]]);
+    hub.close();
+  });
+
+  it('P10 P12 a watcher is shown at most MAX_SESSIONS_PER_WATCHED_KEY sessions of one key', async () => {
+    const { bus, hub } = hubWith();
+    const many = fakeUser(1, 'browser');
+    for (let i = 0; i < MAX_SESSIONS_PER_WATCHED_KEY + 4; i++) bus.publishPresence({ op: 'join', user: { ...many, sessionId: `many-${i}`, since: 100 + i } });
+    const s = presenceStream(hub);
+    hub.setPresenceView(s.owner, { page: 0, watch: [many.userId] });
+    hub.flush();
+    assert.equal(((await drain(s))[0] as Presence<'snapshot'>).watched.length, MAX_SESSIONS_PER_WATCHED_KEY);
+    bus.publishPresence({ op: 'join', user: { ...many, sessionId: 'many-more', since: 999 } });
+    hub.flush();
+    assert.deepEqual((await drain(s)).filter(isPresence('watched')), [], 'a join beyond the bound is not sent');
     hub.close();
   });
 

@@ -988,8 +988,10 @@ export class PeerchatClient {
         if (ev.reset) set.clear();
         for (const id of ev.left) set.delete(id);
         for (const u of ev.users) set.set(u.sessionId, u);
-        // A page diff can only leave at most a page; a relay that sends more is cut back (bounded, STYLE 11).
-        if (ev.op === 'page') while (set.size > LIMITS.presencePageSize) set.delete(set.keys().next().value!);
+        // A page holds at most a page, and watched keys at most 8 sessions each plus our own (P10); a relay
+        // that sends more is cut back (bounded, STYLE 11).
+        const max = ev.op === 'page' ? LIMITS.presencePageSize : (LIMITS.maxPresenceWatch + 1) * 8;
+        while (set.size > max) set.delete(set.keys().next().value!);
         return;
       }
       case 'counts':
