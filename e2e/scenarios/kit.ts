@@ -230,7 +230,8 @@ export class Relay {
     this.proc = p;
     await until('relay health', async () => {
       if (p.exitCode !== null) assert.fail('relay exited at start (see relay.log)');
-      return fetch(`${this.url}/healthz`).then((r) => r.ok, () => false);
+      // A bounded fetch: one stuck connection must not outlive the wait it is part of.
+      return fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false);
     });
   }
 
