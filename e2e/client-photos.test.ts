@@ -227,6 +227,39 @@ describe('composer attachments', () => {
     await page.context().close();
   });
 
+  it('MD11 Enter pressed while a photo is still "Preparing…" sends it, text and photo, once it is ready', async () => {
+    const page = await open();
+    const bytes = await photo(page, 200, 100, 'image/png');
+    // Holds every Blob read until released: the file stays "Preparing…" for as long as the test says.
+    await page.evaluate(() => {
+      const w = window as unknown as { __release(): void };
+      const read = Blob.prototype.arrayBuffer;
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      w.__release = open;
+      Blob.prototype.arrayBuffer = async function (this: Blob) {
+        await gate;
+        return read.call(this);
+      };
+    });
+    await pick(page, 'early.png', 'image/png', bytes);
+    const item = page.getByRole('list', { name: 'Attachments to send' }).getByRole('listitem');
+    await item.filter({ hasText: 'Preparing…' }).waitFor({ timeout: 20_000 });
+    const composer = page.getByTestId('composer');
+    await composer.fill('sent early');
+    await composer.press('Enter');
+    await page.getByRole('button', { name: 'Sends when ready…' }).waitFor({ timeout: 20_000 });
+    assert.equal((await posts(page)).length, 0, 'nothing goes out before the photo is ready');
+    assert.equal(await composer.inputValue(), 'sent early', 'the text stays while waiting');
+    await page.evaluate(() => (window as unknown as { __release(): void }).__release());
+    await page.waitForFunction(() => (window as unknown as { __harness: { fake: { posts: unknown[] } } }).__harness.fake.posts.length === 1, undefined, { timeout: 20_000 });
+    const p = await posts(page);
+    assert.equal(p[0]!.text, 'sent early');
+    assert.equal(p[0]!.attachments.length, 1, 'the photo went with the text');
+    assert.equal(await composer.inputValue(), '', 'the composer is empty after the send');
+    await page.context().close();
+  });
+
   it('MD11 a failed mint keeps the text and the file with the reason; sending again posts it', async () => {
     const page = await open();
     await page.evaluate(() => ((window as unknown as { __harness: { fake: { failNextMint: string } } }).__harness.fake.failNextMint = 'RATE_LIMITED'));

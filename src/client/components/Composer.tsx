@@ -1,6 +1,7 @@
 // Enter sends, Shift+Enter is a new line (and so is Enter while an IME is composing). The draft is kept
 // per channel. Files come from "Attach files", a paste, or a drop on the channel (ChannelView); they are
-// minted and stored first, then the text and every attachment go out as one post (MD11).
+// minted and stored first, then the text and every attachment go out as one post (MD11). A send pressed
+// while a file is still being prepared goes out once it is ready: that is what the person asked for.
 import { type ClipboardEvent, type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from 'react';
 import type { Envelope, SignedAttachment } from '../../shared/protocol/relay';
 import { useDraft } from '../hooks/useDraft';
@@ -28,13 +29,19 @@ export function Composer(props: ComposerProps) {
   const ref = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
   const [sending, setSending] = useState(false);
+  /** A send pressed while files were preparing: the channel and the files it waits for. */
+  const [queued, setQueued] = useState<{ channel: string; keys: readonly number[] } | null>(null);
   useEffect(() => ref.current?.focus(), [props.channel, props.replyTo]);
   const pending = props.attachments;
   const hasFiles = pending.items.length > 0;
 
   const send = async () => {
     const text = draft.trim();
-    if ((!text && !hasFiles) || text.length > props.maxLength || sending || !pending.settled) return;
+    if ((!text && !hasFiles) || text.length > props.maxLength || sending) return;
+    if (!pending.settled) {
+      setQueued({ channel: props.channel, keys: pending.items.map((i) => i.key) });
+      return;
+    }
     let attachments: SignedAttachment[] = [];
     if (hasFiles) {
       setSending(true);
@@ -49,6 +56,15 @@ export function Composer(props: ComposerProps) {
       pending.clear();
     }
   };
+  useEffect(() => {
+    if (!queued || !pending.settled) return;
+    setQueued(null);
+    // Not sent if the person left the channel, or a file it waited for was refused or removed meanwhile
+    // (the refusal says why): a post without the photo they attached would surprise them.
+    const here = new Set(pending.items.map((i) => i.key));
+    if (queued.channel === props.channel && queued.keys.every((k) => here.has(k))) void send();
+    // `send` is this render's: it reads the draft and the files as they are now.
+  }, [queued, pending.settled, pending.items, props.channel]);
   const onPaste = (e: ClipboardEvent<HTMLTextAreaElement>) => {
     const files = [...e.clipboardData.files];
     if (files.length === 0) return;
@@ -69,7 +85,8 @@ export function Composer(props: ComposerProps) {
     void send();
   };
   const over = draft.length > props.maxLength;
-  const canSend = (!!draft.trim() || hasFiles) && !over && pending.settled && !sending;
+  const waiting = queued?.channel === props.channel;
+  const canSend = (!!draft.trim() || hasFiles) && !over && !sending && !waiting;
   return (
     <form className={styles.form} onSubmit={onSubmit} aria-label="Send a message">
       {props.replyTo && (
@@ -125,7 +142,7 @@ export function Composer(props: ComposerProps) {
           data-testid="composer"
         />
         <button type="submit" className={styles.send} disabled={!canSend}>
-          {sending ? 'Uploading…' : 'Send'}
+          {sending ? 'Uploading…' : waiting ? 'Sends when ready…' : 'Send'}
         </button>
       </div>
       <div className={styles.keep}>

@@ -26,6 +26,12 @@ interface Meter {
   /** Remote audio only: what plays it (and what makes Chromium's analyser read anything at all). */
   audio: HTMLAudioElement | null;
   stream: MediaStream;
+  /**
+   * Remote audio only: the RTP receiver, whose packets carry the sender's level (RFC 6464). Read when the
+   * AudioContext is not running: Firefox on a machine without an audio output device never starts one
+   * (it stays "suspended", resume() never settles), so its analysers read silence.
+   */
+  receiver: RTCRtpReceiver | null;
 }
 
 export interface BrowserVoiceMedia extends VoiceMedia {
@@ -57,10 +63,7 @@ export function createBrowserVoiceMedia(): BrowserVoiceMedia {
     const next: Record<string, Level> = {};
     let changed = false;
     for (const [id, m] of meters) {
-      m.analyser.getFloatTimeDomainData(buf);
-      let sum = 0;
-      for (const x of buf) sum += x * x;
-      const rms = Math.sqrt(sum / buf.length);
+      const rms = ctx?.state !== 'running' && m.receiver ? rtpLevel(m.receiver) : analyserRms(m.analyser, buf);
       if (rms > SPEAKING_RMS) m.lastLoudAt = now;
       const speaking = now - m.lastLoudAt < SPEAKING_HOLD_MS;
       const rounded = Math.round(rms * 1000) / 1000;
@@ -80,14 +83,14 @@ export function createBrowserVoiceMedia(): BrowserVoiceMedia {
     }
   };
 
-  const meter = (id: string, stream: MediaStream, audio: HTMLAudioElement | null): void => {
+  const meter = (id: string, stream: MediaStream, audio: HTMLAudioElement | null, receiver: RTCRtpReceiver | null = null): void => {
     unmeter(id);
     const c = audioContext();
     const source = c.createMediaStreamSource(stream);
     const analyser = c.createAnalyser();
     analyser.fftSize = FFT_SIZE;
     source.connect(analyser); // not to the destination: the <audio> element plays it
-    meters.set(id, { analyser, source, lastLoudAt: -Infinity, audio, stream });
+    meters.set(id, { analyser, source, lastLoudAt: -Infinity, audio, stream, receiver });
     timer ??= setInterval(read, LEVEL_EVERY_MS);
   };
 
@@ -125,7 +128,7 @@ export function createBrowserVoiceMedia(): BrowserVoiceMedia {
     setMicrophoneEnabled(stream, enabled) {
       for (const t of stream.getAudioTracks()) t.enabled = enabled;
     },
-    addRemote(peerId, stream) {
+    addRemote(peerId, stream, receiver) {
       if (meters.get(peerId)?.stream === stream) return;
       const audio = document.createElement('audio');
       audio.autoplay = true;
@@ -135,7 +138,7 @@ export function createBrowserVoiceMedia(): BrowserVoiceMedia {
       audio.hidden = true;
       document.body.append(audio);
       void audio.play().catch(() => {});
-      meter(peerId, stream, audio);
+      meter(peerId, stream, audio, receiver ?? null);
     },
     removeRemote(peerId) {
       unmeter(peerId);
@@ -159,4 +162,25 @@ export function createBrowserVoiceMedia(): BrowserVoiceMedia {
       }
     },
   };
+}
+
+function analyserRms(analyser: AnalyserNode, buf: Float32Array<ArrayBuffer>): number {
+  analyser.getFloatTimeDomainData(buf);
+  let sum = 0;
+  for (const x of buf) sum += x * x;
+  return Math.sqrt(sum / buf.length);
+}
+
+/** The RTP timestamp of the newest packet each receiver's level was read from. */
+const lastRtp = new WeakMap<RTCRtpReceiver, number>();
+
+/**
+ * The newest packet's level (0..1, linear like an RMS); 0 when no packet arrived since the last read (the
+ * browser keeps a source's last entry for 10 s after it fell silent).
+ */
+function rtpLevel(receiver: RTCRtpReceiver): number {
+  const [s] = receiver.getSynchronizationSources();
+  if (!s || lastRtp.get(receiver) === s.rtpTimestamp) return 0;
+  lastRtp.set(receiver, s.rtpTimestamp);
+  return s.audioLevel ?? 0;
 }

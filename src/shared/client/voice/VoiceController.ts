@@ -17,7 +17,7 @@ export interface VoiceMedia {
   /** Muting disables the track: the calls stay up and carry silence (VR8). */
   setMicrophoneEnabled(stream: MediaStream, enabled: boolean): void;
   /** A member's audio: play it (unless deafened) and measure it. */
-  addRemote(peerId: string, stream: MediaStream): void;
+  addRemote(peerId: string, stream: MediaStream, receiver?: RTCRtpReceiver): void;
   removeRemote(peerId: string): void;
   setDeafened(deafened: boolean): void;
 }
@@ -369,9 +369,9 @@ export class VoiceController {
   private track(peerId: string, call: VoiceCall, placedByUs: boolean): void {
     const entry: CallEntry = { call, connected: false };
     this.calls.set(peerId, entry);
-    call.onStream((stream) => {
+    call.onStream((stream, receiver) => {
       if (this.calls.get(peerId) !== entry) return;
-      this.opts.media?.addRemote(peerId, stream);
+      this.opts.media?.addRemote(peerId, stream, receiver);
       if (!entry.connected) {
         entry.connected = true;
         this.touch();

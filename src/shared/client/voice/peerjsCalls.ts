@@ -9,7 +9,8 @@ export interface VoiceCall {
   /** Idempotent. */
   close(): void;
   /** The remote audio arrived (may be told more than once). */
-  onStream(cb: (stream: MediaStream) => void): void;
+  /** `receiver`: the call's audio receiver where there is one (a level source without WebAudio). */
+  onStream(cb: (stream: MediaStream, receiver?: RTCRtpReceiver) => void): void;
   /** Closed by either side or failed; told once. */
   onClose(cb: () => void): void;
   /** Sends another microphone's track on this call without renegotiating. */
@@ -49,7 +50,7 @@ function wrap(c: MediaConnection): VoiceCall {
       c.close();
       done();
     },
-    onStream: (cb) => c.on('stream', cb),
+    onStream: (cb) => c.on('stream', (s) => cb(s, c.peerConnection?.getReceivers().find((r) => r.track.kind === 'audio'))),
     onClose: (cb) => {
       if (closed) queueMicrotask(cb);
       else closers.push(cb);
