@@ -86,6 +86,11 @@ export const LIMITS = {
   maxAttachmentBytes: 64 * 1024 * 1024,
   /** Max decoded thumbnail bytes carried in signed attachment metadata. */
   maxThumbnailBytes: 8 * 1024,
+  /**
+   * Max decoded placeholder bytes (a ThumbHash is 25-35) in signed attachment metadata (SPEC.md A6). Unlike
+   * a thumbnail it is small enough that a photo costs the relay well under 8 KiB whatever its size (issue 9).
+   */
+  maxPlaceholderBytes: 64,
   /** Peer transfer chunk size; the chunk-hash list commits to chunks of exactly this size. */
   chunkBytes: 16 * 1024,
   maxNameLength: 64,
@@ -218,6 +223,17 @@ export const zThumbnail = z.object({
   /** base64url of at most LIMITS.maxThumbnailBytes bytes. */
   data: z.string().max(Math.ceil((LIMITS.maxThumbnailBytes * 4) / 3)).regex(B64URL, 'base64url'),
 });
+/**
+ * A tiny image placeholder the receiver decodes and shows blurred at the signed size until the full image
+ * arrives peer to peer (SPEC.md A6). Only ThumbHash today; `kind` leaves room for another without a
+ * protocol bump. The string's bound only caps the frame (twice the base64url of maxPlaceholderBytes); the
+ * relay checks the decoded size and refuses BAD_ATTACHMENT with the reason.
+ */
+export const zPlaceholder = z.object({
+  kind: z.literal('thumbhash'),
+  data: z.string().min(1).max(2 * Math.ceil((LIMITS.maxPlaceholderBytes * 4) / 3)).regex(B64URL, 'base64url'),
+});
+export type Placeholder = z.infer<typeof zPlaceholder>;
 export const zAttachmentMeta = z.object({
   name: z.string().min(1).max(200),
   mime: z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/i, 'MIME type').max(100),
@@ -229,6 +245,7 @@ export const zAttachmentMeta = z.object({
   width: z.number().int().min(1).max(65535).optional(),
   height: z.number().int().min(1).max(65535).optional(),
   thumbnail: zThumbnail.optional(),
+  placeholder: zPlaceholder.optional(),
 });
 export type AttachmentMeta = z.infer<typeof zAttachmentMeta>;
 
