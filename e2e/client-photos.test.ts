@@ -325,10 +325,10 @@ describe('attachments in messages', () => {
     await page.context().close();
   });
 
-  it('MD7 MD8 the box has its signed size at once; "Waiting for a peer that has it", then a progress bar and the full image when a peer comes online, the row never resizes', async () => {
+  it('MD6 A6 MD7 MD8 the box has its signed size at once with the decoded placeholder; "Waiting for a peer that has it", then a progress bar and the full image when a peer comes online, the row never resizes', async () => {
     const page = await open();
     const jpeg = await photo(page, 1200, 900, 'image/jpeg');
-    // A real thumbnail, as the sender's app makes it (the page's own pipeline).
+    // Real metadata, as the sender's app makes it (the page's own pipeline): a placeholder, no thumbnail.
     const meta = await page.evaluate(async (b64) => {
       const bin = atob(b64);
       const u8 = new Uint8Array(bin.length);
@@ -344,8 +344,11 @@ describe('attachments in messages', () => {
     );
     const msg = page.getByTestId('message').filter({ hasText: 'at the beach' });
     await msg.getByText('Waiting for a peer that has it').waitFor();
-    const thumb = msg.locator('img[alt="beach.jpg"][data-full=false]');
+    assert.equal((meta as { placeholder?: { kind: string } }).placeholder?.kind, 'thumbhash');
+    assert.equal('thumbnail' in meta, false, 'no inline thumbnail by default');
+    const thumb = msg.locator('img[alt="beach.jpg"][data-full=false][data-placeholder=true]');
     await thumb.waitFor();
+    assert.match((await thumb.getAttribute('src')) ?? '', /^data:image\/png;base64,/);
     const box0 = (await msg.getByRole('button', { name: 'Open photo beach.jpg' }).boundingBox())!;
     assert.equal(Math.round(box0.width), 320);
     assert.equal(Math.round(box0.height), 240);

@@ -1,4 +1,4 @@
-// SPEC.md A1-A5: the relay signs attachment metadata, never content.
+// SPEC.md A1-A6: the relay signs attachment metadata, never content.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { toB64url } from '../shared/encoding';
@@ -44,6 +44,35 @@ describe('attachments', () => {
     assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), thumbnail: { mime: 'image/png', data: big } })), 'BAD_INPUT');
     // 'AB' has non-zero trailing bits: not the one canonical encoding of any byte string.
     assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), thumbnail: { mime: 'image/png', data: 'AB' } })), 'BAD_ATTACHMENT');
+  });
+
+  it('A6 the signature covers the placeholder: changed, stripped or added, it fails; metadata without one still verifies', async () => {
+    const u = await loggedIn(relay);
+    closers.push(u.close);
+    const placeholder = { kind: 'thumbhash' as const, data: toB64url(new Uint8Array(30).map((_, i) => i + 1)) };
+    const a = await u.client.attachment.mint.mutate({ ...meta(), placeholder });
+    assert.deepEqual(a.meta.placeholder, placeholder);
+    assert.deepEqual(await verifyAttachment(backend, a, relay.info.publicKey), { ok: true });
+    const other = { ...placeholder, data: toB64url(new Uint8Array(30).fill(9)) };
+    assert.equal((await verifyAttachment(backend, { ...a, meta: { ...a.meta, placeholder: other } }, relay.info.publicKey)).ok, false);
+    const { placeholder: _stripped, ...bare } = a.meta;
+    assert.equal((await verifyAttachment(backend, { ...a, meta: bare }, relay.info.publicKey)).ok, false);
+    const old = await u.client.attachment.mint.mutate(meta());
+    assert.equal(old.meta.placeholder, undefined);
+    assert.deepEqual(await verifyAttachment(backend, old, relay.info.publicKey), { ok: true });
+    assert.equal((await verifyAttachment(backend, { ...old, meta: { ...old.meta, placeholder } }, relay.info.publicKey)).ok, false);
+  });
+
+  it('A6 a placeholder above maxPlaceholderBytes or not canonical base64url is refused BAD_ATTACHMENT', async () => {
+    const u = await loggedIn(relay);
+    closers.push(u.close);
+    const big = { kind: 'thumbhash' as const, data: toB64url(new Uint8Array(LIMITS.maxPlaceholderBytes + 1)) };
+    assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), placeholder: big })), 'BAD_ATTACHMENT');
+    assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), placeholder: { kind: 'thumbhash', data: 'AB' } })), 'BAD_ATTACHMENT');
+    const wrongKind = { kind: 'blurhash', data: 'AAAA' } as unknown as { kind: 'thumbhash'; data: string };
+    assert.equal(await refusal(u.client.attachment.mint.mutate({ ...meta(), placeholder: wrongKind })), 'BAD_INPUT');
+    const exact = { kind: 'thumbhash' as const, data: toB64url(new Uint8Array(LIMITS.maxPlaceholderBytes)) };
+    assert.ok((await u.client.attachment.mint.mutate({ ...meta(), placeholder: exact })).rsig);
   });
 
   it('A4 no procedure takes attachment bytes: content in the mint input is refused BAD_INPUT', async () => {

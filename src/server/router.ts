@@ -32,7 +32,7 @@ import {
   zVoiceStateInput,
   zVoiceWatchInput,
 } from '../shared/protocol/relay';
-import { postDigest, postSigningBytes, signAttachment, verifyAttachment, verifyLogin, verifyPostSignature } from '../shared/protocol/signed';
+import { placeholderProblem, postDigest, postSigningBytes, signAttachment, verifyAttachment, verifyLogin, verifyPostSignature } from '../shared/protocol/signed';
 import type { ChallengeBook } from './ChallengeBook';
 import type { RelayConfig } from './config';
 import type { EnvelopeMinter, Minted } from './EnvelopeMinter';
@@ -240,6 +240,8 @@ export function createRouter(d: RouterDeps) {
           const bytes = fromB64url(meta.thumbnail.data);
           if (!bytes || bytes.length > LIMITS.maxThumbnailBytes) throw relayError(RelayReason.BAD_ATTACHMENT, 'bad thumbnail');
         }
+        const placeholder = placeholderProblem(meta);
+        if (placeholder) throw relayError(RelayReason.BAD_ATTACHMENT, placeholder);
         await consume(d.limiters.mints, ctx.session.user.userId);
         const { id, ts } = d.mintId();
         return signAttachment(d.backend, d.config.secretKey, { id, ts, uploader: ctx.session.user.userId, meta, relay: d.relayKey });

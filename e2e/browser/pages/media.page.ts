@@ -46,7 +46,7 @@ async function decodedSize(bytes: Uint8Array, type: string): Promise<[number, nu
 
 const cases: PageCase[] = [
   {
-    name: 'MD3 MD6 a 1600x1200 JPEG with GPS EXIF: shared without GPS, still decodes at its size, thumbnail within the 8 KiB bound',
+    name: 'MD3 MD6 A6 a 1600x1200 JPEG with GPS EXIF: shared without GPS, still decodes at its size, a placeholder and no thumbnail; inlineThumbnail within the 8 KiB bound',
     async run() {
       const encoded = await photo(1600, 1200, 'image/jpeg');
       // Chromium writes no EXIF: insert an APP1 with a GPS IFD right after SOI, as a phone camera does.
@@ -62,7 +62,14 @@ const cases: PageCase[] = [
       check(r.meta.width === 1600 && r.meta.height === 1200, `signed size ${r.meta.width}x${r.meta.height}`);
       check(zAttachmentMeta.safeParse(r.meta).success, 'meta passes the mint schema');
 
-      const thumb = r.meta.thumbnail;
+      const ph = r.meta.placeholder;
+      const phBytes = ph && fromB64url(ph.data);
+      check(ph?.kind === 'thumbhash' && phBytes && phBytes.length >= 5 && phBytes.length <= LIMITS.maxPlaceholderBytes, `placeholder is ${phBytes?.length} bytes`);
+      check(r.meta.thumbnail === undefined, 'no inline thumbnail by default');
+
+      const inline = await prepareAttachment(withGps, { name: 'IMG_2041.JPG', inlineThumbnail: true });
+      check(inline.ok, 'inline prepared');
+      const thumb = inline.meta.thumbnail;
       check(thumb, 'a thumbnail was made');
       const data = fromB64url(thumb.data);
       check(data && data.length <= LIMITS.maxThumbnailBytes, `thumbnail is ${data?.length} bytes, bound ${LIMITS.maxThumbnailBytes}`);
@@ -78,8 +85,8 @@ const cases: PageCase[] = [
       const bytes = await photo(800, 600, 'image/jpeg');
       const header = readImageHeader(bytes);
       check(header.ok, 'header');
-      const loose = await makeThumbnail(bytes, header);
-      const tight = await makeThumbnail(bytes, header, { maxBytes: 1500 });
+      const loose = await makeThumbnail(bytes, header, { inline: true });
+      const tight = await makeThumbnail(bytes, header, { inline: true, maxBytes: 1500 });
       check(loose.ok && tight.ok, 'both fit');
       check(tight.bytes <= 1500 && tight.bytes < loose.bytes, `tight ${tight.bytes} vs loose ${loose.bytes}`);
     },

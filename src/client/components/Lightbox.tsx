@@ -95,7 +95,7 @@ function Picture({ client, att, zoom }: { client: ClientLike; att: SignedAttachm
   const full = state.phase === 'ready' ? state.url : null;
   const w = view.kind === 'image' ? view.width : 1;
   const h = view.kind === 'image' ? view.height : 1;
-  const src = full ?? thumbUrl;
+  const src = full ?? thumbUrl ?? (view.kind === 'image' ? view.placeholder : null);
   // Fit: the whole picture inside the stage, never above its own size; zoomed: that times the fitted size.
   const style =
     zoom === 1

@@ -1,4 +1,5 @@
-// A message's attachments (MD4, MD7-MD9): photos as a box of their signed size with the thumbnail at once
+// A message's attachments (MD4, MD6-MD9): photos as a box of their signed size with the placeholder (or an
+// old message's thumbnail) at once
 // and the full image once fetched and sniffed; everything else as a download card. Nothing here renders
 // sender bytes as anything but a sniffed raster image; names are text, bidi-isolated.
 import { useMemo, useRef } from 'react';
@@ -32,10 +33,17 @@ export function MessageAttachments({ attachments }: { attachments: readonly Sign
 function Attachment({ att }: { att: SignedAttachment }) {
   // Keyed by id: the metadata an id names never changes (the window re-reads envelopes as new objects).
   const view = useMemo(() => attachmentView(att.meta), [att.id]);
-  return view.kind === 'image' ? <PhotoTile att={att} width={view.width} height={view.height} thumbnail={view.thumbnail} /> : <FileCard att={att} />;
+  return view.kind === 'image' ? <PhotoTile att={att} width={view.width} height={view.height} thumbnail={view.thumbnail} placeholder={view.placeholder} /> : <FileCard att={att} />;
 }
 
-function PhotoTile(props: { att: SignedAttachment; width: number; height: number; thumbnail: { mime: string; bytes: Uint8Array } | null }) {
+function PhotoTile(props: {
+  att: SignedAttachment;
+  width: number;
+  height: number;
+  thumbnail: { mime: string; bytes: Uint8Array } | null;
+  /** A decoded `data:image/png` URL (attachmentView); nothing to revoke. */
+  placeholder: string | null;
+}) {
   const viewer = usePhotoViewer();
   const { att } = props;
   const name = att.meta.name;
@@ -48,6 +56,7 @@ function PhotoTile(props: { att: SignedAttachment; width: number; height: number
   if (state.phase === 'ready' && !state.url) return <FileCard att={att} />;
   const full = state.phase === 'ready' ? state.url : null;
   const src = full ?? thumbUrl;
+  const blurred = !full && !thumbUrl ? props.placeholder : null;
   return (
     <figure className={styles.photo} style={{ width: box.width, aspectRatio: `${box.width} / ${box.height}` }}>
       <button
@@ -59,6 +68,8 @@ function PhotoTile(props: { att: SignedAttachment; width: number; height: number
       >
         {src ? (
           <img src={src} alt={name} width={box.width} height={box.height} data-full={full ? 'true' : 'false'} className={styles.img} draggable={false} />
+        ) : blurred ? (
+          <img src={blurred} alt={name} width={box.width} height={box.height} data-full="false" data-placeholder="true" className={`${styles.img} ${styles.placeholder}`} draggable={false} />
         ) : (
           <span className={styles.noThumb} aria-hidden>
             ▧

@@ -1,8 +1,7 @@
-// The composer's files waiting to be sent: a preview (the prepared thumbnail, never the picked bytes: a
-// bomb or a non-image is never decoded here), name, state, and a remove button each.
-import { useMemo } from 'react';
-import { fromB64url } from '../../shared/encoding';
-import { checkImage } from '../media/imageHeader';
+// The composer's files waiting to be sent: a preview, name, state, and a remove button each. The preview is
+// the prepared bytes only of a prepared image: they passed the header check and one decode whose size
+// matched it (MD1-MD2, MD6), and were stripped; a bomb or a non-image is never decoded here. (Photos no
+// longer sign an inline thumbnail to show instead, A6.)
 import { useBlobUrl } from '../hooks/useBlobUrl';
 import type { PendingFile } from '../hooks/usePendingAttachments';
 import { formatBytes } from './MessageAttachments';
@@ -23,13 +22,9 @@ export function PendingAttachments(props: { items: readonly PendingFile[]; onRem
 const STATUS: Record<PendingFile['status'], string> = { preparing: 'Preparing…', uploading: 'Uploading…', ready: '', failed: 'Not uploaded' };
 
 function Item({ item, onRemove }: { item: PendingFile; onRemove(): void }) {
-  const thumb = useMemo(() => {
-    const t = item.prepared?.meta.thumbnail;
-    const bytes = t ? fromB64url(t.data) : null;
-    const h = bytes ? checkImage(bytes) : null;
-    return bytes && h?.ok ? { bytes, mime: h.type } : null;
-  }, [item.prepared]);
-  const url = useBlobUrl(thumb?.bytes ?? null, thumb?.mime ?? '');
+  const image = item.prepared?.kind === 'image' ? item.prepared : null;
+  // meta.mime of a prepared image is the sniffed type (prepareAttachment), not the browser's claim.
+  const url = useBlobUrl(image?.bytes ?? null, image?.meta.mime ?? '');
   const removed = item.prepared?.removed.length ?? 0;
   return (
     <li className={styles.item} data-status={item.status}>

@@ -1,6 +1,8 @@
 // What the message view may render for a received attachment (./RULES.md MD4). The signed meta is the
 // sender's claim: it only sizes the box (so the list never jumps). What is drawn as an image is decided by
-// sniffing the bytes: the thumbnail's and, once they arrive, the content's.
+// sniffing the bytes: the thumbnail's and, once they arrive, the content's. A placeholder (A6) is never
+// sender bytes drawn as they are: ThumbHash decodes it to at most 32 x 32 pixels that we encode as a PNG.
+import { thumbHashToDataURL } from 'thumbhash';
 import { fromB64url } from '../../shared/encoding';
 import type { AttachmentMeta } from '../../shared/protocol/relay';
 import { fileKind } from './fileKind';
@@ -14,6 +16,8 @@ export type AttachmentView =
       height: number;
       /** Thumbnail bytes and their sniffed type, when the signed thumbnail really is a raster image. */
       thumbnail: { mime: ImageType; bytes: Uint8Array } | null;
+      /** The decoded placeholder as a `data:image/png` URL, when there is one and no thumbnail (MD6). */
+      placeholder: string | null;
     }
   | { kind: 'file' };
 
@@ -26,7 +30,21 @@ export function attachmentView(meta: AttachmentMeta): AttachmentView {
     const h = checkImage(bytes);
     if (h.ok) thumbnail = { mime: h.type, bytes };
   }
-  return { kind: 'image', width: meta.width, height: meta.height, thumbnail };
+  const placeholder = thumbnail ? null : decodePlaceholder(meta.placeholder);
+  return { kind: 'image', width: meta.width, height: meta.height, thumbnail, placeholder };
+}
+
+/** ThumbHash's header alone is 5 bytes; anything shorter is no hash. The relay already bounded the length (A6). */
+const MIN_THUMBHASH_BYTES = 5;
+
+function decodePlaceholder(p: AttachmentMeta['placeholder']): string | null {
+  const bytes = p?.kind === 'thumbhash' ? fromB64url(p.data) : null;
+  if (!bytes || bytes.length < MIN_THUMBHASH_BYTES) return null;
+  try {
+    return thumbHashToDataURL(bytes);
+  } catch {
+    return null; // garbage from a sender: the box stays empty, the full image still comes
+  }
 }
 
 /**

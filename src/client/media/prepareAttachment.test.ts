@@ -5,14 +5,18 @@ import { contentDigests } from '../../shared/protocol/signed';
 import type { ImageHeader } from './imageHeader';
 import { prepareAttachment } from './prepareAttachment';
 import { bytesOf, contains, exifWithGps, jfif, jpeg, png, sof0 } from './testing/craft';
-import type { ThumbnailResult } from './thumbnail';
+import type { ThumbnailOptions, ThumbnailResult } from './thumbnail';
+
+const PH = { kind: 'thumbhash' as const, data: 'AAAAAAAA' };
 
 // Node has no image decoder: a stand-in thumbnailer that records what it was given (the browser one is
 // covered by e2e/media.test.ts).
-function fakeThumbnailer(seen: Uint8Array[] = []) {
-  return async (bytes: Uint8Array, h: ImageHeader): Promise<ThumbnailResult> => {
+function fakeThumbnailer(seen: Uint8Array[] = [], asked: ThumbnailOptions[] = []) {
+  return async (bytes: Uint8Array, h: ImageHeader, opts: ThumbnailOptions): Promise<ThumbnailResult> => {
     seen.push(bytes);
-    return { ok: true, thumbnail: { mime: 'image/webp', data: 'AAAA' }, bytes: 3, width: h.width, height: h.height };
+    asked.push(opts);
+    const inline = opts.inline ? { thumbnail: { mime: 'image/webp' as const, data: 'AAAA' }, bytes: 3 } : { bytes: 0 };
+    return { ok: true, placeholder: PH, ...inline, width: h.width, height: h.height };
   };
 }
 
@@ -24,9 +28,23 @@ describe('prepareAttachment: picked bytes -> what attachment.mint takes', () => 
     assert.ok(r.ok && r.kind === 'image');
     assert.equal(contains(r.bytes, 'GPSMARK'), false);
     assert.deepEqual(seen, [r.bytes], 'the thumbnail is made from the stripped bytes');
-    assert.deepEqual(r.meta, { name: 'IMG_0001.JPG', mime: 'image/jpeg', ...contentDigests(r.bytes), width: 40, height: 30, thumbnail: { mime: 'image/webp', data: 'AAAA' } });
+    assert.deepEqual(r.meta, { name: 'IMG_0001.JPG', mime: 'image/jpeg', ...contentDigests(r.bytes), width: 40, height: 30, placeholder: PH });
     assert.ok(zAttachmentMeta.safeParse(r.meta).success);
     assert.deepEqual(r.removed, ['APP1 Exif']);
+  });
+
+  it('MD6 A6 a photo signs a placeholder and by default no inline thumbnail; inlineThumbnail adds one', async () => {
+    const input = jpeg([jfif(), sof0(40, 30)]);
+    const asked: ThumbnailOptions[] = [];
+    const r = await prepareAttachment(input, { name: 'a.jpg', thumbnailer: fakeThumbnailer([], asked) });
+    assert.ok(r.ok && r.kind === 'image');
+    assert.deepEqual(r.meta.placeholder, PH);
+    assert.equal('thumbnail' in r.meta, false);
+    const t = await prepareAttachment(input, { name: 'a.jpg', inlineThumbnail: true, thumbnailer: fakeThumbnailer([], asked) });
+    assert.ok(t.ok);
+    assert.deepEqual(t.meta.thumbnail, { mime: 'image/webp', data: 'AAAA' });
+    assert.deepEqual(t.meta.placeholder, PH);
+    assert.deepEqual(asked, [{ inline: false }, { inline: true }]);
   });
 
   it('MD3 keepOriginal shares the bytes as picked, EXIF and all', async () => {

@@ -1,14 +1,14 @@
 // Bytes a user picked -> the bytes to share and the metadata `PeerchatClient.publishAttachment` (and the
 // relay's `attachment.mint`) take. Order matters: sniff and refuse a bomb before anything decodes (MD1-MD2),
 // strip metadata unless the user keeps the original (MD3), digest what is actually shared, then decode once
-// for the thumbnail. The thumbnailer is injected so the pipeline is testable in Node; the browser default
+// for the placeholder (and, only when asked, an inline thumbnail). The thumbnailer is injected so the pipeline is testable in Node; the browser default
 // is makeThumbnail.
 import { contentDigests } from '../../shared/protocol/signed';
 import { LIMITS, type AttachmentMeta, zAttachmentMeta } from '../../shared/protocol/relay';
 import { DOWNLOAD_MIME, sanitizeFilename } from './fileKind';
 import { checkImage, HeaderReason, type ImageHeader } from './imageHeader';
 import { stripMetadata } from './stripMetadata';
-import { makeThumbnail, type ThumbnailResult } from './thumbnail';
+import { makeThumbnail, type ThumbnailOptions, type ThumbnailResult } from './thumbnail';
 
 export const PrepareReason = {
   ...HeaderReason,
@@ -28,8 +28,10 @@ export interface PrepareOptions {
   keepOriginal?: boolean;
   /** The relay's `info.limits.maxAttachmentBytes`. @default LIMITS.maxAttachmentBytes */
   maxBytes?: number;
+  /** Also sign an inline thumbnail (A3) besides the placeholder (A6); see ThumbnailOptions.inline. @default false */
+  inlineThumbnail?: boolean;
   /** @default makeThumbnail (browser only) */
-  thumbnailer?: (bytes: Uint8Array, header: ImageHeader) => Promise<ThumbnailResult>;
+  thumbnailer?: (bytes: Uint8Array, header: ImageHeader, opts: ThumbnailOptions) => Promise<ThumbnailResult>;
 }
 
 export type Prepared =
@@ -70,9 +72,17 @@ export async function prepareAttachment(input: Uint8Array, opts: PrepareOptions)
     removed = s.removed;
   }
   const thumbnailer = opts.thumbnailer ?? makeThumbnail;
-  const t = await thumbnailer(bytes, header);
+  const t = await thumbnailer(bytes, header, { inline: opts.inlineThumbnail ?? false });
   if (!t.ok) return { ok: false, reason: PrepareReason.BAD_IMAGE, message: `The image could not be prepared: ${t.message}.` };
-  const meta: AttachmentMeta = { name, mime: header.type, ...contentDigests(bytes), width: t.width, height: t.height, thumbnail: t.thumbnail };
+  const meta: AttachmentMeta = {
+    name,
+    mime: header.type,
+    ...contentDigests(bytes),
+    width: t.width,
+    height: t.height,
+    placeholder: t.placeholder,
+    ...(t.thumbnail ? { thumbnail: t.thumbnail } : {}),
+  };
   return { ok: true, kind: 'image', bytes, meta, removed };
 }
 

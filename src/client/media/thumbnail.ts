@@ -1,9 +1,14 @@
-// A thumbnail that fits the relay's bound (SPEC.md A3, LIMITS.maxThumbnailBytes), made in the browser with
-// createImageBitmap + OffscreenCanvas (both exist in a Worker too, where the next step should run this).
-// Re-encoding strips all metadata from the thumbnail. Only call it on bytes checkImage accepted (MD2).
+// A photo's preview for the signed metadata, made in the browser with createImageBitmap + OffscreenCanvas
+// (both exist in a Worker too, where the next step should run this): a ThumbHash placeholder (SPEC.md A6,
+// ./RULES.md MD6), and only when asked an inline thumbnail that fits the relay's bound (A3). Re-encoding
+// strips all metadata. Only call it on bytes checkImage accepted (MD2).
+import { rgbaToThumbHash } from 'thumbhash';
 import { toB64url } from '../../shared/encoding';
-import { LIMITS, type AttachmentMeta } from '../../shared/protocol/relay';
+import { LIMITS, type AttachmentMeta, type Placeholder } from '../../shared/protocol/relay';
 import type { ImageHeader } from './imageHeader';
+
+/** ThumbHash encodes at most 100 x 100 pixels; more would not change its 25-35 bytes anyway. */
+export const PLACEHOLDER_MAX_SIDE = 100;
 
 /** Longest side tried first, then ×0.75 per step down to THUMB_MIN_SIDE. */
 export const THUMB_MAX_SIDE = 320;
@@ -15,8 +20,11 @@ export type Thumbnail = NonNullable<AttachmentMeta['thumbnail']>;
 export type ThumbnailResult =
   | {
       ok: true;
-      thumbnail: Thumbnail;
-      /** Decoded bytes of the thumbnail (<= maxBytes). */
+      /** The ThumbHash of a <= 100 px downscale (A6). */
+      placeholder: Placeholder;
+      /** Only with `inline`: an encoded thumbnail of at most maxBytes (A3). */
+      thumbnail?: Thumbnail;
+      /** Decoded bytes of the thumbnail, 0 without one. */
       bytes: number;
       /** Size of the picture as shown (EXIF orientation applied): what the message signs for layout. */
       width: number;
@@ -25,14 +33,19 @@ export type ThumbnailResult =
   | { ok: false; reason: 'DECODE_FAILED' | 'SIZE_MISMATCH' | 'TOO_BIG'; message: string };
 
 export interface ThumbnailOptions {
+  /**
+   * Also make an inline thumbnail. Off by default: it crosses the relay 2 + N times (mint, reply, post,
+   * fan-out) and the placeholder plus the peer-to-peer image do its job. @default false
+   */
+  inline?: boolean;
   /** @default LIMITS.maxThumbnailBytes */
   maxBytes?: number;
 }
 
 /**
  * Decodes `bytes` (already sniffed as `header`), refuses when the decoded size disagrees with the header
- * (a decoder that sees another image than the sniffer did), and steps the size and quality down until the
- * encoding fits `maxBytes`. WebP first; Safari cannot encode WebP and convertToBlob then silently gives
+ * (a decoder that sees another image than the sniffer did), hashes a downscale for the placeholder and,
+ * with `inline`, steps the size and quality down until a thumbnail's encoding fits `maxBytes`. WebP first; Safari cannot encode WebP and convertToBlob then silently gives
  * PNG, so the result's type is checked and JPEG is tried instead.
  */
 export async function makeThumbnail(bytes: Uint8Array, header: ImageHeader, opts: ThumbnailOptions = {}): Promise<ThumbnailResult> {
@@ -51,6 +64,9 @@ export async function makeThumbnail(bytes: Uint8Array, header: ImageHeader, opts
     if (!same && !swapped) {
       return { ok: false, reason: 'SIZE_MISMATCH', message: `the header says ${header.width} x ${header.height} but it decodes to ${width} x ${height}` };
     }
+    const placeholder = hashPlaceholder(bitmap);
+    if (!placeholder) return { ok: false, reason: 'DECODE_FAILED', message: 'no 2D canvas' };
+    if (!opts.inline) return { ok: true, placeholder, bytes: 0, width, height };
     for (let side = THUMB_MAX_SIDE; side >= THUMB_MIN_SIDE; side = Math.floor(side * 0.75)) {
       const scale = Math.min(1, side / Math.max(width, height));
       const w = Math.max(1, Math.round(width * scale));
@@ -64,7 +80,7 @@ export async function makeThumbnail(bytes: Uint8Array, header: ImageHeader, opts
         const blob = await encode(canvas, quality);
         if (blob && blob.size <= maxBytes) {
           const data = new Uint8Array(await blob.arrayBuffer());
-          return { ok: true, thumbnail: { mime: blob.type as Thumbnail['mime'], data: toB64url(data) }, bytes: data.length, width, height };
+          return { ok: true, placeholder, thumbnail: { mime: blob.type as Thumbnail['mime'], data: toB64url(data) }, bytes: data.length, width, height };
         }
       }
     }
@@ -72,6 +88,18 @@ export async function makeThumbnail(bytes: Uint8Array, header: ImageHeader, opts
   } finally {
     bitmap.close();
   }
+}
+
+/** The ThumbHash of the picture drawn at most PLACEHOLDER_MAX_SIDE a side; null without a 2D canvas. */
+function hashPlaceholder(bitmap: ImageBitmap): Placeholder | null {
+  const scale = Math.min(1, PLACEHOLDER_MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  const w = Math.max(1, Math.round(bitmap.width * scale));
+  const h = Math.max(1, Math.round(bitmap.height * scale));
+  const ctx = new OffscreenCanvas(w, h).getContext('2d');
+  if (!ctx) return null;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(bitmap, 0, 0, w, h);
+  return { kind: 'thumbhash', data: toB64url(rgbaToThumbHash(w, h, ctx.getImageData(0, 0, w, h).data)) };
 }
 
 async function encode(canvas: OffscreenCanvas, quality: number): Promise<Blob | null> {

@@ -20,6 +20,11 @@ export const LIMITS = {
   maxAttachmentBytes: 64 * 1024 * 1024,
   /** Max decoded thumbnail bytes carried in signed attachment metadata. */
   maxThumbnailBytes: 8 * 1024,
+  /**
+   * Max decoded placeholder bytes (a ThumbHash is 25-35) in signed attachment metadata (SPEC.md A6). Unlike
+   * a thumbnail it is small enough that a photo costs the relay well under 8 KiB whatever its size (issue 9).
+   */
+  maxPlaceholderBytes: 64,
   /** Peer transfer chunk size; the chunk-hash list commits to chunks of exactly this size. */
   chunkBytes: 16 * 1024,
   maxNameLength: 64,

@@ -185,6 +185,17 @@ export const zThumbnail = z.object({
   /** base64url of at most LIMITS.maxThumbnailBytes bytes. */
   data: z.string().max(Math.ceil((LIMITS.maxThumbnailBytes * 4) / 3)).regex(B64URL, 'base64url'),
 });
+/**
+ * A tiny image placeholder the receiver decodes and shows blurred at the signed size until the full image
+ * arrives peer to peer (SPEC.md A6). Only ThumbHash today; `kind` leaves room for another without a
+ * protocol bump. The string's bound only caps the frame (twice the base64url of maxPlaceholderBytes); the
+ * relay checks the decoded size and refuses BAD_ATTACHMENT with the reason.
+ */
+export const zPlaceholder = z.object({
+  kind: z.literal('thumbhash'),
+  data: z.string().min(1).max(2 * Math.ceil((LIMITS.maxPlaceholderBytes * 4) / 3)).regex(B64URL, 'base64url'),
+});
+export type Placeholder = z.infer<typeof zPlaceholder>;
 export const zAttachmentMeta = z.object({
   name: z.string().min(1).max(200),
   mime: z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/i, 'MIME type').max(100),
@@ -196,6 +207,7 @@ export const zAttachmentMeta = z.object({
   width: z.number().int().min(1).max(65535).optional(),
   height: z.number().int().min(1).max(65535).optional(),
   thumbnail: zThumbnail.optional(),
+  placeholder: zPlaceholder.optional(),
 });
 export type AttachmentMeta = z.infer<typeof zAttachmentMeta>;
 

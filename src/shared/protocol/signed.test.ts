@@ -3,8 +3,8 @@ import { it } from 'node:test';
 import { type Ed25519Backend, randomSecretKey } from '../crypto/ed25519';
 import { nodeBackend } from '../crypto/nodeBackend';
 import { toB64url } from '../encoding';
-import { type Envelope, zEnvelope } from './relay';
-import { countersign, envelopeHash, postDigest, postSigningBytes, VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelope, verifyEnvelopes, verifyPostSignature } from './signed';
+import { type Envelope, LIMITS, zEnvelope } from './relay';
+import { attachmentFields, countersign, envelopeHash, signAttachment, verifyAttachment, postDigest, postSigningBytes, VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelope, verifyEnvelopes, verifyPostSignature } from './signed';
 
 async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
   const b = nodeBackend();
@@ -99,4 +99,21 @@ it('R17 M3 R6 countersign (signing bytes and digest built once) gives signEnvelo
   // Ed25519 is deterministic: the same key over the same bytes gives the same signature.
   assert.deepEqual(env, await signEnvelope(b, relaySecret, fields));
   assert.equal(hash, envelopeHash(env));
+});
+
+it('A6 attachmentFields append the placeholder only when present; a signed oversize placeholder still fails verifyAttachment', async () => {
+  const b = nodeBackend();
+  const relaySecret = randomSecretKey();
+  const relay = toB64url(await b.publicKeyOf(relaySecret));
+  const digest = toB64url(new Uint8Array(32));
+  const base = { id: '01J0000000000000000000000A', ts: 1, uploader: relay, relay };
+  const meta = { name: 'p.jpg', mime: 'image/jpeg', size: 10, sha256: digest, chunkRoot: digest, width: 4, height: 3 };
+  assert.equal(attachmentFields({ ...base, meta }).length, 13);
+  const placeholder = { kind: 'thumbhash' as const, data: toB64url(new Uint8Array(28).fill(7)) };
+  assert.deepEqual(attachmentFields({ ...base, meta: { ...meta, placeholder } }).slice(13), ['thumbhash', placeholder.data]);
+  // A relay that signs past the bound (A6) does not make the metadata acceptable to a holder.
+  const big = await signAttachment(b, relaySecret, { ...base, meta: { ...meta, placeholder: { kind: 'thumbhash', data: toB64url(new Uint8Array(LIMITS.maxPlaceholderBytes + 1)) } } });
+  assert.deepEqual(await verifyAttachment(b, big, relay), { ok: false, reason: 'BAD_ATTACHMENT' });
+  const ok = await signAttachment(b, relaySecret, { ...base, meta: { ...meta, placeholder } });
+  assert.deepEqual(await verifyAttachment(b, ok, relay), { ok: true });
 });

@@ -53,9 +53,14 @@ export function postFields(p: UnsignedPost): CanonicalField[] {
   return [p.channel, p.clientId, p.author, p.relay, p.sentAt, p.text, p.attachments.map((a) => a.id).join(','), p.replyTo];
 }
 
+/**
+ * Attachment signing fields (SPEC.md A1, A6). The placeholder is appended only when present, as M7 appends
+ * `authorName`: metadata minted before it keeps its 13 fields and still verifies, and 15 can never equal 13,
+ * so a placeholder can be neither stripped from nor added to a signed attachment.
+ */
 export function attachmentFields(a: Omit<SignedAttachment, 'rsig'>): CanonicalField[] {
   const m = a.meta;
-  return [
+  const fields: CanonicalField[] = [
     a.id,
     a.ts,
     a.uploader,
@@ -70,6 +75,17 @@ export function attachmentFields(a: Omit<SignedAttachment, 'rsig'>): CanonicalFi
     m.thumbnail?.mime ?? null,
     m.thumbnail?.data ?? null,
   ];
+  if (m.placeholder !== undefined) fields.push(m.placeholder.kind, m.placeholder.data);
+  return fields;
+}
+
+/** Null when the metadata's placeholder is absent or within A6's bound, else why not (relay and verifier). */
+export function placeholderProblem(meta: AttachmentMeta): string | null {
+  if (!meta.placeholder) return null;
+  const bytes = fromB64url(meta.placeholder.data);
+  if (!bytes) return 'placeholder is not canonical base64url';
+  if (bytes.length > LIMITS.maxPlaceholderBytes) return `placeholder is ${bytes.length} bytes; at most ${LIMITS.maxPlaceholderBytes}`;
+  return null;
 }
 
 /** What the author signs (SPEC.md M2). A caller that needs it for the digest and the check builds it once. */
@@ -143,7 +159,7 @@ export async function signAttachment(
   return { ...a, rsig: await signB64(backend, relaySecretKey, signingBytes('attachment', attachmentFields(a))) };
 }
 
-/** Checks the relay's signature and the thumbnail bound (SPEC.md A2). `relayKey` is the trusted relay key. */
+/** Checks the relay's signature and the thumbnail and placeholder bounds (SPEC.md A2, A6). `relayKey` is the trusted relay key. */
 export async function verifyAttachment(
   backend: Ed25519Backend,
   a: SignedAttachment,
@@ -154,6 +170,7 @@ export async function verifyAttachment(
     const t = fromB64url(a.meta.thumbnail.data);
     if (!t || t.length > LIMITS.maxThumbnailBytes) return { ok: false, reason: 'BAD_ATTACHMENT' };
   }
+  if (placeholderProblem(a.meta)) return { ok: false, reason: 'BAD_ATTACHMENT' };
   return check(backend, a.relay, signingBytes('attachment', attachmentFields(a)), a.rsig);
 }
 
