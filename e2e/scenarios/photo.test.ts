@@ -1,5 +1,5 @@
-// Issue 10 scenario 2: a photo. Alice attaches a photo and sends it with text; Bob sees the thumbnail
-// from the signed post at once, then the full photo once its bytes came peer to peer and verified. His
+// Issue 10 scenario 2: a photo. Alice attaches a photo and sends it with text; Bob sees the photo's
+// placeholder from the signed post at once, then the full photo once its bytes came peer to peer and verified. His
 // IndexedDB holds bytes that hash to the signed SHA-256, and the relay (counted at the socket by a
 // proxy in front of it) carried less than 8 KiB while the photo was shared.
 import assert from 'node:assert/strict';
@@ -37,9 +37,14 @@ describe('e2e scenario 2: photo', () => {
     const [a] = stored.attachments;
     assert.equal(a!.held, true);
     assert.equal(a!.heldSha256, a!.sha256, 'the stored bytes are the signed ones');
-    // The img is sized by the signed width and height.
-    const box = await bob!.photo('beach.png').locator('img').evaluate((i) => [(i as HTMLImageElement).naturalWidth, (i as HTMLImageElement).naturalHeight]);
-    assert.deepEqual(box, [640, 480]);
+    // The full image is the shared one (1024 x 768), shown in a box of the signed aspect ratio.
+    const img = await bob!.photo('beach.png').locator('img[data-full="true"]').evaluate((i) => {
+      const el = i as HTMLImageElement;
+      const r = el.getBoundingClientRect();
+      return { natural: [el.naturalWidth, el.naturalHeight], ratio: r.width / r.height };
+    });
+    assert.deepEqual(img.natural, [1024, 768]);
+    assert.ok(Math.abs(img.ratio - 1024 / 768) < 0.02, `box ratio ${img.ratio} is the signed 4:3`);
     for (const p of [alice!, bob!]) assert.deepEqual(p.errors, [], `${p.name}: no page errors`);
   });
 });
