@@ -62,6 +62,7 @@ interface Entry {
 interface View {
   page: number;
   /** Watched keys, the stream's own key included (P10). */
+  /** At most `LIMITS.maxPresenceWatch` keys and our own (the `presence.view` schema and `watchSet` cut it). */
   watch: Set<string>;
   /** The stream's own session: never in its sample. */
   self: string | null;
@@ -104,9 +105,10 @@ export class PresenceFanout {
 
   /** Who is online, by sessionId, and in member order. Bounded by the sessions the bus announces. */
   private readonly roster = new Map<string, Entry>();
+  /** The roster's entries in `comparePresence` order: as many as the roster, no more. */
   private readonly order: Entry[] = [];
   private readonly counts: PresenceCounts = { browser: 0, virtual: 0 };
-  /** Sessions per key, for watchers. */
+  /** Sessions per key, for watchers: every session is in one set, so bounded by the roster. */
   private readonly byUser = new Map<string, Set<string>>();
 
   /** Bounded by the presence streams. */
