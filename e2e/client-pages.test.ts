@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './fixtures/chromium';
-import { startViteHarness } from './fixtures/viteHarness';
+import { openHarnessPage, startViteHarness } from './fixtures/viteHarness';
 
 let browser: Browser;
 let vite: { url: string; close(): Promise<void> };
@@ -22,16 +22,7 @@ after(async () => {
   await vite?.close();
 });
 
-/** A fresh profile (own IndexedDB), the harness loaded, seeded by `seed`, then the app mounted. */
-async function open(seed: string, viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const ctx = await browser.newContext({ viewport });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error('pageerror', e));
-  await page.goto(`${vite.url}/testing/harness.html`);
-  await page.waitForSelector('body[data-ready=true]', { state: 'attached', timeout: 60_000 });
-  await page.evaluate(`(async () => { const h = window.__harness; ${seed}; h.mount(); })()`);
-  return page;
-}
+const open = (seed: string, viewport = { width: 1280, height: 800 }): Promise<Page> => openHarnessPage(browser, vite.url, seed, { viewport });
 
 const scrollerState = (page: Page) =>
   page.$eval('[data-testid=message-scroller]', (el) => ({ top: el.scrollTop, height: el.scrollHeight, client: el.clientHeight }));

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { contains, exifWithGps, png } from '../src/client/media/testing/craft';
 import { launchChromium } from './fixtures/chromium';
-import { startViteHarness } from './fixtures/viteHarness';
+import { openHarnessPage, startViteHarness } from './fixtures/viteHarness';
 
 let browser: Browser;
 let vite: { url: string; close(): Promise<void> };
@@ -31,13 +31,7 @@ const TRACK_URLS = `(() => {
 })()`;
 
 async function open(seed = '', viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const ctx = await browser.newContext({ viewport, acceptDownloads: true });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => console.error('pageerror', e));
-  await page.addInitScript(TRACK_URLS);
-  await page.goto(`${vite.url}/testing/harness.html`);
-  await page.waitForSelector('body[data-ready=true]', { state: 'attached', timeout: 60_000 });
-  await page.evaluate(`(async () => { const h = window.__harness; ${seed}; h.mount(); })()`);
+  const page = await openHarnessPage(browser, vite.url, seed, { viewport, acceptDownloads: true, initScript: TRACK_URLS });
   await page.getByRole('button', { name: 'Attach files' }).waitFor({ timeout: 30_000 });
   return page;
 }
