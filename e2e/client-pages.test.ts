@@ -120,6 +120,30 @@ describe('message list with 10,000 messages', () => {
   });
 });
 
+describe('message list: arrival order', () => {
+  it('UI1 an envelope stored after newer ones still shows (catch-up fetches newest first; own post and relay stream race)', async () => {
+    // The channel opens empty, as for someone who just made an identity (e2e S1).
+    const page = await open('');
+    const shown = () => page.locator('[data-testid=message]').evaluateAll((els) => els.map((e) => (e as HTMLElement).innerText));
+    await page.evaluate(`window.__harness.add('general', 0, 'second post')`);
+    await page.waitForSelector('[data-testid=message] >> text=second post');
+    // A render after the first one: the window has anchored on what it first saw (React runs a render's
+    // effects before it commits the next render).
+    await page.evaluate(`window.__harness.add('general', 1, 'third post')`);
+    await page.waitForSelector('[data-testid=message] >> text=third post');
+    // The first post, minted before both, lands last.
+    await page.evaluate(`window.__harness.addLate('general', 2, 'first post', 5000)`);
+    await page.waitForSelector('[data-testid=message] >> text=first post', { timeout: 20_000 });
+    const rows = await shown();
+    assert.deepEqual(
+      ['first post', 'second post', 'third post'].map((t) => rows.findIndex((r) => r.includes(t))),
+      [0, 1, 2],
+      `in id order: ${JSON.stringify(rows)}`,
+    );
+    await page.context().close();
+  });
+});
+
 describe('composer', () => {
   it('UI2 Enter sends, Shift+Enter is a new line, a draft is kept per channel, own post shows sending then confirmed or failed with retry', async () => {
     const page = await open(`await h.seed('general', 5)`);

@@ -12,6 +12,8 @@ import { historyReader } from '../history/historyDb';
 export const PAGE = 150;
 /** The most envelopes one window holds (~1 KiB each); beyond, the oldest are let go. */
 export const WINDOW_MAX = 3000;
+/** Below every ULID: a window anchored here holds the channel from its first envelope on. */
+const CHANNEL_START = '';
 
 export interface ChannelWindow {
   envelopes: Envelope[] | undefined;
@@ -39,11 +41,16 @@ export function useChannelWindow(channel: string): ChannelWindow {
     return rows;
   }, [channel, startId]);
 
-  // Anchor at the first page's oldest id once there is one, so later arrivals extend instead of shifting.
+  // Anchor once the first page has rows, so later arrivals extend the window instead of shifting it. A
+  // first page that was not full held the whole channel: the window then starts at the channel's start,
+  // not at the oldest id seen so far, because envelopes are not stored in id order -- a catch-up fetches
+  // newest first, and our own post's confirmation races the relay's stream -- and one older than that id
+  // arriving later would fall below the window, never shown (UI1; e2e S1 once missed the first post so).
   useEffect(() => {
     if (startId === null && envelopes && envelopes.length > 0) {
-      setStart({ channel, id: envelopes[0]!.id });
-      if (envelopes.length < PAGE) setHasOlder(false);
+      const whole = envelopes.length < PAGE;
+      setStart({ channel, id: whole ? CHANNEL_START : envelopes[0]!.id });
+      if (whole) setHasOlder(false);
     }
   }, [envelopes, startId, channel]);
 

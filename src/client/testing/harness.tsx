@@ -89,6 +89,18 @@ async function main() {
       await store.putMessages([env]);
       return env;
     },
+    /**
+     * A message minted `ageMs` ago, stored now: it arrives after newer ones, as a catch-up (newest first) or
+     * the relay's stream racing our own post's confirmation delivers them. Not the monotonic factory: its
+     * id must sort before the ones already stored.
+     */
+    async addLate(channel: string, author: number, text: string, ageMs: number) {
+      const who = author < 0 ? me : others[author]!;
+      const ts = Date.now() - ageMs;
+      const env = { ...makeEnvelope(channel, who.publicKey, text, ts), id: ulidAt(ts) };
+      await store.putMessages([env]);
+      return env;
+    },
     /** A message by a stranger (never seen in presence), with the relay-attested `authorName` or without (SPEC.md M7). */
     async addFromStranger(channel: string, text: string, authorName?: string) {
       const env = makeEnvelope(channel, strangers[0]!.publicKey, text, Date.now());
