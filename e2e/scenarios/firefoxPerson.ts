@@ -19,6 +19,8 @@ export class FirefoxPerson implements Actor {
   static async open(stage: Stage, name: string, relay: Relay): Promise<FirefoxPerson> {
     const p = stage.own(new FirefoxPerson(stage, name, relay, await launchFirefox()));
     p.page = await p.browser.newPage();
+    // The scenario's generous deadline for every implicit wait, as for the Chromium people (kit.ts).
+    p.page.setDefaultTimeout(WAIT);
     await p.page.setViewport({ width: 1280, height: 800 });
     await p.page.evaluateOnNewDocument(KEEP_NAMES_SHIM);
     const log = `${name}-console.log`;

@@ -379,6 +379,10 @@ export class Person implements Actor {
 
   async open(): Promise<void> {
     const ctx = await this.browser.newContext({ viewport: this.viewport });
+    // Every implicit wait (click, fill, waitFor, waitForURL without their own timeout) gets the scenario's
+    // generous deadline, not Playwright's 30 s: the machine is shared, and a loaded one is no failure.
+    ctx.setDefaultTimeout(WAIT);
+    ctx.setDefaultNavigationTimeout(WAIT);
     this.page = await ctx.newPage();
     await this.page.addInitScript(KEEP_NAMES_SHIM);
     await this.page.addInitScript(REMOTE_AUDIO_PROBE);

@@ -3,7 +3,7 @@
 // (or shown as failed with a retry); no message is lost or duplicated in any browser.
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { scenario, until } from './kit';
+import { scenario, until, WAIT } from './kit';
 
 describe('e2e scenario 5: relay restart', () => {
   scenario('relay-restart', 'S5 browsers reconnect by themselves; the message sent while down arrives once; nothing lost or doubled', async (s) => {
@@ -22,7 +22,7 @@ describe('e2e scenario 5: relay restart', () => {
     await alice!.send('general 3 from alice');
     lines.push('general 3 from alice');
     // Shown at once as the user's own, not yet confirmed.
-    await alice!.page.getByTestId('own-pending').getByText('general 3 from alice').waitFor();
+    await alice!.page.getByTestId('own-pending').getByText('general 3 from alice').waitFor({ timeout: WAIT });
 
     await relay.start();
     for (const p of [alice!, bob!]) await p.online();
