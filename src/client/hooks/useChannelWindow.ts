@@ -13,6 +13,34 @@ export const PAGE = 150;
 /** The most envelopes one window holds (~1 KiB each); beyond, the oldest are let go. */
 export const WINDOW_MAX = 3000;
 
+/**
+ * The first page of the channel in the address bar, read at boot (main.tsx) while the identity, the tab
+ * lock and the client core load. The channel view then paints from it at its first render instead of
+ * starting its own read only then (one IndexedDB open and read off the path to the first message); its
+ * live query takes over a moment later. One entry, taken once: a later visit reads afresh.
+ */
+let bootPage: { channel: string; envelopes?: Envelope[] } | null = null;
+
+export function prefetchFirstPage(channel: string, reader = historyReader()): Promise<void> {
+  const mine = { channel } as { channel: string; envelopes?: Envelope[] };
+  bootPage = mine;
+  return reader.latest(channel, PAGE).then(
+    (envelopes) => {
+      // Taken (or replaced) before it was read: a late answer would be a stale page for a later visit.
+      if (bootPage === mine) mine.envelopes = envelopes;
+    },
+    () => {}, // the live query reads again and reports its own failure
+  );
+}
+
+/** The boot page of `channel` if it has been read; the boot read is spent either way. */
+export function takeFirstPage(channel: string): Envelope[] | undefined {
+  const page = bootPage;
+  if (page?.channel !== channel) return undefined;
+  bootPage = null;
+  return page.envelopes;
+}
+
 export interface ChannelWindow {
   envelopes: Envelope[] | undefined;
   hasOlder: boolean;
@@ -33,11 +61,17 @@ export function useChannelWindow(channel: string): ChannelWindow {
     setHasOlder(true);
   }, [channel]);
 
-  const envelopes = useLiveQuery(async () => {
-    if (startId === null) return reader.latest(channel, PAGE);
-    const rows = await reader.fromNewest(channel, startId, WINDOW_MAX);
-    return rows;
-  }, [channel, startId]);
+  const [boot] = useState(() => takeFirstPage(channel));
+  const envelopes = useLiveQuery(
+    async () => {
+      if (startId === null) return reader.latest(channel, PAGE);
+      const rows = await reader.fromNewest(channel, startId, WINDOW_MAX);
+      return rows;
+    },
+    [channel, startId],
+    // Until the live query's first answer: the boot read of this channel, if there was one.
+    start.channel === channel ? boot : undefined,
+  );
 
   // Anchor at the first page's oldest id once there is one, so later arrivals extend instead of shifting.
   useEffect(() => {
