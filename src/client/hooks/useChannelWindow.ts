@@ -51,17 +51,24 @@ export interface ChannelWindow {
 
 export function useChannelWindow(channel: string): ChannelWindow {
   const reader = historyReader();
-  const [start, setStart] = useState<{ channel: string; id: string | null }>({ channel, id: null });
-  const [hasOlder, setHasOlder] = useState(true);
+  const [boot] = useState(() => takeFirstPage(channel));
+  // With a boot page the window is anchored at its oldest id from the start: the live query's first run
+  // is then the window itself, not a second read of the newest page followed by a third from the anchor.
+  const [start, setStart] = useState<{ channel: string; id: string | null }>(() => ({ channel, id: boot?.[0]?.id ?? null }));
+  const [hasOlder, setHasOlder] = useState(() => !boot || boot.length >= PAGE);
   const loading = useRef(false);
   const startId = start.channel === channel ? start.id : null;
 
+  const opened = useRef(channel);
   useEffect(() => {
+    // Another channel in the same view: start over at its newest page (not at mount: that would drop the
+    // boot page's anchor).
+    if (opened.current === channel) return;
+    opened.current = channel;
     setStart({ channel, id: null });
     setHasOlder(true);
   }, [channel]);
 
-  const [boot] = useState(() => takeFirstPage(channel));
   const envelopes = useLiveQuery(
     async () => {
       if (startId === null) return reader.latest(channel, PAGE);
