@@ -1,7 +1,14 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
+import { prefetchFirstPage } from './hooks/useChannelWindow';
+import { channelFromPath } from './hooks/useRoute';
 import './global.css';
+
+// The newest page of the channel in the URL is read now, beside the identity read, not after the client
+// core has started (useChannelWindow.ts).
+const routed = channelFromPath(location.pathname);
+if (routed) void prefetchFirstPage(routed);
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

@@ -15,6 +15,34 @@ export const WINDOW_MAX = 3000;
 /** Below every ULID: a window anchored here holds the channel from its first envelope on. */
 const CHANNEL_START = '';
 
+/**
+ * The first page of the channel in the address bar, read at boot (main.tsx) while the identity, the tab
+ * lock and the client core load. The channel view then paints from it at its first render instead of
+ * starting its own read only then (one IndexedDB open and read off the path to the first message); its
+ * live query takes over a moment later. One entry, taken once: a later visit reads afresh.
+ */
+let bootPage: { channel: string; envelopes?: Envelope[] } | null = null;
+
+export function prefetchFirstPage(channel: string, reader = historyReader()): Promise<void> {
+  const mine = { channel } as { channel: string; envelopes?: Envelope[] };
+  bootPage = mine;
+  return reader.latest(channel, PAGE).then(
+    (envelopes) => {
+      // Taken (or replaced) before it was read: a late answer would be a stale page for a later visit.
+      if (bootPage === mine) mine.envelopes = envelopes;
+    },
+    () => {}, // the live query reads again and reports its own failure
+  );
+}
+
+/** The boot page of `channel` if it has been read; the boot read is spent either way. */
+export function takeFirstPage(channel: string): Envelope[] | undefined {
+  const page = bootPage;
+  if (page?.channel !== channel) return undefined;
+  bootPage = null;
+  return page.envelopes;
+}
+
 export interface ChannelWindow {
   envelopes: Envelope[] | undefined;
   hasOlder: boolean;
@@ -25,21 +53,34 @@ export interface ChannelWindow {
 
 export function useChannelWindow(channel: string): ChannelWindow {
   const reader = historyReader();
-  const [start, setStart] = useState<{ channel: string; id: string | null }>({ channel, id: null });
-  const [hasOlder, setHasOlder] = useState(true);
+  const [boot] = useState(() => takeFirstPage(channel));
+  // With a boot page the window is anchored at its oldest id from the start: the live query's first run
+  // is then the window itself, not a second read of the newest page followed by a third from the anchor.
+  const [start, setStart] = useState<{ channel: string; id: string | null }>(() => ({ channel, id: boot?.[0]?.id ?? null }));
+  const [hasOlder, setHasOlder] = useState(() => !boot || boot.length >= PAGE);
   const loading = useRef(false);
   const startId = start.channel === channel ? start.id : null;
 
+  const opened = useRef(channel);
   useEffect(() => {
+    // Another channel in the same view: start over at its newest page (not at mount: that would drop the
+    // boot page's anchor).
+    if (opened.current === channel) return;
+    opened.current = channel;
     setStart({ channel, id: null });
     setHasOlder(true);
   }, [channel]);
 
-  const envelopes = useLiveQuery(async () => {
-    if (startId === null) return reader.latest(channel, PAGE);
-    const rows = await reader.fromNewest(channel, startId, WINDOW_MAX);
-    return rows;
-  }, [channel, startId]);
+  const envelopes = useLiveQuery(
+    async () => {
+      if (startId === null) return reader.latest(channel, PAGE);
+      const rows = await reader.fromNewest(channel, startId, WINDOW_MAX);
+      return rows;
+    },
+    [channel, startId],
+    // Until the live query's first answer: the boot read of this channel, if there was one.
+    start.channel === channel ? boot : undefined,
+  );
 
   // Anchor once the first page has rows, so later arrivals extend the window instead of shifting it. A
   // first page that was not full held the whole channel: the window then starts at the channel's start,

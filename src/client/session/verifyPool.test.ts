@@ -5,7 +5,7 @@ import { nodeBackend } from '../../shared/crypto/nodeBackend';
 import { toB64url } from '../../shared/encoding';
 import type { Envelope } from '../../shared/protocol/relay';
 import { type EnvelopeVerifier, signEnvelope, signPost, verifyEnvelopes } from '../../shared/protocol/signed';
-import { MAX_SLICE_ENVELOPES, type VerifyJob, type VerifyJobResult, type WorkerLike, createVerifyPool } from './verifyPool';
+import { MAX_SLICE_ENVELOPES, MAX_VERIFY_WORKERS, type VerifyJob, type VerifyJobResult, type WorkerLike, createVerifyPool } from './verifyPool';
 
 const backend = nodeBackend();
 
@@ -130,4 +130,32 @@ it('G2 verifyPool: without workers (construction throws) and after close() every
   assert.ok(workers.every((w) => w.terminated));
   assert.deepEqual(await pending, expected);
   assert.deepEqual(await p.verify(envs, relayKey), expected);
+});
+
+it('G2 verifyPool: by default one worker per core (each verifies on its own thread), at most MAX_VERIFY_WORKERS', async () => {
+  const { envs, relayKey } = await envelopes(20);
+  const had = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+  try {
+    for (const [cores, expected] of [[1, 1], [2, 2], [3, 3], [16, MAX_VERIFY_WORKERS]] as const) {
+      Object.defineProperty(globalThis, 'navigator', { value: { hardwareConcurrency: cores }, configurable: true });
+      const workers: FakeWorker[] = [];
+      const p = createVerifyPool({
+        fallback: (e, k) => verifyEnvelopes(backend, e, k),
+        createWorker: () => {
+          const w = new FakeWorker('honest');
+          workers.push(w);
+          return w;
+        },
+      });
+      await p.warm();
+      assert.equal(workers.length, expected, `${cores} cores`);
+      // And a batch is shared by all of them: on 2 cores both verify, none is left out for the page.
+      assert.equal((await p.verify(envs, relayKey)).length, envs.length);
+      assert.ok(workers.every((w) => w.jobs.some((n) => n > 0)), `${cores} cores: every worker got a slice`);
+      p.close();
+    }
+  } finally {
+    if (had) Object.defineProperty(globalThis, 'navigator', had);
+    else delete (globalThis as { navigator?: unknown }).navigator;
+  }
 });
