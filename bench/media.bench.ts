@@ -11,6 +11,9 @@
 //   - the share: from the sender's publishAttachment call (it checks its own content first, G2) until each
 //     receiver has verified and stored it (the engine's 'attachment' event); ratio = baseline time / time
 //     to the first receiver (throughput of the transfer path relative to the bare link; target >= 0.7);
+//   - the first receiver's share: of the bytes all receivers verified while its chunks came in, its part
+//     (1 = the holder served it alone; 1/4 = the uplink shared evenly), a figure of the serving order that
+//     a loaded machine does not blur;
 //   - relay bytes: every byte the relay's TCP sockets read and wrote (HTTP, /trpc and /peerjs, WebSocket
 //     framing included) during a share. Twice: a first 16 KiB share (links that the engines have not
 //     opened yet, e.g. for their start-up catch-up, open here), then the 10 MB share on the open links;
@@ -118,6 +121,12 @@ interface Share {
   relayBytes: number;
   senderPeakHeap: number;
   phases: { toFirstChunk: number; chunks: number; toStored: number };
+  /**
+   * Of the bytes all receivers verified while the first one's chunks came in, the first one's part: 1 when
+   * the holder served it alone, about 1/N when N receivers shared the uplink. A figure of the serving order,
+   * not of the machine's speed, so it holds on a loaded machine too.
+   */
+  firstShare: number;
 }
 async function share(size: number, seed: number, cdp: CDPSession | null, receivers: Node[]): Promise<Share> {
   const bytes = content(size, seed);
@@ -156,7 +165,19 @@ async function share(size: number, seed: number, cdp: CDPSession | null, receive
   const first = receivers[(await Promise.all(receivers.map(arrived))).indexOf(firstAt)]!;
   const prog = (await call(first.page, 'events')).progress.filter((p) => p.id === att.id);
   const phases = { toFirstChunk: prog[0]!.at - r.at, chunks: prog.at(-1)!.at - prog[0]!.at, toStored: firstAt - prog.at(-1)!.at };
-  return { arrivals, relayBytes: used, senderPeakHeap: peak, phases };
+  const [t0, t1] = [prog[0]!.at, prog.at(-1)!.at];
+  const gotMeanwhile = (ps: XferEvents['progress']): number => {
+    let before = 0;
+    let upTo = 0;
+    for (const p of ps) {
+      if (p.at < t0) before = p.receivedBytes;
+      if (p.at <= t1) upTo = p.receivedBytes;
+    }
+    return upTo - before;
+  };
+  const all = await Promise.all(receivers.map(async (n) => gotMeanwhile((await call(n.page, 'events')).progress.filter((p) => p.id === att.id))));
+  const firstShare = gotMeanwhile(prog) / all.reduce((a, b) => a + b, 0);
+  return { arrivals, relayBytes: used, senderPeakHeap: peak, phases, firstShare };
 }
 
 const rawMs = await baseline();
@@ -176,6 +197,7 @@ const firstMs = warm.arrivals[0]!;
 const ratio = rawMs / firstMs;
 console.log(`bare RTCDataChannel (sender page -> receiver page, ${RAW_MESSAGE_BYTES / 1024} KiB messages): ${rawMs} ms for ${mb} MB (${((mb * 8) / (rawMs / 1000)).toFixed(0)} Mbit/s)`);
 console.log(`photo to ${RECEIVERS} browsers: first ${firstMs} ms, all ${warm.arrivals.at(-1)} ms (each: ${warm.arrivals.join(', ')} ms)`);
+console.log(`first receiver's part of what all receivers got while its chunks came in: ${warm.firstShare.toFixed(2)} (1 = served alone, ${(1 / RECEIVERS).toFixed(2)} = an even share)`);
 console.log(`first receiver: ${warm.phases.toFirstChunk} ms to its first verified chunk, ${warm.phases.chunks} ms of chunks, ${warm.phases.toStored} ms from the last chunk to stored`);
 console.log(`ratio to the bare link, first receiver: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO})`);
 console.log(`one receiver only: ${single.arrivals[0]} ms (ratio ${(rawMs / single.arrivals[0]!).toFixed(2)}; ${single.phases.toFirstChunk} ms to the first chunk, ${single.phases.chunks} ms of chunks, ${single.phases.toStored} ms to stored)`);
@@ -199,6 +221,7 @@ console.log(
     allReceiversMs: warm.arrivals.at(-1),
     arrivalsMs: warm.arrivals,
     firstReceiverPhasesMs: warm.phases,
+    firstReceiverShare: Number(warm.firstShare.toFixed(3)),
     singleReceiverMs: single.arrivals[0],
     ratioSingleToRaw: Number((rawMs / single.arrivals[0]!).toFixed(3)),
     singleReceiverPhasesMs: single.phases,

@@ -422,6 +422,75 @@ describe('attachments in messages', () => {
     await page.context().close();
   });
 
+  it('MD10 on a phone (375x812, touch) a pinch zooms about the fingers, one finger pans the zoomed photo, a double tap toggles fit and zoom', async () => {
+    const page = await open('', { width: 375, height: 812 });
+    await pick(page, 'wide.jpg', 'image/jpeg', await photo(page, 1600, 1200, 'image/jpeg'));
+    await page.getByRole('button', { name: 'Remove wide.jpg' }).waitFor();
+    const sent = await sendAndConfirm(page, 'pinch me');
+    const opener = sent.message.getByRole('button', { name: 'Open photo wide.jpg' });
+    await opener.locator('img[data-full=true]').waitFor();
+    await opener.click();
+    const dialog = page.getByRole('dialog', { name: 'Photo viewer' });
+    await dialog.locator('img[alt="wide.jpg"][data-full=true]').waitFor();
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 5 });
+    const touch = (type: 'touchStart' | 'touchMove' | 'touchEnd', points: [number, number][]) =>
+      cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
+    const zoomText = () => dialog.getByTestId('zoom').textContent();
+    const picture = () => page.evaluate(() => {
+      const stage = document.querySelector('[data-testid=photo-stage]')!;
+      const r = stage.firstElementChild!.getBoundingClientRect();
+      return { left: r.left, top: r.top, width: r.width, scrollLeft: stage.scrollLeft, scrollTop: stage.scrollTop };
+    });
+    const fit = await picture();
+    assert.equal(await zoomText(), '100%');
+    assert.ok(Math.abs(fit.width - 375) < 2, `fits the phone's width: ${fit.width}`);
+
+    // Pinch: two fingers around (187, 400) spread from 80 px to 320 px apart: 4x about their midpoint
+    // (then taller than the stage too, so the point can stay put in both directions).
+    const [cx, cy] = [187, 400];
+    const u = (cx - fit.left) / fit.width;
+    const v = (cy - fit.top) / fit.width;
+    await touch('touchStart', [[cx - 40, cy], [cx + 40, cy]]);
+    for (let d = 60; d <= 160; d += 20) await touch('touchMove', [[cx - d, cy], [cx + d, cy]]);
+    await touch('touchEnd', []);
+    await page.waitForFunction(() => document.querySelector('[data-testid=zoom]')?.textContent === '400%');
+    const pinched = await picture();
+    assert.ok(Math.abs(pinched.width / fit.width - 4) < 0.02, `4x as wide: ${pinched.width}`);
+    // The picture point that was between the fingers is still there (within a few px).
+    assert.ok(Math.abs(pinched.left + u * pinched.width - cx) < 4, `x anchor: ${pinched.left + u * pinched.width}`);
+    assert.ok(Math.abs(pinched.top + v * pinched.width - cy) < 4, `y anchor: ${pinched.top + v * pinched.width}`);
+
+    // One finger drags the zoomed picture: it follows the finger (the stage scrolls by as much).
+    await touch('touchStart', [[200, 500]]);
+    for (let i = 1; i <= 5; i++) await touch('touchMove', [[200 - 20 * i, 500 - 10 * i]]);
+    await touch('touchEnd', []);
+    const panned = await picture();
+    assert.ok(Math.abs(panned.scrollLeft - pinched.scrollLeft - 100) < 2, `panned right by 100: ${panned.scrollLeft - pinched.scrollLeft}`);
+    assert.ok(Math.abs(panned.scrollTop - pinched.scrollTop - 50) < 2, `panned down by 50: ${panned.scrollTop - pinched.scrollTop}`);
+    assert.equal(await zoomText(), '400%', 'a drag does not zoom');
+
+    // A double tap goes back to fit, another zooms in again at the tapped point.
+    const doubleTap = async (x: number, y: number) => {
+      for (let i = 0; i < 2; i++) {
+        await touch('touchStart', [[x, y]]);
+        await touch('touchEnd', []);
+      }
+    };
+    await doubleTap(187, 400);
+    await page.waitForFunction(() => document.querySelector('[data-testid=zoom]')?.textContent === '100%');
+    assert.ok(Math.abs((await picture()).width - fit.width) < 1, 'fit again');
+    const before = await picture();
+    await doubleTap(100, 420);
+    await page.waitForFunction(() => document.querySelector('[data-testid=zoom]')?.textContent === '200%');
+    const tapped = await picture();
+    const tu = (100 - before.left) / before.width;
+    assert.ok(Math.abs(tapped.left + tu * tapped.width - 100) < 4, `zoomed about the tap: ${tapped.left + tu * tapped.width}`);
+    // The page itself never zoomed: the viewer took the gesture.
+    assert.equal(await page.evaluate(() => window.visualViewport?.scale ?? 1), 1);
+    await page.context().close();
+  });
+
   it('MD8 object URLs are revoked when rows unmount: scrolling 400 photo messages keeps live URLs bounded by the mounted rows', async () => {
     const page = await open(`const b = await h.photo(64, 48, 'image/png');
       const meta = { name: 'tiny.png', mime: 'image/png', ...h.digests(b), width: 64, height: 48 };

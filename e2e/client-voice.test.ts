@@ -63,4 +63,31 @@ describe('voice bar', () => {
     assert.deepEqual(actions, ['join general', 'mute true', 'deafen true']);
     await page.context().close();
   });
+
+  it('VR2 on a phone (375 px) the controls, the microphone and the cap take one row, before and after joining', async () => {
+    const page = await open('', { width: 375, height: 812 });
+    const bar = page.getByRole('region', { name: 'Voice room of #general' });
+    await bar.waitFor();
+    const row = async () => {
+      const boxes = [];
+      for (const l of [
+        bar.getByRole('button', { name: /^(Join|Leave) voice$/ }),
+        bar.getByRole('button', { name: 'Mute' }),
+        bar.getByRole('button', { name: 'Deafen' }),
+        bar.getByRole('combobox', { name: 'Microphone', exact: true }),
+        bar.getByText('Up to 8 people'),
+      ]) boxes.push((await l.boundingBox())!);
+      return boxes;
+    };
+    const oneRow = (boxes: { x: number; y: number; width: number; height: number }[], what: string) => {
+      const mid = boxes.map((b) => b.y + b.height / 2);
+      assert.ok(Math.max(...mid) - Math.min(...mid) < 4, `${what}: one row (${mid.map(Math.round).join(', ')})`);
+      for (const b of boxes) assert.ok(b.x >= 0 && b.x + b.width <= 375, `${what}: inside the screen (${b.x}+${b.width})`);
+    };
+    oneRow(await row(), 'before joining');
+    await bar.getByRole('button', { name: 'Join voice' }).click();
+    await bar.getByRole('button', { name: 'Leave voice' }).waitFor();
+    oneRow(await row(), 'joined');
+    await page.context().close();
+  });
 });

@@ -1,5 +1,5 @@
 // The photo viewer (MD10): a modal <dialog> over the channel's loaded photos. Fit by default, zoom in
-// steps (the picture then scrolls), Previous/Next and ArrowLeft/ArrowRight across the photos, Escape (the
+// steps (the picture then scrolls) or by touch (pinch, drag, double tap: usePinchZoom), Previous/Next and ArrowLeft/ArrowRight across the photos, Escape (the
 // dialog's own cancel) closes, focus goes back to the photo that opened it. Shows the thumbnail until the
 // full bytes are fetched and sniffed; Download saves opaque bytes under the sanitized name.
 import { useEffect, useMemo, useRef, useState } from 'react';
@@ -8,19 +8,25 @@ import { attachmentView } from '../media/attachmentView';
 import { saveBytes } from '../media/saveBytes';
 import { useAttachment } from '../hooks/useAttachment';
 import { useBlobUrl } from '../hooks/useBlobUrl';
+import { MAX_ZOOM, MIN_ZOOM, usePinchZoom } from '../hooks/usePinchZoom';
 import type { ClientLike } from '../session/ClientLike';
 import styles from './Lightbox.module.css';
 import { visibleControls } from './RichText';
 
-/** Zoom steps; 1 = fit the window. */
-export const ZOOM_STEPS = [1, 1.5, 2, 3, 4] as const;
+/** The zoom buttons' and keys' steps; 1 = fit the window. A pinch zooms anywhere between them. */
+export const ZOOM_STEPS = [MIN_ZOOM, 1.5, 2, 3, MAX_ZOOM] as const;
+/** A pinch may leave the zoom between two steps: the buttons go to the next one in their direction. */
+const stepUp = (z: number): number => ZOOM_STEPS.find((s) => s > z + 1e-3) ?? MAX_ZOOM;
+const stepDown = (z: number): number => [...ZOOM_STEPS].reverse().find((s) => s < z - 1e-3) ?? MIN_ZOOM;
 
 export function Lightbox(props: { client: ClientLike; photos: readonly SignedAttachment[]; index: number; onIndex(i: number): void; onClose(): void }) {
   const { photos, index, onIndex } = props;
   const ref = useRef<HTMLDialogElement>(null);
-  const [zoom, setZoom] = useState(0);
+  const stage = useRef<HTMLDivElement>(null);
+  const [zoom, setZoom] = useState<number>(MIN_ZOOM);
+  const touch = usePinchZoom(stage, zoom, setZoom);
   const att = photos[index]!;
-  useEffect(() => setZoom(0), [att.id]);
+  useEffect(() => setZoom(MIN_ZOOM), [att.id]);
   useEffect(() => {
     const d = ref.current;
     if (d && !d.open) d.showModal();
@@ -35,8 +41,8 @@ export function Lightbox(props: { client: ClientLike; photos: readonly SignedAtt
     } else if (e.key === 'ArrowRight' && next) {
       e.preventDefault();
       next();
-    } else if ((e.key === '+' || e.key === '=') && zoom < ZOOM_STEPS.length - 1) setZoom(zoom + 1);
-    else if (e.key === '-' && zoom > 0) setZoom(zoom - 1);
+    } else if (e.key === '+' || e.key === '=') setZoom(stepUp(zoom));
+    else if (e.key === '-') setZoom(stepDown(zoom));
   };
   const download = async () => {
     const r = await props.client.fetchAttachment(att.id);
@@ -59,11 +65,13 @@ export function Lightbox(props: { client: ClientLike; photos: readonly SignedAtt
         <span className={styles.count}>
           {index + 1} / {photos.length}
         </span>
-        <button type="button" onClick={() => setZoom(zoom - 1)} disabled={zoom === 0} aria-label="Zoom out">
+        <button type="button" onClick={() => setZoom(stepDown(zoom))} disabled={zoom <= MIN_ZOOM} aria-label="Zoom out">
           −
         </button>
-        <span className={styles.zoom}>{Math.round(ZOOM_STEPS[zoom]! * 100)}%</span>
-        <button type="button" onClick={() => setZoom(zoom + 1)} disabled={zoom === ZOOM_STEPS.length - 1} aria-label="Zoom in">
+        <span className={styles.zoom} data-testid="zoom">
+          {Math.round(zoom * 100)}%
+        </span>
+        <button type="button" onClick={() => setZoom(stepUp(zoom))} disabled={zoom >= MAX_ZOOM} aria-label="Zoom in">
           +
         </button>
         <button type="button" onClick={() => void download()}>
@@ -73,8 +81,8 @@ export function Lightbox(props: { client: ClientLike; photos: readonly SignedAtt
           ✕
         </button>
       </div>
-      <div className={styles.stage} data-zoomed={zoom > 0}>
-        <Picture key={att.id} client={props.client} att={att} zoom={ZOOM_STEPS[zoom]!} />
+      <div ref={stage} className={styles.stage} data-zoomed={zoom > MIN_ZOOM} data-testid="photo-stage" {...touch}>
+        <Picture key={att.id} client={props.client} att={att} zoom={zoom} />
       </div>
       <button type="button" className={`${styles.nav} ${styles.prev}`} onClick={prev} disabled={!prev} aria-label="Previous photo">
         ‹
@@ -103,7 +111,7 @@ function Picture({ client, att, zoom }: { client: ClientLike; att: SignedAttachm
       : { width: `calc(min(${w}px, 100vw, calc((100dvh - 6rem) * ${w / h})) * ${zoom})`, aspectRatio: `${w} / ${h}` };
   return (
     <div className={styles.picture} style={style}>
-      {src && <img src={src} alt={att.meta.name} data-full={full ? 'true' : 'false'} className={styles.img} />}
+      {src && <img src={src} alt={att.meta.name} data-full={full ? 'true' : 'false'} className={styles.img} draggable={false} />}
       {state.phase === 'fetching' && (
         <div className={styles.progress} role="progressbar" aria-label={`Downloading ${att.meta.name}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(state.progress * 100)}>
           <div style={{ width: `${Math.round(state.progress * 100)}%` }} />

@@ -48,7 +48,9 @@ export function VoiceBar({ channel, snapshot, client }: { channel: string; snaps
           Deafen
         </button>
         <span className={styles.mic}>
-          <label htmlFor={micId}>Microphone</label>
+          <label htmlFor={micId} className={styles.micLabel}>
+            Microphone
+          </label>
           <select id={micId} value={v.microphone ?? ''} onChange={(e) => void client.voice.setMicrophone(e.target.value || null)}>
             <option value="">Default</option>
             {mics

@@ -14,11 +14,11 @@ import {
 import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
 import { DexieStore } from '../store/DexieStore';
 import { MemoryStore } from '../store/MemoryStore';
-import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
-import { WANT_PULL_PASSES } from './AttachmentSync';
+import { HIGH_WATER_BYTES, type PeerLink, type PeerTransport } from '../transport/PeerTransport';
+import { UPLOAD_STALL_MS, WANT_PULL_PASSES } from './AttachmentSync';
 import { content } from './testing/fixtures';
 import { type SimPeer, SyncSim } from './testing/SyncSim';
-import { kindOf, tamperTransport } from './testing/tamper';
+import { kindOf, overrideLink, tamperTransport, wrapLinks } from './testing/tamper';
 import { type ThrottledTransport, throttleTransport } from './testing/throttle';
 
 /** Rounds until `done` holds (at most `max`); returns the rounds taken. */
@@ -339,6 +339,94 @@ describe('G8 H14 serving reads ranges', () => {
     void got.then((r) => (done = r));
     await roundsUntil(sim, () => done !== null, 40);
     assert.deepEqual(((await got) as { bytes: Uint8Array }).bytes, data);
+    await sim.stopAll();
+  });
+});
+
+describe('G9 uploads are served in the order their transfers started', () => {
+  /** The chunk indices a peer's links took (send returned true) for each remote peer, in order. */
+  function chunkLog(log: { to: string; index: number }[]) {
+    return (t: PeerTransport): PeerTransport =>
+      wrapLinks(t, (link) =>
+        overrideLink(link, {
+          send(frame) {
+            const ok = link.send(frame);
+            if (ok && kindOf(frame) === PeerKind.CHUNK) log.push({ to: link.remotePeerId, index: new DataView(frame.buffer, frame.byteOffset).getUint32(8 + 16) });
+            return ok;
+          },
+        }),
+      );
+  }
+
+  it('G9 two peers fetch one photo from one holder: the first asker gets all of it before the second gets more than one read run', async () => {
+    // 64 KiB per link and turn: the first asker's link stays above the low-water mark, the uplink busy.
+    const sim = await SyncSim.create({ seed: 131, bytesPerTurn: 64 * 1024 });
+    const data = content(128 * 16 * 1024, 131);
+    const { env, att } = await sim.fx.attachedMessage(data);
+    const log: { to: string; index: number }[] = [];
+    const holder = await sim.addPeer({ start: false, wrap: chunkLog(log) });
+    const readers = [0, 1].map(() => sim.addPeer({ start: false, tuning: { wantAttachment: () => false } }));
+    const [first, second] = await Promise.all(readers);
+    for (const p of [holder, first!, second!]) await p.engine.addMessages([env]);
+    await holder.store.putAttachmentBytes(att.id, data);
+    const drops = watchDrops([holder, first!, second!]);
+    for (const p of [holder, first!, second!]) await sim.start(p);
+    await sim.net.settle();
+    const a = first!.engine.fetchAttachment(att.id);
+    await sim.net.step(); // the first asks first
+    const b = second!.engine.fetchAttachment(att.id);
+    await sim.net.settle();
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.deepEqual(ra.ok && ra.bytes, data);
+    assert.deepEqual(rb.ok && rb.bytes, data);
+    const lastToFirst = log.findLastIndex((c) => c.to === first!.id);
+    const toSecondMeanwhile = log.slice(0, lastToFirst).filter((c) => c.to === second!.id).length;
+    assert.equal(log.filter((c) => c.to === first!.id).length, 128, 'each chunk once to the first');
+    assert.equal(log.filter((c) => c.to === second!.id).length, 128, 'each chunk once to the second');
+    // Round robin (the old loop) sent the second about half of it meanwhile.
+    assert.ok(toSecondMeanwhile <= 16, `${toSecondMeanwhile} chunks went to the second before the first had all`);
+    assert.deepEqual(drops, []);
+    await sim.stopAll();
+  });
+
+  it('G9 a first asker whose link stops moving holds the others back for UPLOAD_STALL_MS only', async () => {
+    const sim = await SyncSim.create({ seed: 132, bytesPerTurn: 64 * 1024 });
+    const data = content(128 * 16 * 1024, 132);
+    const { env, att } = await sim.fx.attachedMessage(data);
+    // The holder's link to the first asker freezes after 32 chunks: it refuses every frame, its buffer
+    // stays full and never drains (a peer that stopped reading).
+    let firstId = '';
+    let toFirst = 0;
+    const freeze = (link: PeerLink): PeerLink => {
+      const frozen = () => link.remotePeerId === firstId && toFirst >= 32;
+      return overrideLink(link, {
+        send(frame) {
+          if (frozen()) return false;
+          if (link.remotePeerId === firstId && kindOf(frame) === PeerKind.CHUNK) toFirst++;
+          return link.send(frame);
+        },
+        bufferedAmount: () => (frozen() ? HIGH_WATER_BYTES : link.bufferedAmount()),
+        onDrain: (h) => link.onDrain(() => (frozen() ? undefined : h())),
+      });
+    };
+    const holder = await sim.addPeer({ start: false, wrap: (t) => wrapLinks(t, freeze) });
+    const [first, second] = await Promise.all([0, 1].map(() => sim.addPeer({ start: false, tuning: { wantAttachment: () => false } })));
+    firstId = first!.id;
+    for (const p of [holder, first!, second!]) await p.engine.addMessages([env]);
+    await holder.store.putAttachmentBytes(att.id, data);
+    for (const p of [holder, first!, second!]) await sim.start(p);
+    await sim.net.settle();
+    void first!.engine.fetchAttachment(att.id);
+    await sim.net.step();
+    const b = second!.engine.fetchAttachment(att.id);
+    let done = false;
+    void b.then(() => (done = true));
+    await sim.net.settle();
+    assert.ok(toFirst >= 32 && !done, 'the first asker froze while the second waited behind it');
+    const rounds = await roundsUntil(sim, () => done, 40);
+    assert.ok(rounds * sim.intervalMs <= UPLOAD_STALL_MS + 2 * sim.intervalMs, `the second waited ${rounds} rounds`);
+    const rb = await b;
+    assert.deepEqual(rb.ok && rb.bytes, data);
     await sim.stopAll();
   });
 });

@@ -60,6 +60,21 @@ export const REQUEST_BATCH = 8;
  * until sent, within the link's 64 chunks asked (G11).
  */
 const UPLOAD_READ_CHUNKS = PEER_LIMITS.maxChunksPerRequest;
+/**
+ * A link that has sent nothing for this long no longer holds younger uploads back (G9): its peer reads
+ * slowly or not at all, so the uplink is free for the others. Long enough that a busy renderer's pause
+ * does not count; short against a transfer (a 10 MB photo took 1.4 s over one link).
+ */
+export const UPLOAD_STALL_MS = 250;
+/**
+ * The longest an upload is held back behind older ones (G9). Moving is not the same as using the uplink:
+ * a first receiver on a slow downlink keeps its buffer full while the holder's uplink has room, and the
+ * others must not wait for all of it; past this they share the uplink with it. A 10 MB photo crosses a
+ * fast link in 1-2 s, so on such links the order holds.
+ */
+export const UPLOAD_HOLD_MAX_MS = 8_000;
+/** While uploads are held back, how often the upload loop looks whether the older links still move. */
+const UPLOAD_RECHECK_MS = 20;
 
 export type FetchResult = { ok: true; bytes: Uint8Array } | { ok: false; reason: string };
 export type PublishResult = { ok: true } | { ok: false; reason: string };
@@ -104,12 +119,27 @@ interface Want {
   dropping: boolean;
 }
 
+/** One attachment served on one link (G9). */
+interface Upload {
+  /** Its chunk count, once known (from the hash list, or a probe past the end). */
+  count: number | null;
+  /** Chunks asked (and so queued or sent) on this link: never one twice (G6, G13). */
+  chunks: Set<number>;
+  /**
+   * Its place in the order uploads started (this link's first GET_CHUNKS of it): served oldest first. A
+   * counter, not the clock: two peers asking within one millisecond still have an order.
+   */
+  seq: number;
+  /** When it was first held back behind an older upload; UPLOAD_HOLD_MAX_MS later it is held no more. */
+  heldAt: number | null;
+}
+
 interface UploadJob {
   reqId: number;
   id: string;
   index: number;
-  /** When this link first asked for this attachment: uploads are served oldest first. */
-  since: number;
+  /** Its upload's `seq`: uploads are served oldest first. */
+  seq: number;
 }
 
 export class AttachmentSync {
@@ -123,7 +153,11 @@ export class AttachmentSync {
   private pumping = false;
   private wakePump: (() => void) | null = null;
   /** Per link: chunks already sent, so none is sent twice to the same peer (G6, G13). */
-  private readonly sent = new Map<Conn, Map<string, { count: number | null; chunks: Set<number>; since: number }>>();
+  private readonly sent = new Map<Conn, Map<string, Upload>>();
+  /** The next upload's `seq`. */
+  private uploadSeq = 0;
+  /** Per link: what it had sent when last looked at, and since when (uplinkBusy); weak, as links end. */
+  private readonly linkMoves = new WeakMap<Conn, { moved: number; at: number }>();
   /**
    * Content this peer publishes and the store is still writing: served from these bytes meanwhile. At
    * most what its own callers are publishing at once (their bytes, already in memory).
@@ -656,7 +690,7 @@ export class AttachmentSync {
     let entry = perAtt.get(body.id);
     if (!entry) {
       if (perAtt.size >= MAX_PUSHES) perAtt.delete(perAtt.keys().next().value!);
-      perAtt.set(body.id, (entry = { count, chunks: new Set(), since: this.ctx.clock.now() }));
+      perAtt.set(body.id, (entry = { count, chunks: new Set(), seq: this.uploadSeq++, heldAt: null }));
     }
     entry.count ??= count;
     const sent = entry.chunks;
@@ -667,38 +701,56 @@ export class AttachmentSync {
     for (const i of body.indices) sent.add(i);
     let queue = this.uploads.get(conn);
     if (!queue) this.uploads.set(conn, (queue = []));
-    for (const index of body.indices) queue.push({ reqId, id: body.id, index, since: entry.since });
+    for (const index of body.indices) queue.push({ reqId, id: body.id, index, seq: entry.seq });
     conn.chunksQueued += body.indices.length;
     this.wakePump?.();
     this.ctx.spawn(this.pumpUploads(), 'upload');
   }
 
   /**
-   * The one upload loop: sends queued chunks, serving the transfer that started first among the links
-   * whose send queue is empty (G9: a link above its high-water mark waits for its drain, the others go
-   * on). Oldest first rather than round robin: when several peers fetch from one holder at once, the
-   * first gets the holder's whole uplink, completes, and starts offering in turn, instead of all of them
-   * finishing together at N times the time. The jobs queued right behind one for the next chunks of the
-   * same attachment are read with it, in one range read of at most UPLOAD_READ_CHUNKS chunks: one store
-   * transaction per run instead of one per 16 KiB (with IndexedDB that per-chunk read paced the upload).
+   * The one upload loop: sends queued chunks in the order the transfers started (G9). The transfer that
+   * started first (its link's first GET_CHUNKS of that attachment) is served whenever its link's queue is
+   * empty; a younger one only while every older transfer leaves the uplink free: its link has sent all it
+   * was given, or has sent nothing for UPLOAD_STALL_MS, or the younger one was held UPLOAD_HOLD_MAX_MS
+   * already. Before, a younger link was filled whenever
+   * the oldest one's queue was momentarily empty, so the links' buffers shared the uplink and four
+   * receivers of one photo finished together at four times one's time (bench:media: first of 4 at 0.45 of
+   * the bare channel); now the first gets the uplink to itself, completes, and offers in turn, and the
+   * others follow one by one, each no later than before. A full link waits for its own drain. The jobs
+   * queued right behind one for the next chunks of the same attachment are read with it, in one range
+   * read of at most UPLOAD_READ_CHUNKS chunks: one store transaction per run instead of one per 16 KiB
+   * (with IndexedDB that per-chunk read paced the upload).
    */
   private async pumpUploads(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
     try {
       while (!this.ctx.stopped) {
+        const now = this.ctx.clock.now();
         let conn: Conn | null = null;
-        let head: UploadJob | null = null;
+        let heldBack = false;
+        let olderBusy = false;
         const waiting: Conn[] = [];
-        for (const [c, q] of this.uploads) {
-          if (c.closed || q.length === 0) continue;
-          if (c.backlog > 0) waiting.push(c);
-          else if (!head || q[0]!.since < head.since) [conn, head] = [c, q[0]!];
+        for (const c of this.uploadOrder()) {
+          const head = this.uploads.get(c)?.[0];
+          if (head) {
+            const upload = this.sent.get(c)?.get(head.id);
+            if (olderBusy && upload) upload.heldAt ??= now;
+            if (c.backlog > 0) waiting.push(c);
+            else if (!olderBusy || (upload?.heldAt != null && now - upload.heldAt >= UPLOAD_HOLD_MAX_MS)) {
+              conn = c;
+              break;
+            } else heldBack = true;
+          }
+          if (this.uplinkBusy(c, now)) olderBusy = true;
         }
         if (!conn) {
-          if (waiting.length === 0) return;
-          // Every link with chunks to send is full: wait for one to drain, or for new chunks asked.
-          await Promise.race([...waiting.map((c) => c.waitDrain()), new Promise<void>((r) => (this.wakePump = r))]);
+          if (waiting.length === 0 && !heldBack) return;
+          // Every link with chunks to send is full or held back: wait for a drain, new chunks asked, or
+          // (held back) a look at whether the older links still move.
+          const wakes = [...waiting.map((c) => c.waitDrain()), new Promise<void>((r) => (this.wakePump = r))];
+          if (heldBack) wakes.push(this.ctx.delay(UPLOAD_RECHECK_MS));
+          await Promise.race(wakes);
           this.wakePump = null;
           continue;
         }
@@ -722,6 +774,38 @@ export class AttachmentSync {
       this.pumping = false;
       this.wakePump = null;
     }
+  }
+
+  /**
+   * Links with chunks to send or a transfer under way (a peer has not yet asked every chunk), each with
+   * when its oldest such transfer started, oldest first: the order uploads are served in (G9).
+   */
+  private uploadOrder(): Conn[] {
+    const order = new Map<Conn, number>();
+    for (const [c, q] of this.uploads) if (!c.closed && q.length > 0) order.set(c, Math.min(...q.map((j) => j.seq)));
+    for (const [c, perAtt] of this.sent) {
+      if (c.closed) continue;
+      for (const s of perAtt.values()) {
+        if (s.count !== null && s.chunks.size >= s.count) continue;
+        order.set(c, Math.min(order.get(c) ?? Infinity, s.seq));
+      }
+    }
+    return [...order].sort((a, b) => a[1] - b[1]).map(([c]) => c);
+  }
+
+  /**
+   * Whether this link keeps the uplink busy: it holds bytes not yet sent (queued or in the link's buffer)
+   * and sent some within UPLOAD_STALL_MS. A link whose peer stopped reading stops holding the others back
+   * after that; one whose peer asks slower than the uplink sends runs dry between its requests, and the
+   * others are served meanwhile. (The low-water mark was too coarse: the uploader hands a link one read
+   * run of 16 chunks at a time, 256 KiB, so a busy link often held less.)
+   */
+  private uplinkBusy(c: Conn, now: number): boolean {
+    const buffered = c.link.bufferedAmount();
+    const moved = c.handedBytes - buffered;
+    let seen = this.linkMoves.get(c);
+    if (!seen || seen.moved !== moved) this.linkMoves.set(c, (seen = { moved, at: now }));
+    return c.backlog + buffered > 0 && now - seen.at < UPLOAD_STALL_MS;
   }
 
   /**

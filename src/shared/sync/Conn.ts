@@ -112,6 +112,11 @@ export class Conn {
   serving = 0;
   /** Chunk frames queued to this peer and not yet handed to the link. */
   chunksQueued = 0;
+  /**
+   * Bytes handed to the link so far. Less the link's bufferedAmount, what it actually sent: whether a link
+   * is moving, which the upload loop's priority needs (G9).
+   */
+  handedBytes = 0;
   /** Ids this peer claimed and then said it does not hold (made-up id detection, G13). */
   denied = 0;
   delivered = 0;
@@ -230,7 +235,10 @@ export class Conn {
   sendFrame(frame: Uint8Array): boolean {
     if (this.closed) return false;
     this.lastActive = this.now();
-    if (this.out.length === 0 && this.link.send(frame)) return true;
+    if (this.out.length === 0 && this.link.send(frame)) {
+      this.handedBytes += frame.length;
+      return true;
+    }
     if (this.link.closed) return false;
     this.out.push(frame);
     this.outBytes += frame.length;
@@ -249,6 +257,7 @@ export class Conn {
     while (this.out.length > 0 && !this.link.closed) {
       if (!this.link.send(this.out[0]!)) return; // Still full: the link fires onDrain again later.
       const sent = this.out.shift()!.length;
+      this.handedBytes += sent;
       this.outBytes -= sent;
       this.held.add(-sent);
       this.lastProgress = this.now();

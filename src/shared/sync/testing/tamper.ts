@@ -9,7 +9,8 @@ import type { PeerLink, PeerTransport } from '../../transport/PeerTransport';
 /** Returns the frames actually sent in place of `frame` (none, it changed, or it plus a replay). */
 export type Tamper = (frame: Uint8Array, remotePeerId: string) => Uint8Array[];
 
-function wrapLink(link: PeerLink, tamper: Tamper): PeerLink {
+/** A link that is `link` except for what `over` replaces (a test bending one side of a link). */
+export function overrideLink(link: PeerLink, over: Partial<Pick<PeerLink, 'send' | 'bufferedAmount' | 'onDrain'>>): PeerLink {
   return {
     get remotePeerId() {
       return link.remotePeerId;
@@ -17,30 +18,37 @@ function wrapLink(link: PeerLink, tamper: Tamper): PeerLink {
     get closed() {
       return link.closed;
     },
-    send(frame) {
-      let ok = !link.closed;
-      for (const f of tamper(frame, link.remotePeerId)) ok = link.send(f);
-      return ok;
-    },
-    bufferedAmount: () => link.bufferedAmount(),
+    send: over.send ?? ((frame) => link.send(frame)),
+    bufferedAmount: over.bufferedAmount ?? (() => link.bufferedAmount()),
     onFrame: (h) => link.onFrame(h),
-    onDrain: (h) => link.onDrain(h),
+    onDrain: over.onDrain ?? ((h) => link.onDrain(h)),
     onClose: (h) => link.onClose(h),
     close: (reason) => link.close(reason),
   };
 }
 
-export function tamperTransport(inner: PeerTransport, tamper: Tamper): PeerTransport {
+/** A transport whose links, made and accepted, pass through `wrap`. */
+export function wrapLinks(inner: PeerTransport, wrap: (link: PeerLink) => PeerLink): PeerTransport {
   return {
     get localPeerId() {
       return inner.localPeerId;
     },
-    async connect(remotePeerId, opts) {
-      return wrapLink(await inner.connect(remotePeerId, opts), tamper);
-    },
-    onLink: (handler) => inner.onLink((link) => handler(wrapLink(link, tamper))),
+    connect: async (remotePeerId, opts) => wrap(await inner.connect(remotePeerId, opts)),
+    onLink: (handler) => inner.onLink((link) => handler(wrap(link))),
     close: () => inner.close(),
   };
+}
+
+export function tamperTransport(inner: PeerTransport, tamper: Tamper): PeerTransport {
+  return wrapLinks(inner, (link) =>
+    overrideLink(link, {
+      send(frame) {
+        let ok = !link.closed;
+        for (const f of tamper(frame, link.remotePeerId)) ok = link.send(f);
+        return ok;
+      },
+    }),
+  );
 }
 
 /** Frame kind (byte 1 of the header). */
