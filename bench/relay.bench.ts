@@ -159,7 +159,9 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   // BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot of the storm relay there before the storm and after it.
   const snap = process.env.BENCH_HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`] : [];
-  const proc = spawn(nodeBin, ['--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // BENCH_RELAY_FLAGS="--trace-gc-nvp ..." adds Node flags before the Dockerfile's (GC traces, heap sampling hooks).
+  const extra = process.env.BENCH_RELAY_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(nodeBin, [...extra, '--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
   // A bench that throws must not leave its relay running (and loading the shared machine).
   process.once('exit', () => proc.kill());
   const url = `http://127.0.0.1:${port}`;
