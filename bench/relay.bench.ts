@@ -155,11 +155,13 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
     );
     env.PEERCHAT_CONFIG = file;
   }
-  // BENCH_PROFILE=dir writes a CPU profile of each relay process there.
+  // BENCH_PROFILE=dir writes a CPU profile of each relay process there (and of each baseline: spawnChild).
   const prof = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   // BENCH_HEAP_SNAPSHOT=dir writes a heap snapshot of the storm relay there before the storm and after it.
   const snap = process.env.BENCH_HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`] : [];
-  const proc = spawn(nodeBin, ['--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // BENCH_RELAY_FLAGS="--trace-gc-nvp ..." adds Node flags before the Dockerfile's (GC traces, heap sampling hooks).
+  const extra = process.env.BENCH_RELAY_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const proc = spawn(nodeBin, [...extra, '--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
   // A bench that throws must not leave its relay running (and loading the shared machine).
   process.once('exit', () => proc.kill());
   const url = `http://127.0.0.1:${port}`;
@@ -237,7 +239,9 @@ interface Child {
   kill(): Promise<void>;
 }
 function spawnChild(role: string, execPath: string): Promise<Child> {
-  const proc = fork(BUNDLE, [role], { execPath, execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_PROFILE=dir: the baselines are profiled as the relay is (clients are not: they are not measured).
+  const prof = process.env.BENCH_PROFILE && role !== 'clients' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, `--cpu-prof-name=${role}.${Date.now()}.cpuprofile`] : [];
+  const proc = fork(BUNDLE, [role], { execPath, execArgv: ['--expose-gc', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let seq = 0;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>();
   proc.on('message', (m: { rid: number; ok: boolean; out?: unknown; err?: string }) => {
@@ -286,22 +290,35 @@ async function listen(): Promise<WebSocketServer> {
   return wss;
 }
 
-/** Coalesces JSON texts published in one turn into one `msgs` frame, escaped and encoded once for all. */
+/**
+ * The relay's flush threshold for one `msgs` batch (EventHub's `maxBatchChars` default; SPEC.md R10: a batch
+ * is at most ~192 KiB, so a frame stays under the clients' 256 KiB `maxFrameBytes`). Without it a baseline
+ * that fell behind its publisher sent all 4,000 messages in 2-3 frames of over a megabyte, which no
+ * peerchat client accepts and the relay may not send.
+ */
+const MAX_BATCH_CHARS = 192 * 1024;
+
+/**
+ * Coalesces JSON texts published in one turn into one `msgs` frame, escaped and encoded once for all; a
+ * batch that reaches MAX_BATCH_CHARS goes out at once, as the relay's does.
+ */
 function coalescer(subscribers: Set<WebSocket>): (json: string) => void {
   let pending: string[] = [];
-  let scheduled = false;
+  let chars = 0;
+  let scheduled: NodeJS.Immediate | null = null;
   const flush = () => {
-    scheduled = false;
+    if (scheduled) clearImmediate(scheduled);
+    scheduled = null;
     const frame = Buffer.from(JSON.stringify({ t: 'msgs', raw: `[${pending.join(',')}]` }));
     pending = [];
+    chars = 0;
     for (const s of subscribers) if (s.readyState === WebSocket.OPEN) s.send(frame, { binary: false });
   };
   return (json) => {
     pending.push(json);
-    if (!scheduled) {
-      scheduled = true;
-      setImmediate(flush);
-    }
+    chars += json.length;
+    if (chars >= MAX_BATCH_CHARS) flush();
+    else scheduled ??= setImmediate(flush);
   };
 }
 
@@ -381,7 +398,8 @@ async function minimalRole(): Promise<void> {
 // Role: clients -- subscriber sockets
 const EPOCH_NEEDLE = Buffer.from('\\"epoch\\":'); // once per envelope inside an escaped `raw` batch
 const PRESENCE_NEEDLE = Buffer.from('"t":"presence"');
-const RESULT_NEEDLE = Buffer.from('"result":'); // once per answer of the minimal relay
+const RESULT_NEEDLE = Buffer.from('"result":'); // once per answer of the minimal relay (and of the relay)
+const ERROR_NEEDLE = Buffer.from('"error":');
 
 const count = (data: Buffer, needle: Buffer): number => {
   let c = 0;
@@ -457,9 +475,49 @@ async function trpcClient(
   return [ws, sig];
 }
 
+/**
+ * The throughput phase's publisher: logs in as `sk` over tRPC's wire protocol, then sends each slice of posts
+ * as the very frame wsLink would send for them (one frame per turn, `JSON.stringify` of the requests in
+ * wsLink's key order, inputs through superjson) and counts the answers without parsing them. The minimal
+ * signing relay's publisher is as cheap; a full tRPC client here cost the main process ~10x the CPU of that
+ * one (~1 s per 4,000 posts, plus the probe's envelope parsing) on the same two cores the relays run on.
+ */
+async function rawPublisher(base: string, sk: Uint8Array): Promise<{ send(posts: Post[]): void; answered(): number; refused(): string | null; close(): void }> {
+  const backend = nodeBackend();
+  const ws = await openSocket(`${base.replace('http', 'ws')}/trpc`, undefined);
+  const call = (id: number, path: string, body: unknown) =>
+    new Promise<any>((resolve) => {
+      ws.once('message', (d: Buffer) => resolve(JSON.parse(d.toString())));
+      ws.send(JSON.stringify({ id, method: 'mutation', params: { input: superjson.serialize(body), path } }));
+    });
+  const c = await call(1, 'auth.challenge', { protocol: PROTOCOL_VERSION });
+  if (!c.result) throw new Error(`challenge failed: ${JSON.stringify(c)}`);
+  const ch = c.result.data.json;
+  const publicKey = toB64url(await backend.publicKeyOf(sk));
+  const origin = relayOrigin(base)!;
+  const signature = await signLogin(backend, sk, { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey, name: 'publisher', kind: 'virtual' });
+  const login = await call(2, 'auth.login', { protocol: PROTOCOL_VERSION, publicKey, name: 'publisher', kind: 'virtual', nonce: ch.nonce, origin, signature });
+  if (!login.result) throw new Error(`login failed: ${JSON.stringify(login)}`);
+  let answered = 0;
+  let refused: string | null = null;
+  ws.on('message', (d: Buffer) => {
+    answered += count(d, RESULT_NEEDLE) + count(d, ERROR_NEEDLE);
+    if (refused === null && d.includes(ERROR_NEEDLE)) refused = d.toString().slice(0, 300);
+  });
+  let id = 10;
+  return {
+    close: () => ws.close(),
+    send: (posts) => ws.send(JSON.stringify(posts.map((p) => ({ id: id++, method: 'mutation', params: { input: superjson.serialize(p), path: 'chat.post', lastEventId: undefined } })))),
+    answered: () => answered,
+    refused: () => refused,
+  };
+}
+
 async function clientsRole(): Promise<void> {
   let sockets: WebSocket[] = [];
   let counts: number[] = [];
+  /** `msgs` frames received since the last reset, all clients together (envelopes per frame = batching). */
+  let msgFrames = 0;
   /** Per client, what presence shows it (SPEC.md P9): the members page and the online count. */
   let pages: Set<string>[] = [];
   let onlines: number[] = [];
@@ -472,6 +530,7 @@ async function clientsRole(): Promise<void> {
   let onAll: ((t: number) => void) | null = null;
   let onRosters: ((t: number) => void) | null = null;
   const bump = (i: number, by: number) => {
+    msgFrames++;
     const before = counts[i]!;
     counts[i] = before + by;
     if (before < target && counts[i]! >= target && ++reached === counts.length) onAll?.(now());
@@ -559,7 +618,9 @@ async function clientsRole(): Promise<void> {
       });
     },
     presence: () => ({ bytes: presenceBytes, frames: presenceFrames }),
+    msgFrames: () => ({ frames: msgFrames, clients: counts.length }),
     reset() {
+      msgFrames = 0;
       counts = counts.map(() => 0);
       target = Infinity;
       reached = 0;
@@ -596,6 +657,12 @@ const pct = (xs: number[], p: number): number => {
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const MB = (b: number) => round(b / 2 ** 20);
 const KiB = (b: number) => round(b / 1024, 1);
+
+/** `msgs` frames each subscriber got since the last reset: 4,000 messages in fewer frames = bigger batches. */
+async function framesPerSubscriber(clients: Child[]): Promise<number> {
+  const all = await Promise.all(clients.map((c) => c.call<{ frames: number; clients: number }>('msgFrames')));
+  return round(all.reduce((a, b) => a + b.frames, 0) / Math.max(1, all.reduce((a, b) => a + b.clients, 0)), 1);
+}
 
 async function connectAll(clients: Child[], args: { url: string; n: number; kind: 'trpc' | 'bare' | 'batch'; concurrency?: number; [k: string]: unknown }): Promise<void> {
   const per = Math.ceil(args.n / clients.length);
@@ -643,83 +710,94 @@ async function main(): Promise<void> {
   // ---- phase 1: relay throughput and latency ----
   let envelopesForBare: string[] = [];
   /** One relay process: warm-up, the timed blast, and (first run only) latency and the envelopes for the baselines. */
-  const relayThroughput = async (first: boolean): Promise<{ msgsPerSec: number; cpuUsPerDelivery: number }> => {
+  const relayThroughput = async (first: boolean): Promise<{ msgsPerSec: number; cpuUsPerDelivery: number; frames: number }> => {
     const relay = await startRelay('lifted');
     console.log(`relay up at ${relay.url}; connecting ${CFG.subscribers} subscribers`);
     await connectAll(clients, { url: relay.url, n: CFG.subscribers - 1, kind: 'trpc' });
-    const pub = await connectRelay({ url: relay.trpcUrl, secretKey: sk, name: 'publisher', kind: 'virtual', backend, WebSocket });
+    const pub = await rawPublisher(relay.url, sk);
     const probe = await connectRelay({ url: relay.trpcUrl, secretKey: randomSecretKey(), name: 'probe', kind: 'virtual', backend, WebSocket });
-    const arrivals = new Map<string, number>();
-    const received: Envelope[] = [];
+    // The probe keeps each batch's text and its arrival time, and parses them only after the timed blast:
+    // it shares the main process (and the machine's two cores) with the publisher.
+    let batches: { t: number; raw: string }[] = [];
+    let probeCount = 0;
     const sub = probe.client.events.subscribe(
       { channels: ['general'], presence: false },
       {
         onData(ev) {
           if (ev.t !== 'msgs') return;
-          const t = performance.now();
-          for (const e of parseEnvelopeBatch(ev.raw) ?? []) {
-            arrivals.set(e.post.clientId, t);
-            if (received.length < CFG.messages) received.push(e);
-          }
+          batches.push({ t: performance.now(), raw: ev.raw });
+          for (let at = ev.raw.indexOf('"epoch":'); at >= 0; at = ev.raw.indexOf('"epoch":', at + 8)) probeCount++;
         },
       },
     );
+    const envelopesOf = (): { t: number; env: Envelope }[] => batches.flatMap(({ t, raw }) => (parseEnvelopeBatch(raw) ?? []).map((env) => ({ t, env })));
     await sleep(200);
-    const probeCount = () => received.length;
 
     /** Fires `posts` in frames of postsPerFrame without waiting for replies; resolves when all subscribers have them. */
     const blast = async (posts: Post[]): Promise<number> => {
       await Promise.all(clients.map((c) => c.call('reset')));
       const doneAt = Promise.all(clients.map((c) => c.call<number>('waitAll', { target: posts.length })));
-      const base = probeCount();
+      const base = probeCount;
+      const until = pub.answered() + posts.length;
       const start = now();
-      const replies: Promise<unknown>[] = [];
       for (let i = 0; i < posts.length; i += CFG.postsPerFrame) {
-        for (const p of posts.slice(i, i + CFG.postsPerFrame)) replies.push(pub.client.chat.post.mutate(p));
-        // wsLink flushes its queue on a setTimeout(0) registered when a request reaches it (after the
-        // login gate's microtask); yielding with setImmediate alone lets several slices pile into one frame
-        // over the relay's per-frame cap (refused, R10). A timer registered after wsLink's fires after its
-        // flush: one slice per frame. The minimal relay is fed at the same pace.
+        pub.send(posts.slice(i, i + CFG.postsPerFrame));
+        // The pace of wsLink, which sends the calls of one turn as one frame (flushed on a setTimeout(0));
+        // the minimal relay is fed at the same pace.
         await new Promise((r) => setImmediate(r));
         await new Promise((r) => setTimeout(r, 0));
       }
-      await Promise.all(replies);
+      while (pub.answered() < until) await sleep(2);
+      if (pub.refused()) throw new Error(`the relay refused a post: ${pub.refused()}`);
       const ends = await doneAt;
-      while (probeCount() - base < posts.length && received.length < CFG.messages) await sleep(5);
+      while (probeCount - base < posts.length) await sleep(5);
       return Math.max(...ends) - start;
     };
 
     console.log('warming up');
     await blast(warmPosts);
-    received.length = 0;
+    batches = [];
     const cpu0 = relay.cpuUs();
     const ms = await blast(mainPosts);
     const cpu1 = relay.cpuUs();
-    const out = { msgsPerSec: round((CFG.messages / ms) * 1000, 0), cpuUsPerDelivery: round((cpu1 - cpu0) / (CFG.messages * CFG.subscribers), 2) };
+    const out = { msgsPerSec: round((CFG.messages / ms) * 1000, 0), cpuUsPerDelivery: round((cpu1 - cpu0) / (CFG.messages * CFG.subscribers), 2), frames: await framesPerSubscriber(clients) };
     console.log(
       `relay: ${CFG.messages} msgs to ${CFG.subscribers} subscribers in ${round(ms)} ms = ${out.msgsPerSec} msgs/s ` +
-        `(${out.cpuUsPerDelivery} us relay CPU per delivery, signing and verifying included)`,
+        `(${out.cpuUsPerDelivery} us relay CPU per delivery, signing and verifying included; ${out.frames} frames per subscriber)`,
     );
     if (first) {
       results.relayCpuUsPerDelivery = out.cpuUsPerDelivery;
       results.relayMsgsPerSec = out.msgsPerSec;
-      envelopesForBare = received.map((e) => JSON.stringify(e));
+      results.relayFramesPerSubscriber = out.frames;
+      envelopesForBare = envelopesOf()
+        .slice(0, CFG.messages)
+        .map(({ env }) => JSON.stringify(env));
 
+      // Latency as a user meets it: posts from the app's own client (wsLink), one at a time.
       const lat = await makePosts(CFG.latencyMessages, 'l');
+      const poster = await connectRelay({ url: relay.trpcUrl, secretKey: sk, name: 'publisher', kind: 'virtual', backend, WebSocket });
+      batches = [];
       const sentAt = new Map<string, number>();
       for (const p of lat) {
         sentAt.set(p.clientId, performance.now());
-        void pub.client.chat.post.mutate(p);
+        void poster.client.chat.post.mutate(p);
         await sleep(CFG.latencyIntervalMs);
       }
-      while ([...sentAt.keys()].some((k) => !arrivals.has(k))) await sleep(10);
+      const arrivals = new Map<string, number>();
+      for (;;) {
+        for (const { t, env } of envelopesOf()) if (!arrivals.has(env.post.clientId)) arrivals.set(env.post.clientId, t);
+        batches = [];
+        if ([...sentAt.keys()].every((k) => arrivals.has(k))) break;
+        await sleep(10);
+      }
       const latencies = [...sentAt].map(([k, t]) => arrivals.get(k)! - t);
       results.latencyP50Ms = round(pct(latencies, 50), 2);
       results.latencyP99Ms = round(pct(latencies, 99), 2);
       console.log(`relay: post-to-delivery latency p50 ${results.latencyP50Ms} ms, p99 ${results.latencyP99Ms} ms (${CFG.latencyMessages} posts, every ${CFG.latencyIntervalMs} ms)`);
+      await poster.close();
     }
     sub.unsubscribe();
-    await pub.close();
+    pub.close();
     await probe.close();
     await Promise.all(clients.map((c) => c.call('closeAll')));
     await relay.kill();
@@ -728,7 +806,7 @@ async function main(): Promise<void> {
   if (only !== 'storm') await relayThroughput(true);
 
   // ---- phase 2: the three baselines, same messages, same subscriber count ----
-  const baseline = async (role: 'bare' | 'batch' | 'minimal'): Promise<{ msgsPerSec: number; cpuUsPerDelivery: number }> => {
+  const baseline = async (role: 'bare' | 'batch' | 'minimal'): Promise<{ msgsPerSec: number; cpuUsPerDelivery: number; frames: number }> => {
     const server = await spawnChild(role, nodeBin);
     const { url } = await server.call<{ url: string }>('info');
     await connectAll(clients, { url: `${url}/sub`, n: CFG.subscribers, kind: role === 'bare' ? 'bare' : 'batch' });
@@ -757,10 +835,11 @@ async function main(): Promise<void> {
     const cpu0 = await server.call<number>('cpu');
     const ms = await blast(role === 'minimal' ? mainPosts : envelopesForBare);
     const cpu1 = await server.call<number>('cpu');
+    const frames = await framesPerSubscriber(clients);
     pub.close();
     await Promise.all(clients.map((c) => c.call('closeAll')));
     await server.kill();
-    return { msgsPerSec: round((CFG.messages / ms) * 1000, 0), cpuUsPerDelivery: round((cpu1 - cpu0) / (CFG.messages * CFG.subscribers), 2) };
+    return { msgsPerSec: round((CFG.messages / ms) * 1000, 0), cpuUsPerDelivery: round((cpu1 - cpu0) / (CFG.messages * CFG.subscribers), 2), frames };
   };
   const relayRate = results.relayMsgsPerSec as number;
   if (only !== 'storm') for (const [role, label, key] of [
@@ -771,8 +850,9 @@ async function main(): Promise<void> {
     const b = await baseline(role);
     results[`${key}MsgsPerSec`] = b.msgsPerSec;
     results[`${key}CpuUsPerDelivery`] = b.cpuUsPerDelivery;
+    results[`${key}FramesPerSubscriber`] = b.frames;
     results[`ratioVs_${key}`] = round(relayRate / b.msgsPerSec, 2);
-    console.log(`${label}: ${b.msgsPerSec} msgs/s (${b.cpuUsPerDelivery} us server CPU per delivery); relay/this = ${results[`ratioVs_${key}`]}`);
+    console.log(`${label}: ${b.msgsPerSec} msgs/s (${b.cpuUsPerDelivery} us server CPU per delivery, ${b.frames} frames per subscriber); relay/this = ${results[`ratioVs_${key}`]}`);
   }
 
   // ---- phase 2b: the relay and the minimal signing relay in alternating rounds ----
@@ -790,7 +870,10 @@ async function main(): Promise<void> {
       const b = await baseline('minimal');
       ratios.push(round(a.msgsPerSec / b.msgsPerSec, 2));
       cpuRatios.push(round(b.cpuUsPerDelivery / a.cpuUsPerDelivery, 2));
-      console.log(`paired round ${r + 1}: relay ${a.msgsPerSec} msgs/s (${a.cpuUsPerDelivery} us), minimal ${b.msgsPerSec} msgs/s (${b.cpuUsPerDelivery} us); relay/minimal = ${ratios.at(-1)}`);
+      console.log(
+        `paired round ${r + 1}: relay ${a.msgsPerSec} msgs/s (${a.cpuUsPerDelivery} us, ${a.frames} frames per subscriber), ` +
+          `minimal ${b.msgsPerSec} msgs/s (${b.cpuUsPerDelivery} us, ${b.frames} frames); relay/minimal = ${ratios.at(-1)}`,
+      );
     }
     results.pairedRatiosVsMinimal = ratios;
     results.pairedRatioVsMinimalMedian = pct(ratios, 50);

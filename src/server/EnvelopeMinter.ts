@@ -40,12 +40,25 @@ function pooledRandom(): () => number {
  * splices it in (trpcWsAdapter's fast path), so a post is serialized once, not once per use.
  */
 export class Minted {
+  readonly #env: Envelope | null;
+
   constructor(
-    readonly env: Envelope,
+    env: Envelope,
     readonly json: string,
     /** The post held only JSON values (input without superjson meta): `json` is the envelope's exact serialized form. */
     readonly exact: boolean,
-  ) {}
+  ) {
+    // The idempotency map (SPEC.md R4) holds every minted post for up to 10 minutes or 10,000 posts. An
+    // exact envelope is its JSON, so only that flat string is kept: the object graph (envelope, post, prev,
+    // a dozen strings) was traced and copied by every scavenge until promoted, and then by every old-space
+    // mark -- most of the relay's GC under a post stream (bench:relay profile).
+    this.#env = exact ? null : env;
+  }
+
+  /** The envelope; for an exact one parsed back from `json` (equal to the one minted), on the rare use. */
+  get env(): Envelope {
+    return this.#env ?? (JSON.parse(this.json) as Envelope);
+  }
 }
 
 interface ChannelChain {

@@ -195,6 +195,8 @@ export interface EventHubOptions {
   maxBatchChars?: number;
   /** Lazy presence: page and sample sizes, the counts interval (PresenceFanout.ts). */
   presence?: Omit<PresenceFanoutOptions, 'requestFlush'>;
+  /** Called after each fan-out (a flush, a broadcast): per-event caches can let go of the event (frameEncoder.ts release). */
+  afterFanOut?: () => void;
 }
 
 const ALL_CHANNELS = Object.freeze({ key: '*', channels: null });
@@ -275,6 +277,7 @@ export class EventHub {
   broadcast(event: RelayEvent): void {
     this.flush();
     for (const s of this.streams) this.push(s, event);
+    this.opts.afterFanOut?.();
   }
 
   close(): void {
@@ -312,6 +315,7 @@ export class EventHub {
     }
     this.flushMsgs();
     if (this.presenceFanout.pending) this.presenceFanout.flush((s, ev) => this.push(s, ev));
+    this.opts.afterFanOut?.();
   }
 
   private flushMsgs(): void {

@@ -160,6 +160,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     maxQueued: config.limits.maxQueuedEvents,
     maxBufferedBytes: config.limits.maxBufferedBytes,
     presence: options.presence,
+    afterFanOut: () => encoder.release(),
   });
   const voice = new VoiceRooms({ maxBufferedBytes: config.limits.maxBufferedBytes });
   const minter = new EnvelopeMinter({

@@ -4,8 +4,21 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const B64URL_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64URL.length; i++) B64URL_INDEX[B64URL.charCodeAt(i)] = i;
 
-/** Unpadded base64url (RFC 4648 §5), the encoding of every key, signature and digest on the wire. */
-export function toB64url(bytes: Uint8Array): string {
+/** The platform's own encoder (TC39 `Uint8Array.prototype.toBase64`: Node 25+, current browsers), when it has one. */
+const nativeToBase64 = (Uint8Array.prototype as { toBase64?: (o: { alphabet: 'base64url'; omitPadding: boolean }) => string }).toBase64;
+const B64URL_OPTIONS = { alphabet: 'base64url', omitPadding: true } as const;
+
+/**
+ * Unpadded base64url (RFC 4648 §5), the encoding of every key, signature and digest on the wire. Native
+ * where the platform has it: the portable loop builds its result from ~90 string pieces per signature, the
+ * relay's largest source of garbage under a post stream (five calls per post; bench:relay heap profile).
+ */
+export const toB64url: (bytes: Uint8Array) => string = nativeToBase64
+  ? (bytes) => nativeToBase64.call(bytes, B64URL_OPTIONS)
+  : portableToB64url;
+
+/** toB64url without the platform's encoder (exported for the test that holds both to the same output). */
+export function portableToB64url(bytes: Uint8Array): string {
   let out = '';
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
