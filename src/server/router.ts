@@ -218,6 +218,7 @@ export function createRouter(d: RouterDeps) {
         if (s.readyState !== s.OPEN || s.closing) throw relayError(RelayReason.NOT_LOGGED_IN, 'connection closed');
         if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
         const session = d.sessions.open({ userId: input.publicKey, name: input.name, kind: input.kind, connId: s.connId });
+        d.challenges.loggedIn(s.connId, input.nonce);
         d.onLogin(s, session);
         d.log.debug('login', { conn: s.connId, session: session.user.sessionId, kind: input.kind });
         return { self: session.user, peerToken: session.peerToken, info: d.info };
