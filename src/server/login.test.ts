@@ -47,6 +47,7 @@ describe('login', () => {
     assert.equal(out.self.peerId.slice(0, 16), Buffer.from(fromB64url(id.publicKey)!).toString('hex').slice(0, 16));
     assert.ok(out.peerToken.length >= 32);
     assert.equal(out.info.publicKey, relay.info.publicKey);
+    assert.deepEqual(out.info, relay.info, 'the whole server info, as JSON (router.ts sends it pre-encoded)');
   });
 
   it("L1 the challenge names the relay key and the relay's time, and expires in the configured time", async () => {
