@@ -101,6 +101,21 @@ function procCpuUs(pid: number): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
 }
+/**
+ * Resident memory by kind of mapping (/proc/<pid>/smaps), MB: `brk` is glibc's main malloc heap (C++ objects,
+ * socket buffers), `anon` the anonymous mappings (V8's heap pages, thread arenas, stacks), `file` the binary
+ * and libraries. What V8's heap spaces do not explain lives in `brk`.
+ */
+function rssByMapping(pid: number): { brk: number; anon: number; file: number } {
+  const out = { brk: 0, anon: 0, file: 0 };
+  let kind: keyof typeof out = 'anon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) kind = head[1] === '[heap]' ? 'brk' : head[1] === '' || head[1]!.startsWith('[') ? 'anon' : 'file';
+    else if (line.startsWith('Rss:')) out[kind] += Number(/(\d+)/.exec(line)![1]) * 1024;
+  }
+  return out;
+}
 function procRss(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) * 1024;
@@ -888,12 +903,16 @@ async function main(): Promise<void> {
     const baseNoGc = await relay.rss();
     const base = await relay.rssAfterGc();
     const heapBase = await heapSpaces(relay.url);
+    const mapBase = rssByMapping(relay.pid);
     await relay.heapSnapshot();
     const n = CFG.stormClients;
+    const stormCpu0 = relay.cpuUs();
     const start = now();
     await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: 500, addressBase: 0 });
     const loggedInAt = now();
     const allSeeAll = Math.max(...(await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: n })))));
+    // The relay's own CPU for the storm: on a shared machine the wall clock says more about the neighbours.
+    const stormCpuUs = relay.cpuUs() - stormCpu0;
     const presence = (await Promise.all(clients.map((c) => c.call<{ bytes: number; frames: number }>('presence')))).reduce(
       (a, b) => ({ bytes: a.bytes + b.bytes, frames: a.frames + b.frames }),
       { bytes: 0, frames: 0 },
@@ -903,13 +922,16 @@ async function main(): Promise<void> {
     results.stormRosterCompleteS = round((allSeeAll - start) / 1000, 2);
     // What presence adds after the last login: on a loaded machine the logins themselves dominate the storm.
     results.stormPresenceAfterLastLoginS = round(Math.max(0, allSeeAll - loggedInAt) / 1000, 2);
+    results.stormRelayCpuS = round(stormCpuUs / 1e6, 2);
+    results.stormRelayCpuUsPerLogin = Math.round(stormCpuUs / n);
     results.stormPresenceMB = MB(presence.bytes);
     results.stormPresenceFrames = presence.frames;
     results.stormPresenceBytesPerClient = Math.round(presence.bytes / n);
     console.log(
       `presence login storm: ${n} clients (presence on, /peerjs socket each, production limits, ${Math.ceil(n / CFG.clientsPerAddress)} addresses) ` +
         `logged in ${results.stormLoginS} s, every client's count and members page complete at ${results.stormRosterCompleteS} s ` +
-        `(${results.stormPresenceAfterLastLoginS} s after the last login); presence traffic ` +
+        `(${results.stormPresenceAfterLastLoginS} s after the last login), ${results.stormRelayCpuS} s of relay CPU ` +
+        `(${results.stormRelayCpuUsPerLogin} us per login, both upgrades included); presence traffic ` +
         `${results.stormPresenceMB} MB in ${presence.frames} frames (${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
         `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts)`,
     );
@@ -921,11 +943,14 @@ async function main(): Promise<void> {
     // default metrics are on, as in production). Growth of new space and code space is a one-off that the
     // 1,000 -> 2,000 slope does not pay again.
     const heapAtN = await heapSpaces(relay.url);
+    const mapAtN = rssByMapping(relay.pid);
     await relay.heapSnapshot();
     const grown = Object.entries(heapAtN)
       .map(([space, bytes]) => `${space} +${MB(bytes - (heapBase[space] ?? 0))}`)
       .join(', ');
     console.log(`relay heap spaces reserved, base -> ${n} clients (MB): ${grown}`);
+    results.rssGrowthByMappingAt1kMB = { brk: MB(mapAtN.brk - mapBase.brk), anon: MB(mapAtN.anon - mapBase.anon), file: MB(mapAtN.file - mapBase.file) };
+    console.log(`relay RSS growth by mapping, base -> ${n} clients (MB): ${JSON.stringify(results.rssGrowthByMappingAt1kMB)} (brk: malloc's main heap; anon: V8 pages, arenas, stacks)`);
     results.heapSpaceGrowthAt1kMB = Object.fromEntries(Object.entries(heapAtN).map(([k, v]) => [k, MB(v - (heapBase[k] ?? 0))]));
     await Promise.all(clients.map((c) => c.call('reset')));
     const m = CFG.memoryClients;

@@ -38,3 +38,18 @@ it('L2 memory is bounded: per connection, overall, after expiry and when a conne
   b.issue(99);
   assert.equal(b.size, 1, 'long-expired entries are pruned');
 });
+
+it('L3 a nonce whose login succeeded is forgotten with every other challenge of its connection', () => {
+  const { b } = book();
+  const spare = b.issue(1);
+  const used = b.issue(1);
+  const other = b.issue(2);
+  assert.deepEqual(b.consume(1, used.nonce), { ok: true });
+  b.loggedIn(1, used.nonce);
+  assert.equal(b.size, 1, "only the other connection's challenge is left");
+  assert.deepEqual(b.consume(2, used.nonce), { ok: false, reason: 'NO_CHALLENGE' }, 'a replay is still refused');
+  assert.deepEqual(b.consume(1, spare.nonce), { ok: false, reason: 'NO_CHALLENGE' });
+  b.loggedIn(2, used.nonce); // not its nonce: nothing of connection 1 to forget, its own pending ones go
+  assert.equal(b.size, 0);
+  assert.ok(other.nonce);
+});

@@ -76,6 +76,16 @@ export class ChallengeBook {
     return { ok: true };
   }
 
+  /**
+   * A login with `nonce` succeeded on `connId` (SPEC.md L3): that nonce and the connection's unused ones are
+   * forgotten at once. A logged-in connection never asks again (L7), and a replay of that nonce elsewhere is
+   * still refused (NO_CHALLENGE: it is in no book), so remembering it would only cost ~200 bytes per client.
+   */
+  loggedIn(connId: number, nonce: string): void {
+    if (this.entries.get(nonce)?.connId === connId) this.entries.delete(nonce);
+    this.dropConnection(connId);
+  }
+
   /** The connection closed: its unused nonces can never be used; spent ones stay to report replays. */
   dropConnection(connId: number): void {
     const unused = this.unusedByConn.get(connId);

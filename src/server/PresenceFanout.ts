@@ -22,6 +22,7 @@ import {
 import type { PresenceChange } from './bus';
 import type { EventStream } from './EventHub';
 import { PreEncoded } from './frameEncoder';
+import { MultiMap } from './MultiMap';
 
 export interface PresenceFanoutOptions {
   /** Members per page. @default LIMITS.presencePageSize */
@@ -58,16 +59,22 @@ interface Entry {
   peerJson: string;
 }
 
-/** What one presence stream is shown and asked for. Bounded: page, <= maxPresenceWatch + 1 keys, sample. */
+/**
+ * What one presence stream is shown and asked for. Bounded: page, <= maxPresenceWatch + 1 keys, sample.
+ * Arrays, not Sets: most streams watch only their own key and sample 16 sessions, and a Set's hash table
+ * per stream was ~0.4 KiB per client (bench:relay heap snapshot).
+ */
 interface View {
   page: number;
-  /** Watched keys, the stream's own key included (P10). */
-  /** At most `LIMITS.maxPresenceWatch` keys and our own (the `presence.view` schema and `watchSet` cut it). */
-  watch: Set<string>;
+  /**
+   * Watched keys, the stream's own key included (P10), distinct. At most `LIMITS.maxPresenceWatch` keys and
+   * our own (the `presence.view` schema and `watchList` cut it).
+   */
+  watch: readonly string[];
   /** The stream's own session: never in its sample. */
   self: string | null;
-  /** Sampled session ids (<= sampleSize). */
-  sample: Set<string>;
+  /** Sampled session ids, distinct (<= sampleSize, so lookups are a short scan). */
+  sample: string[];
   /** Attached in this turn: gets the snapshot at the next flush, nothing else of this turn. */
   fresh: boolean;
   pageReset: boolean;
@@ -108,23 +115,23 @@ export class PresenceFanout {
   /** The roster's entries in `comparePresence` order: as many as the roster, no more. */
   private readonly order: Entry[] = [];
   private readonly counts: PresenceCounts = { browser: 0, virtual: 0 };
-  /** Sessions per key, for watchers: every session is in one set, so bounded by the roster. */
-  private readonly byUser = new Map<string, Set<string>>();
+  /** Sessions per key, for watchers: every session is under one key, so bounded by the roster. */
+  private readonly byUser = new MultiMap<string, string>();
 
   /** Bounded by the presence streams. */
   private readonly views = new Map<EventStream, View>();
   private readonly groups = new Map<number, Group>();
   /** Streams watching each key. */
-  private readonly watchers = new Map<string, Set<EventStream>>();
+  private readonly watchers = new MultiMap<string, EventStream>();
   /** Streams whose sample holds each session. */
-  private readonly samplers = new Map<string, Set<EventStream>>();
+  private readonly samplers = new MultiMap<string, EventStream>();
   /** Streams whose sample is below sampleSize (only while few are online): joins fill them. */
   private readonly hungry = new Set<EventStream>();
   /** Streams with something of their own to send at the next flush. */
   private readonly dirty = new Set<EventStream>();
   /** The view each connection asked for (presence.view), for its streams now and later. */
   private readonly asked = new WeakMap<object, PresenceViewInput>();
-  private readonly byOwner = new Map<object, Set<EventStream>>();
+  private readonly byOwner = new MultiMap<object, EventStream>();
 
   /** This turn's net changes by sessionId. Bounded by the roster. */
   private changes = new Map<string, Change>();
@@ -162,9 +169,7 @@ export class PresenceFanout {
       this.order.splice(this.indexOf(e.user), 1);
       this.counts[e.user.kind]--;
       this.countsVersion++;
-      const mine = this.byUser.get(e.user.userId);
-      mine?.delete(id);
-      if (mine?.size === 0) this.byUser.delete(e.user.userId);
+      this.byUser.delete(e.user.userId, id);
       this.orderChanged = true;
       if (this.changes.get(id)?.isNew) this.changes.delete(id);
       else this.changes.set(id, { user: null, userId: e.user.userId, isNew: false });
@@ -181,9 +186,7 @@ export class PresenceFanout {
       this.order.splice(this.insertionPoint(user), 0, entry);
       this.counts[user.kind]++;
       this.countsVersion++;
-      let mine = this.byUser.get(user.userId);
-      if (!mine) this.byUser.set(user.userId, (mine = new Set()));
-      mine.add(id);
+      this.byUser.add(user.userId, id);
       this.orderChanged = true;
     }
     this.roster.set(id, entry);
@@ -197,9 +200,9 @@ export class PresenceFanout {
     const asked = this.asked.get(stream.owner);
     const view: View = {
       page: asked?.page ?? 0,
-      watch: new Set(),
+      watch: [],
       self: self?.sessionId ?? null,
-      sample: new Set(),
+      sample: [],
       fresh: true,
       pageReset: false,
       watchReset: false,
@@ -207,10 +210,8 @@ export class PresenceFanout {
       countsVersion: -1,
     };
     this.views.set(stream, view);
-    let mine = this.byOwner.get(stream.owner);
-    if (!mine) this.byOwner.set(stream.owner, (mine = new Set()));
-    mine.add(stream);
-    this.setWatch(stream, view, watchSet(asked?.watch ?? [], self?.userId));
+    this.byOwner.add(stream.owner, stream);
+    this.setWatch(stream, view, watchList(asked?.watch ?? [], self?.userId));
     this.dirty.add(stream);
   }
 
@@ -219,26 +220,23 @@ export class PresenceFanout {
     if (!view) return;
     this.views.delete(stream);
     this.leaveGroup(stream, view.page);
-    this.setWatch(stream, view, new Set());
-    for (const id of view.sample) this.unsample(stream, id);
+    this.setWatch(stream, view, []);
+    for (const id of view.sample) this.samplers.delete(id, stream);
+    view.sample = [];
     this.hungry.delete(stream);
     this.dirty.delete(stream);
-    const mine = this.byOwner.get(stream.owner);
-    mine?.delete(stream);
-    if (mine?.size === 0) this.byOwner.delete(stream.owner);
+    this.byOwner.delete(stream.owner, stream);
   }
 
   /** `presence.view` on this connection: applies to its presence streams at the next flush, and to later ones. */
   setView(owner: object, input: PresenceViewInput): void {
     this.asked.set(owner, input);
-    const streams = this.byOwner.get(owner);
-    if (!streams) return;
-    for (const stream of streams) {
+    for (const stream of [...this.byOwner.get(owner)]) {
       const view = this.views.get(stream)!;
       if (view.fresh) {
         // Its snapshot is still to come: it will show the new view.
         view.page = input.page;
-        this.setWatch(stream, view, watchSet(input.watch, sessionUser(stream)?.userId));
+        this.setWatch(stream, view, watchList(input.watch, sessionUser(stream)?.userId));
         continue;
       }
       if (input.page !== view.page) {
@@ -246,13 +244,14 @@ export class PresenceFanout {
         view.page = input.page;
         view.pageReset = true;
       }
-      const watch = watchSet(input.watch, sessionUser(stream)?.userId);
-      if (!sameSet(watch, view.watch)) {
+      const watch = watchList(input.watch, sessionUser(stream)?.userId);
+      if (!sameKeys(watch, view.watch)) {
         this.setWatch(stream, view, watch);
         view.watchReset = true;
       }
       if (input.resample) {
-        for (const id of view.sample) this.unsample(stream, id);
+        for (const id of view.sample) this.samplers.delete(id, stream);
+        view.sample = [];
         view.peersDirty = true;
       }
       this.dirty.add(stream);
@@ -291,24 +290,22 @@ export class PresenceFanout {
 
     // Samples lose the sessions that left, and streams still short of peers take this turn's joins.
     for (const [id, c] of changes) {
-      if (c.user) continue;
-      const holders = this.samplers.get(id);
-      if (!holders) continue;
-      for (const s of holders) {
+      if (c.user || !this.samplers.has(id)) continue;
+      for (const s of this.samplers.get(id)) {
         const v = this.views.get(s)!;
-        v.sample.delete(id);
+        removeFrom(v.sample, id);
         v.peersDirty = true;
         this.hungry.add(s);
         this.dirty.add(s);
       }
-      this.samplers.delete(id);
+      this.samplers.deleteKey(id);
     }
     if (this.hungry.size > 0) {
       for (const [id, c] of changes) {
         if (!c.user || !c.isNew) continue;
         for (const s of this.hungry) {
           const v = this.views.get(s)!;
-          if (v.fresh || id === v.self || v.sample.size >= this.sampleSize) continue;
+          if (v.fresh || id === v.self || v.sample.length >= this.sampleSize) continue;
           this.sample(s, v, id);
           v.peersDirty = true;
           this.dirty.add(s);
@@ -319,11 +316,10 @@ export class PresenceFanout {
     // Watched diffs, per stream (only streams that watch a changed key).
     const watched = new Map<EventStream, { users: PresenceUser[]; left: string[] }>();
     for (const [id, c] of changes) {
-      const streams = this.watchers.get(c.userId);
-      if (!streams) continue;
+      if (!this.watchers.has(c.userId)) continue;
       // Past the bound, joins and updates of that key are not shown (its leaves still are: harmless).
-      if (c.user && (this.byUser.get(c.userId)?.size ?? 0) > MAX_SESSIONS_PER_WATCHED_KEY) continue;
-      for (const s of streams) {
+      if (c.user && this.byUser.count(c.userId) > MAX_SESSIONS_PER_WATCHED_KEY) continue;
+      for (const s of this.watchers.get(c.userId)) {
         const v = this.views.get(s)!;
         if (v.fresh || v.watchReset) continue;
         let w = watched.get(s);
@@ -359,7 +355,7 @@ export class PresenceFanout {
       if (v.peersDirty) {
         v.peersDirty = false;
         this.refill(s, v);
-        send(s, { t: 'presence', op: 'peers', peers: [...v.sample].map((id) => samplePeer(this.roster.get(id)!.user)) });
+        send(s, { t: 'presence', op: 'peers', peers: v.sample.map((id) => samplePeer(this.roster.get(id)!.user)) });
       }
     }
     this.dirty.clear();
@@ -427,7 +423,7 @@ export class PresenceFanout {
       pageJson.set(v.page, json);
     }
     const watchedEntries = this.watchedEntries(v);
-    const peers = [...v.sample].map((id) => this.roster.get(id)!);
+    const peers = v.sample.map((id) => this.roster.get(id)!);
     const event = {
       t: 'presence',
       op: 'snapshot',
@@ -457,7 +453,7 @@ export class PresenceFanout {
     const out: Entry[] = [];
     for (const key of v.watch) {
       let n = 0;
-      for (const id of this.byUser.get(key) ?? []) {
+      for (const id of this.byUser.get(key)) {
         if (n++ >= MAX_SESSIONS_PER_WATCHED_KEY) break;
         out.push(this.roster.get(id)!);
       }
@@ -484,36 +480,18 @@ export class PresenceFanout {
     if (g.streams.size === 0) this.groups.delete(page);
   }
 
-  private setWatch(s: EventStream, v: View, watch: Set<string>): void {
-    for (const key of v.watch) {
-      if (watch.has(key)) continue;
-      const w = this.watchers.get(key);
-      w?.delete(s);
-      if (w?.size === 0) this.watchers.delete(key);
-    }
-    for (const key of watch) {
-      if (v.watch.has(key)) continue;
-      let w = this.watchers.get(key);
-      if (!w) this.watchers.set(key, (w = new Set()));
-      w.add(s);
-    }
+  private setWatch(s: EventStream, v: View, watch: readonly string[]): void {
+    // Both lists are distinct keys; MultiMap's add and delete are idempotent, so keys in both stay watched.
+    const keep = lookup(watch);
+    for (const key of v.watch) if (!keep(key)) this.watchers.delete(key, s);
+    for (const key of watch) this.watchers.add(key, s);
     v.watch = watch;
   }
 
   private sample(s: EventStream, v: View, id: string): void {
-    v.sample.add(id);
-    let holders = this.samplers.get(id);
-    if (!holders) this.samplers.set(id, (holders = new Set()));
-    holders.add(s);
-    if (v.sample.size >= this.sampleSize) this.hungry.delete(s);
-  }
-
-  private unsample(s: EventStream, id: string): void {
-    const v = this.views.get(s);
-    v?.sample.delete(id);
-    const holders = this.samplers.get(id);
-    holders?.delete(s);
-    if (holders?.size === 0) this.samplers.delete(id);
+    v.sample.push(id);
+    this.samplers.add(id, s);
+    if (v.sample.length >= this.sampleSize) this.hungry.delete(s);
   }
 
   /** Tops the sample up to sampleSize with random online sessions (not its own); hungry if there are too few. */
@@ -521,15 +499,15 @@ export class PresenceFanout {
     const others = this.order.length - (v.self && this.roster.has(v.self) ? 1 : 0);
     const want = Math.min(this.sampleSize, others);
     if (others <= this.sampleSize) {
-      for (const e of this.order) if (e.user.sessionId !== v.self && !v.sample.has(e.user.sessionId)) this.sample(s, v, e.user.sessionId);
+      for (const e of this.order) if (e.user.sessionId !== v.self && !v.sample.includes(e.user.sessionId)) this.sample(s, v, e.user.sessionId);
     } else {
       // Random picks; a few misses (self, already sampled) are retried, bounded so a flush stays O(sample).
-      for (let tries = 0; v.sample.size < want && tries < want * 8; tries++) {
+      for (let tries = 0; v.sample.length < want && tries < want * 8; tries++) {
         const id = this.order[Math.floor(this.random() * this.order.length)]!.user.sessionId;
-        if (id !== v.self && !v.sample.has(id)) this.sample(s, v, id);
+        if (id !== v.self && !v.sample.includes(id)) this.sample(s, v, id);
       }
     }
-    if (v.sample.size < this.sampleSize) this.hungry.add(s);
+    if (v.sample.length < this.sampleSize) this.hungry.add(s);
     else this.hungry.delete(s);
   }
 
@@ -557,15 +535,27 @@ function samplePeer(u: PresenceUser): SamplePeer {
   return { peerId: u.peerId, userId: u.userId, kind: u.kind };
 }
 
-/** The keys a stream watches: what it asked for, bounded (the schema caps it too), and its own key. */
-function watchSet(keys: readonly string[], own: string | undefined): Set<string> {
+/** The keys a stream watches, distinct: what it asked for, bounded (the schema caps it too), and its own key. */
+function watchList(keys: readonly string[], own: string | undefined): readonly string[] {
   const out = new Set(keys.slice(0, LIMITS.maxPresenceWatch));
   if (own) out.add(own);
-  return out;
+  return [...out];
 }
 
-function sameSet(a: Set<string>, b: Set<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
+/** Membership in `keys`: a scan for the usual handful, a Set for long lists (up to maxPresenceWatch + 1). */
+function lookup(keys: readonly string[]): (key: string) => boolean {
+  if (keys.length <= 8) return (key) => keys.includes(key);
+  const set = new Set(keys);
+  return (key) => set.has(key);
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const inB = lookup(b);
+  return a.every(inB);
+}
+
+function removeFrom(list: string[], item: string): void {
+  const at = list.indexOf(item);
+  if (at >= 0) list.splice(at, 1);
 }

@@ -1,7 +1,6 @@
 // The relay: one HTTP server carrying tRPC over WebSocket (/trpc), the signalling endpoint plugged in by
 // path, operations endpoints and the web app. This file owns every socket, timer and server it creates and
 // ends them in close(); the decisions live in router.ts and the classes it wires together.
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -22,6 +21,7 @@ import { EventHub, type EventHubOptions } from './EventHub';
 import { createFrameEncoder, isSerializedAsIs } from './frameEncoder';
 import { createLogger, type Logger } from './logger';
 import { createMetrics } from './metrics';
+import { createPooledRandom } from './pooledRandom';
 import { acceptsOrigin, clientIpOf, NO_ORIGIN_GRANT, originGrantOf } from './origins';
 import { RecentPosts } from './RecentPosts';
 import { reasonOf, relayError } from './relayError';
@@ -145,14 +145,16 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
 
   const stats = new RelayStats();
   const encoder = createFrameEncoder();
+  // Nonces, session ids, peer tokens and peer id tags: four draws per login, from one pool (pooledRandom.ts).
+  const random = createPooledRandom();
   const challenges = new ChallengeBook({
     ttlMs: config.timing.challengeTtlMs,
     now,
-    nonce: () => toB64url(randomBytes(32)),
+    nonce: () => toB64url(random(32)),
   });
   const sessions = new SessionRegistry({
     now,
-    random: (n) => new Uint8Array(randomBytes(n)),
+    random,
     publish: (change) => bus.publishPresence(change),
     onCallbackError: (err) => log.error('session_end_callback_error', { err: String(err) }),
   });
@@ -369,7 +371,9 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     if (route) {
       // Sockets handed to other endpoints are tracked so close() can cut any their owner leaves open.
       upgradeSockets.add(socket);
-      socket.once('close', forgetUpgradeSocket);
+      // on, not once: 'close' comes once anyway, and once() wraps the listener in a closure and a state
+      // object per socket (~0.1 KiB per client).
+      socket.on('close', forgetUpgradeSocket);
       return route(req, socket, head);
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

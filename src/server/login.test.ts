@@ -47,6 +47,7 @@ describe('login', () => {
     assert.equal(out.self.peerId.slice(0, 16), Buffer.from(fromB64url(id.publicKey)!).toString('hex').slice(0, 16));
     assert.ok(out.peerToken.length >= 32);
     assert.equal(out.info.publicKey, relay.info.publicKey);
+    assert.deepEqual(out.info, relay.info, 'the whole server info, as JSON (router.ts sends it pre-encoded)');
   });
 
   it("L1 the challenge names the relay key and the relay's time, and expires in the configured time", async () => {
@@ -77,12 +78,25 @@ describe('login', () => {
     assert.equal(ok.self.userId, id.publicKey);
   });
 
-  it('L3 a replayed login (same nonce and signature, another connection) is refused CHALLENGE_REPLAYED', async () => {
+  it('L3 a replayed login (same nonce and signature, another connection) is refused NO_CHALLENGE', async () => {
     const id = await identity();
     const a = client();
     const input = await loginInput(a, id);
     await a.auth.login.mutate(input);
-    assert.equal(await refusal(client().auth.login.mutate(input)), 'CHALLENGE_REPLAYED');
+    assert.equal(await refusal(client().auth.login.mutate(input)), 'NO_CHALLENGE');
+  });
+
+  it('L3 a successful login forgets its challenges: /healthz counts none for logged-in connections', async () => {
+    const id = await identity();
+    const c = client();
+    const before = relay.counts().challenges;
+    await c.auth.challenge.mutate({ protocol: PROTOCOL_VERSION }); // a spare one, never used
+    const input = await loginInput(c, id);
+    assert.equal(relay.counts().challenges, before + 2);
+    await c.auth.login.mutate(input);
+    assert.equal(relay.counts().challenges, before);
+    const health = (await (await fetch(`${relay.url}/healthz`)).json()) as { challenges: number };
+    assert.equal(health.challenges, before);
   });
 
   it('L3 a nonce is single use even when the attempt failed', async () => {

@@ -42,6 +42,7 @@ import type { RecentPosts } from './RecentPosts';
 import { issuesOf, reasonOf, relayError } from './relayError';
 import type { RelaySocket } from './RelaySocket';
 import type { RelayStats } from './RelayStats';
+import { PreEncoded } from './frameEncoder';
 import type { FastMutation } from './trpcWsAdapter';
 import type { Session, SessionRegistry } from './SessionRegistry';
 import type { VoiceRooms } from './VoiceRooms';
@@ -178,6 +179,10 @@ export function createFastMutations(d: RouterDeps): Record<string, FastMutation<
 export function createRouter(d: RouterDeps) {
   const channelIds = new Set(d.config.channels.map((c) => c.id));
   const postMessage = createPostMessage(d);
+  // Every login answers with the server info. superjson walks each object of a reply (the info is ~40
+  // values: a third of the login reply's serialization); it leaves a PreEncoded as it is, and JSON.stringify
+  // writes the same fields in the same order, so the wire is unchanged.
+  const infoReply = new PreEncoded(d.info) as unknown as ServerInfo;
 
   const authed = t.procedure.use(({ ctx, next }) => next({ ctx: { ...ctx, session: sessionOf(ctx.socket) } }));
   const writer = authed.use(({ next }) => {
@@ -186,7 +191,7 @@ export function createRouter(d: RouterDeps) {
   });
 
   return t.router({
-    info: t.procedure.query((): ServerInfo => d.info),
+    info: t.procedure.query((): ServerInfo => infoReply),
 
     auth: t.router({
       challenge: t.procedure.input(zChallengeInput).mutation(async ({ ctx, input }): Promise<Challenge> => {
@@ -218,9 +223,10 @@ export function createRouter(d: RouterDeps) {
         if (s.readyState !== s.OPEN || s.closing) throw relayError(RelayReason.NOT_LOGGED_IN, 'connection closed');
         if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
         const session = d.sessions.open({ userId: input.publicKey, name: input.name, kind: input.kind, connId: s.connId });
+        d.challenges.loggedIn(s.connId, input.nonce);
         d.onLogin(s, session);
         d.log.debug('login', { conn: s.connId, session: session.user.sessionId, kind: input.kind });
-        return { self: session.user, peerToken: session.peerToken, info: d.info };
+        return { self: session.user, peerToken: session.peerToken, info: infoReply };
       }),
     }),
 

@@ -126,7 +126,7 @@ interface Conn {
   readonly key: string;
   /** The client's address (the proxy's header when configured). */
   readonly addr: string;
-  readonly ws: WebSocket;
+  readonly ws: SignalSocket;
   alive: boolean;
   /** Set once the relay decided to close this socket: later messages are ignored. */
   closing: boolean;
@@ -143,6 +143,50 @@ function keyOfPeerId(id: string): string {
   const dash = id.indexOf('-');
   return dash < 0 ? id : id.slice(0, dash);
 }
+
+interface SocketHooks {
+  message(conn: Conn, data: RawData, isBinary: boolean): void;
+  close(conn: Conn): void;
+  error(conn: Conn, err: Error & { code?: string }): void;
+}
+
+/**
+ * The endpoint's WebSocket class (ws's `WebSocket` server option). A registered socket's events go to shared
+ * functions instead of four listeners per socket: those closures, their context and the listener entries
+ * were ~0.4 KiB per client (bench:relay heap snapshot), as RelaySocket.ts found for /trpc. Sockets without a
+ * `conn` (being refused) keep ws's ordinary listeners.
+ */
+function createSignalSocketClass(hooks: SocketHooks) {
+  return class SignalSocket extends WebSocket {
+    conn: Conn | null = null;
+
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      const conn = this.conn;
+      if (conn) {
+        switch (event) {
+          case 'message':
+            hooks.message(conn, args[0] as RawData, args[1] as boolean);
+            return true;
+          case 'pong':
+            conn.alive = true;
+            return true;
+          case 'close':
+            hooks.close(conn);
+            break; // ws's server listens too (its client set), and sendAndClose's timer
+          case 'error':
+            hooks.error(conn, args[0] as Error);
+            // An 'error' nobody listens to would throw (STYLE 7); the hook has seen it.
+            if (this.listenerCount('error') === 0) return true;
+            break;
+        }
+      }
+      return super.emit(event, ...args);
+    }
+  };
+}
+type SignalSocket = InstanceType<ReturnType<typeof createSignalSocketClass>>;
+
+const noop = (): void => {};
 
 /** Refusals are only counted by default: logging each would let anyone flood the log. */
 const defaultLog: NonNullable<SignallingServerOptions['log']> = (event, fields) => {
@@ -174,6 +218,25 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     maxPayload: opts.maxPayload ?? 64 * 1024,
     // Compression would let a small frame inflate past maxPayload's intent and costs memory per socket.
     perMessageDeflate: false,
+    WebSocket: createSignalSocketClass({
+      message(conn, data, isBinary) {
+        try {
+          onMessage(conn, data, isBinary);
+        } catch (err) {
+          log('internal', { id: conn.id, err: String(err) });
+          kick(conn, SignalReason.INTERNAL, 1011);
+        }
+      },
+      close(conn) {
+        conn.closing = true;
+        conn.unsubscribe();
+        if (conns.get(conn.id) === conn) conns.delete(conn.id);
+      },
+      error(conn, err) {
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.tooLarge++;
+        else log('socket_error', { id: conn.id, err: err.message });
+      },
+    }),
   });
   /** Registered sockets by peer id (one per id, SPEC.md W2). */
   const conns = new Map<string, Conn>();
@@ -325,11 +388,11 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     wss.handleUpgrade(req, socket, head, (ws) => {
       if (refusal || !grant) return refuse(ws, refusal?.frame ?? errorFrame(SignalReason.UNAUTHORIZED), SignalClose.UNAUTHORIZED, refusal?.reason ?? SignalReason.UNAUTHORIZED);
       if (shuttingDown) return refuse(ws, errorFrame(SignalReason.SHUTTING_DOWN), SignalClose.SERVICE_RESTART, SignalReason.SHUTTING_DOWN);
-      attach(ws, id, grant, clientIpOf(req, opts.clientIpHeader));
+      attach(ws as SignalSocket, id, grant, clientIpOf(req, opts.clientIpHeader));
     });
   }
 
-  function attach(ws: WebSocket, id: string, grant: PeerGrant, addr: string): void {
+  function attach(ws: SignalSocket, id: string, grant: PeerGrant, addr: string): void {
     const t = now();
     const conn: Conn = {
       id,
@@ -340,29 +403,10 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
       closing: false,
       messages: new TokenBucket(rate.burstMessages, rate.messagesPerSecond, t),
       bytes: new TokenBucket(rate.burstBytes, rate.bytesPerSecond, t),
-      unsubscribe: () => {},
+      unsubscribe: noop,
     };
 
-    ws.on('error', (err: Error & { code?: string }) => {
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.tooLarge++;
-      else log('socket_error', { id, err: err.message });
-    });
-    ws.on('close', () => {
-      conn.closing = true;
-      conn.unsubscribe();
-      if (conns.get(id) === conn) conns.delete(id);
-    });
-    ws.on('pong', () => {
-      conn.alive = true;
-    });
-    ws.on('message', (data, isBinary) => {
-      try {
-        onMessage(conn, data, isBinary);
-      } catch (err) {
-        log('internal', { id, err: String(err) });
-        kick(conn, SignalReason.INTERNAL, 1011);
-      }
-    });
+    ws.conn = conn; // from here its events go to the shared hooks (createSignalSocketClass)
 
     // The session may have ended while the handshake was in flight (SPEC.md W3).
     if (!auth.isOnline(id)) {
