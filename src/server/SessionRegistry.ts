@@ -15,9 +15,28 @@ export interface Session {
   readonly peerToken: string;
   readonly connId: number;
   ended: boolean;
-  /** Signalling sockets and other owners to stop when this session ends; created on first use (most
-   * sessions never register one), null once ended. */
-  endCallbacks: Set<() => void> | null;
+  /**
+   * Signalling sockets and other owners to stop when this session ends (onSessionEnd, offSessionEnd): null
+   * while none, one callback as itself (a session's signalling socket: nearly every session holds exactly
+   * one, and a Set for it was ~0.15 KiB per client), a Set for more; null once ended.
+   */
+  endCallbacks: (() => void) | Set<() => void> | null;
+}
+
+/** Runs `cb` when `session` ends; nothing if it already has (callers check `ended` first). */
+export function onSessionEnd(session: Session, cb: () => void): void {
+  if (session.ended) return;
+  const had = session.endCallbacks;
+  if (had === null) session.endCallbacks = cb;
+  else if (had instanceof Set) had.add(cb);
+  else if (had !== cb) session.endCallbacks = new Set([had, cb]);
+}
+
+/** Undoes onSessionEnd (nothing if `cb` is not registered or the session ended). */
+export function offSessionEnd(session: Session, cb: () => void): void {
+  const had = session.endCallbacks;
+  if (had === cb) session.endCallbacks = null;
+  else if (had instanceof Set) had.delete(cb);
 }
 
 export interface SessionRegistryOptions {
@@ -90,9 +109,10 @@ export class SessionRegistry implements PeerAuth {
     session.ended = true;
     this.bySession.delete(session.user.sessionId);
     this.byPeer.delete(session.user.peerId);
-    const callbacks = session.endCallbacks;
+    const had = session.endCallbacks;
     session.endCallbacks = null;
-    if (callbacks) for (const cb of callbacks) {
+    const callbacks = had === null ? [] : had instanceof Set ? had : [had];
+    for (const cb of callbacks) {
       try {
         cb();
       } catch (err) {
@@ -119,8 +139,8 @@ export class SessionRegistry implements PeerAuth {
           queueMicrotask(cb);
           return () => {};
         }
-        (s.endCallbacks ??= new Set()).add(cb);
-        return () => s.endCallbacks?.delete(cb);
+        onSessionEnd(s, cb);
+        return () => offSessionEnd(s, cb);
       },
     };
   }

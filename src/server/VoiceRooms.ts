@@ -10,7 +10,7 @@
 // consumer like an `events` stream (R10).
 import { CloseCode, VOICE_LIMITS, type VoiceEvent, type VoiceMember, type VoiceRoomState } from '../shared/protocol/relay';
 import { PUSH_ITERATOR, type PushSink } from './trpcWsAdapter';
-import type { Session } from './SessionRegistry';
+import { offSessionEnd, onSessionEnd, type Session } from './SessionRegistry';
 
 /** What a watch needs from its socket. */
 export interface VoiceWatchOwner {
@@ -175,7 +175,7 @@ export class VoiceRooms {
     room.set(u.sessionId, m);
     this.bySession.set(u.sessionId, m);
     this.byUser.set(u.userId, m);
-    (session.endCallbacks ??= new Set()).add(m.onEnd);
+    onSessionEnd(session, m.onEnd);
     this.touch(channel);
     return { ok: true, room: this.room(channel) };
   }
@@ -244,7 +244,7 @@ export class VoiceRooms {
     if (room && room.size === 0) this.rooms.delete(m.channel); // rooms exist only while occupied (V1)
     this.bySession.delete(m.member.sessionId);
     if (this.byUser.get(m.member.userId) === m) this.byUser.delete(m.member.userId);
-    m.session.endCallbacks?.delete(m.onEnd);
+    offSessionEnd(m.session, m.onEnd);
     this.touch(m.channel);
   }
 
