@@ -716,7 +716,9 @@ export class AttachmentSync {
    * the oldest one's queue was momentarily empty, so the links' buffers shared the uplink and four
    * receivers of one photo finished together at four times one's time (bench:media: first of 4 at 0.45 of
    * the bare channel); now the first gets the uplink to itself, completes, and offers in turn, and the
-   * others follow one by one, each no later than before. A full link waits for its own drain. The jobs
+   * others follow one by one. A transfer asked in full no longer holds others back (its last window, up to
+   * 1 MiB, shares the uplink; keeping it would need a wake-up when a link's buffer empties, which the link
+   * gives only after a refused send). A full link waits for its own drain. The jobs
    * queued right behind one for the next chunks of the same attachment are read with it, in one range
    * read of at most UPLOAD_READ_CHUNKS chunks: one store transaction per run instead of one per 16 KiB
    * (with IndexedDB that per-chunk read paced the upload).
