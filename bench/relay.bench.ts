@@ -2,7 +2,8 @@
 // memory per client as users meet it, on loopback. Not a test.
 //
 // Processes (so the relay's RSS is its own and clients do not share its core time):
-//   main       -- orchestrates; publishes posts (a real tRPC client) and hosts the latency probe subscriber
+//   main       -- orchestrates; publishes posts (the frames wsLink sends, pre-built: rawPublisher; the app's
+//                 own client for the latency phase) and hosts the latency probe subscriber
 //   relay      -- the production bundle (dist/server/main.js) started with the Dockerfile's command, flags and
 //                 environment (PeerJS endpoint and default metrics included), under the Dockerfile's Node
 //                 major (scripts/dockerNode.mjs); plus `--expose-gc --import bench/gcOnSignal.mjs` so the bench
