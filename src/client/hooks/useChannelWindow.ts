@@ -54,9 +54,11 @@ export interface ChannelWindow {
 export function useChannelWindow(channel: string): ChannelWindow {
   const reader = historyReader();
   const [boot] = useState(() => takeFirstPage(channel));
-  // With a boot page the window is anchored at its oldest id from the start: the live query's first run
-  // is then the window itself, not a second read of the newest page followed by a third from the anchor.
-  const [start, setStart] = useState<{ channel: string; id: string | null }>(() => ({ channel, id: boot?.[0]?.id ?? null }));
+  // With a boot page the window is anchored from the start (at the channel's start when the page held the
+  // whole channel, as below): the live query's first run is then the window itself, not a second read of
+  // the newest page followed by a third from the anchor.
+  const [bootAnchor] = useState<string | null>(() => (boot && boot.length > 0 ? (boot.length < PAGE ? CHANNEL_START : boot[0]!.id) : null));
+  const [start, setStart] = useState<{ channel: string; id: string | null }>(() => ({ channel, id: bootAnchor }));
   const [hasOlder, setHasOlder] = useState(() => !boot || boot.length >= PAGE);
   const loading = useRef(false);
   const startId = start.channel === channel ? start.id : null;
@@ -71,16 +73,20 @@ export function useChannelWindow(channel: string): ChannelWindow {
     setHasOlder(true);
   }, [channel]);
 
-  const envelopes = useLiveQuery(
+  // Tagged with what it was read for: until a new query answers, useLiveQuery keeps returning the previous
+  // one (another channel's rows, or the window before its anchor moved), and decisions taken on that
+  // would anchor a channel on another's ids or page back again and again before a page has landed.
+  const result = useLiveQuery(
     async () => {
-      if (startId === null) return reader.latest(channel, PAGE);
-      const rows = await reader.fromNewest(channel, startId, WINDOW_MAX);
-      return rows;
+      const rows = startId === null ? await reader.latest(channel, PAGE) : await reader.fromNewest(channel, startId, WINDOW_MAX);
+      return { channel, from: startId, rows };
     },
     [channel, startId],
     // Until the live query's first answer: the boot read of this channel, if there was one.
-    start.channel === channel ? boot : undefined,
+    start.channel === channel && boot ? { channel, from: bootAnchor, rows: boot } : undefined,
   );
+  const envelopes = result?.rows;
+  const current = result !== undefined && result.channel === channel && result.from === startId;
 
   // Anchor once the first page has rows, so later arrivals extend the window instead of shifting it. A
   // first page that was not full held the whole channel: the window then starts at the channel's start,
@@ -88,15 +94,17 @@ export function useChannelWindow(channel: string): ChannelWindow {
   // newest first, and our own post's confirmation races the relay's stream -- and one older than that id
   // arriving later would fall below the window, never shown (UI1; e2e S1 once missed the first post so).
   useEffect(() => {
-    if (startId === null && envelopes && envelopes.length > 0) {
+    if (startId === null && current && envelopes && envelopes.length > 0) {
       const whole = envelopes.length < PAGE;
       setStart({ channel, id: whole ? CHANNEL_START : envelopes[0]!.id });
       if (whole) setHasOlder(false);
     }
-  }, [envelopes, startId, channel]);
+  }, [envelopes, current, startId, channel]);
 
   const loadOlder = useCallback(() => {
-    if (loading.current || !hasOlder || startId === null) return;
+    // One page at a time: the next only once the last one is in the window (the list asks again as it
+    // renders; under load it asked a dozen times before the first page landed and ran to WINDOW_MAX).
+    if (loading.current || !hasOlder || startId === null || !current) return;
     if (envelopes && envelopes.length >= WINDOW_MAX) {
       setHasOlder(false);
       return;
@@ -111,7 +119,7 @@ export function useChannelWindow(channel: string): ChannelWindow {
       .finally(() => {
         loading.current = false;
       });
-  }, [channel, startId, hasOlder, envelopes, reader]);
+  }, [channel, startId, hasOlder, envelopes, current, reader]);
 
   const reachBack = useCallback(
     async (id: string) => {
