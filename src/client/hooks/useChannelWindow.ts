@@ -63,12 +63,11 @@ export function useChannelWindow(channel: string): ChannelWindow {
   const loading = useRef(false);
   const startId = start.channel === channel ? start.id : null;
 
-  const opened = useRef(channel);
+  const anchoredAtBoot = useRef(boot !== undefined);
   useEffect(() => {
-    // Another channel in the same view: start over at its newest page (not at mount: that would drop the
-    // boot page's anchor).
-    if (opened.current === channel) return;
-    opened.current = channel;
+    // Start over at the channel's newest page; not at a mount that anchored at the boot page, which this
+    // would drop (only the first run can see that mark).
+    if (anchoredAtBoot.current) return void (anchoredAtBoot.current = false);
     setStart({ channel, id: null });
     setHasOlder(true);
   }, [channel]);
