@@ -574,11 +574,13 @@ export class MessageSync {
     }
     const lowerBytes = this.lower();
     const lower = lowerBytes.length > 0 ? bytesToUlid(padKey(lowerBytes)) : '';
+    const stored: Envelope[] = [];
     for (const env of envs) {
       if (!addedSet.has(env.id)) {
         this.needs.delete(env.id);
         continue;
       }
+      stored.push(env);
       for (const a of env.post.attachments) {
         await this.ctx.store.putAttachmentMeta(a);
         this.onAttachment(a);
@@ -593,7 +595,7 @@ export class MessageSync {
         if (!from) this.ctx.holeFound(prev);
       }
     }
-    if (added.length > 0) this.ctx.events.emit('messages', { ids: added, from });
+    if (added.length > 0) this.ctx.events.emit('messages', { ids: stored.map((e) => e.id), envs: stored, from });
     return added;
   }
 

@@ -103,13 +103,18 @@ describe('G5 message catch-up', () => {
     const joiner = await sim.addPeer({ start: false });
     await joiner.engine.addMessages(all.filter((e) => !missing.includes(e)));
     const got: string[] = [];
-    joiner.engine.on('messages', (e) => got.push(...e.ids));
+    const carried: string[] = [];
+    joiner.engine.on('messages', (e) => {
+      got.push(...e.ids);
+      carried.push(...e.envs.map((x) => x.id));
+    });
     sim.net.resetStats();
     await sim.start(joiner);
     await sim.net.settle();
 
     assert.deepEqual(await ids(joiner), all.map((e) => e.id));
     assert.deepEqual(got.sort(), missing.map((e) => e.id).sort(), 'each missing envelope stored once');
+    assert.deepEqual(carried.sort(), got, "the event carries the stored envelopes (listeners need not read them back)");
     for (const env of await joiner.store.getMessages(missing.map((e) => e.id))) {
       assert.deepEqual(await verifyEnvelope(sim.fx.backend, env!, sim.fx.relayKey), { ok: true });
     }
