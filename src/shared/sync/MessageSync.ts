@@ -568,10 +568,8 @@ export class MessageSync {
     await this.ensureIndex();
     const added = await this.ctx.store.putMessages(envs);
     const addedSet = new Set(added);
-    for (const id of added) {
-      this.index.add(id);
-      this.needs.delete(id);
-    }
+    this.index.addMany(added);
+    for (const id of added) this.needs.delete(id);
     const lowerBytes = this.lower();
     const lower = lowerBytes.length > 0 ? bytesToUlid(padKey(lowerBytes)) : '';
     const stored: Envelope[] = [];
