@@ -35,4 +35,23 @@ describe('G4 H13 the reconciliation index', () => {
     assert.deepEqual(index.fingerprint(0, index.size), fresh.fingerprint(0, fresh.size));
     assert.equal(index.remove([]), 0);
   });
+
+  it('G4 addMany: a batch (newest first, overlapping, with repeats) leaves the index and fingerprints of one-by-one adds, moving each held id once per batch', () => {
+    const keys = randomKeys(3, 3000);
+    const one = new IdIndex();
+    const many = new IdIndex();
+    for (const k of keys.slice(0, 1000)) one.add(k);
+    many.addMany(keys.slice(0, 1000));
+    const batches = [keys.slice(1000, 1500), [...keys.slice(1400, 2200), keys[5]!, keys[1700]!], keys.slice(2200).reverse()];
+    for (const b of batches) {
+      let fresh = 0;
+      for (const k of b) if (one.add(k)) fresh++;
+      assert.equal(many.addMany(b), fresh);
+    }
+    assert.equal(many.addMany([new Uint8Array(3), 'not a ulid']), 0);
+    assert.equal(many.size, one.size);
+    for (let i = 0; i < one.size; i++) assert.deepEqual(many.key(i), one.key(i));
+    assert.deepEqual(many.fingerprint(0, many.size), one.fingerprint(0, one.size));
+    assert.deepEqual(many.fingerprint(100, 2000), one.fingerprint(100, 2000));
+  });
 });

@@ -29,12 +29,37 @@ export class IdIndex {
     this.grow();
     this.keys.copyWithin((at + 1) * ID_BYTES, at * ID_BYTES, this.count * ID_BYTES);
     this.limbs.copyWithin((at + 1) * 4, at * 4, this.count * 4);
-    this.keys.set(key, at * ID_BYTES);
-    const h = sha256(key);
-    const dv = new DataView(h.buffer, h.byteOffset, 16);
-    for (let j = 0; j < 4; j++) this.limbs[at * 4 + j] = dv.getUint32(j * 4, true);
+    this.setAt(at, key);
     this.count++;
     return true;
+  }
+
+  /**
+   * Adds a batch of ULIDs in one pass: each id already held moves once, however many land below it. A
+   * catch-up stores its batches newest first, so adding them one by one moved the whole index per id
+   * (10,000 ids: ~50 million id moves). Returns how many were new.
+   */
+  addMany(ids: readonly (string | Uint8Array)[]): number {
+    const fresh: Uint8Array[] = [];
+    for (const id of ids) {
+      const key = typeof id === 'string' ? ulidToBytes(id) : id;
+      if (key && key.length === ID_BYTES && !this.has(key)) fresh.push(key);
+    }
+    fresh.sort(compareBytes);
+    const add = fresh.filter((k, i) => i === 0 || compareBytes(fresh[i - 1]!, k) !== 0);
+    if (add.length === 0) return 0;
+    this.grow(add.length);
+    // From the top down: the ids above the j-th new one shift up by j + 1 places, as one block.
+    let end = this.count;
+    for (let j = add.length - 1; j >= 0; j--) {
+      const at = this.lowerBound(add[j]!, end);
+      this.keys.copyWithin((at + j + 1) * ID_BYTES, at * ID_BYTES, end * ID_BYTES);
+      this.limbs.copyWithin((at + j + 1) * 4, at * 4, end * 4);
+      this.setAt(at + j, add[j]!);
+      end = at;
+    }
+    this.count += add.length;
+    return add.length;
   }
 
   has(id: string | Uint8Array): boolean {
@@ -80,10 +105,10 @@ export class IdIndex {
   }
 
   /** The index of the first id >= bound (a zero-padded prefix); size for +infinity. */
-  lowerBound(bound: Bound): number {
-    if (bound === null) return this.count;
+  lowerBound(bound: Bound, end = this.count): number {
+    if (bound === null) return end;
     let lo = 0;
-    let hi = this.count;
+    let hi = end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (this.cmpAt(mid, bound) < 0) lo = mid + 1;
@@ -151,14 +176,23 @@ export class IdIndex {
     return 0;
   }
 
-  private grow(): void {
-    if ((this.count + 1) * ID_BYTES <= this.keys.length) return;
-    const keys = new Uint8Array(this.keys.length * 2);
+  private grow(extra = 1): void {
+    if ((this.count + extra) * ID_BYTES <= this.keys.length) return;
+    let n = this.keys.length / ID_BYTES;
+    while (n < this.count + extra) n *= 2;
+    const keys = new Uint8Array(n * ID_BYTES);
     keys.set(this.keys);
     this.keys = keys;
-    const limbs = new Uint32Array(this.limbs.length * 2);
+    const limbs = new Uint32Array(n * 4);
     limbs.set(this.limbs);
     this.limbs = limbs;
+  }
+
+  private setAt(at: number, key: Uint8Array): void {
+    this.keys.set(key, at * ID_BYTES);
+    const h = sha256(key);
+    const dv = new DataView(h.buffer, h.byteOffset, 16);
+    for (let j = 0; j < 4; j++) this.limbs[at * 4 + j] = dv.getUint32(j * 4, true);
   }
 }
 
@@ -175,4 +209,9 @@ function normalize(s0: number, s1: number, s2: number, s3: number): [number, num
   s3 += c;
   s3 %= TWO32;
   return [s0, s1, s2, s3];
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < ID_BYTES; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }

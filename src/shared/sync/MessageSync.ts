@@ -16,7 +16,7 @@ import {
 import type { Envelope, SignedAttachment } from '../protocol/relay';
 import { MAX_RANGE_LIMIT } from '../store/HistoryStore';
 import { utf8 } from '../encoding';
-import type { Conn } from './Conn';
+import type { Conn, Pending } from './Conn';
 import { IdIndex } from './IdIndex';
 import { initiateReconcile, reconcileStep } from './reconcile';
 import type { SyncContext } from './SyncContext';
@@ -34,6 +34,11 @@ export const GETS_PER_PEER = 8;
 export const MAX_FUTURE_MS = 5 * 60 * 1000;
 /** Ids a peer may claim and then deny before it counts as making ids up (pruning races are honest). */
 export const DENIAL_TOLERANCE = 32;
+/**
+ * MSGS parts per link being verified or stored at once (G5, G11): part n + 1 is verified while part n is
+ * stored. At most 4 x 256 KiB bodies per link beyond its inbox; more parts wait in the inbox.
+ */
+export const MSGS_PIPELINE = 4;
 /** MSGS bodies are packed up to this many bytes of envelopes (under maxControlBodyBytes). */
 const MSGS_PACK_BYTES = 192 * 1024;
 /**
@@ -88,6 +93,8 @@ export class MessageSync {
   private readonly sessionWaiters = new Map<Conn, (() => void)[]>();
   /** Per link: requests given up on (deadline), so their late answers are dropped quietly. */
   private readonly gaveUp = new WeakMap<Conn, Set<number>>();
+  /** Per link: its MSGS parts being verified or stored, in arrival order (at most MSGS_PIPELINE). */
+  private readonly intake = new WeakMap<Conn, Promise<void>[]>();
   /** Per link: the reconciliation session it runs on us (responder side). */
   private readonly served = new WeakMap<Conn, Served>();
   /** Peer id -> until when it is asked last (it let a request pass its deadline). */
@@ -453,6 +460,13 @@ export class MessageSync {
     }
   }
 
+  /**
+   * A MSGS part: checked at once (only what was asked, each once, G13), then verified while the parts
+   * before it are still being stored, and stored in arrival order. Verifying, then storing, then reading
+   * the next part paced a catch-up at one verify plus one store per 128 envelopes, with the verify pool
+   * and the store taking turns (bench:client: 10,000 from one peer took 13 s at load 8 after reconciliation
+   * had found them all in 0.5 s; RECON_REPLY rounds waited behind MSGS in the inbox as well).
+   */
   private async onMsgs(conn: Conn, reqId: number, body: MsgsBody): Promise<void> {
     const p = conn.pending.get(reqId);
     if (!p || p.kind !== 'msgs') return this.gaveUpOn(conn, reqId) ? undefined : this.ctx.drop(conn, 'UNSOLICITED', true);
@@ -469,25 +483,64 @@ export class MessageSync {
       if (!p.ids.has(id) || p.got.has(id) || seen.has(id)) return this.ctx.drop(conn, 'BAD_FRAME', true);
       seen.add(id);
     }
-    // Verify the whole frame before storing any of it: one forgery and nothing from this peer is kept.
-    const checks = await this.ctx.verify(body.envs, this.ctx.relayKey);
-    if (checks.some((c) => !c.ok)) return this.ctx.drop(conn, 'BAD_SIGNATURE', true);
-    if (conn.closed) return;
+    // Taken now, so a later part of this answer already in the pipeline is checked against this one.
     for (const id of seen) p.got.add(id);
-    p.at = this.ctx.clock.now();
-    conn.delivered += body.envs.length;
-    for (const id of body.missing) this.denied(conn, id, p.claimed.has(id));
-    if (body.last) {
-      conn.pending.delete(reqId);
-      this.finishedGet();
-      // Asked but neither sent nor listed as missing: the same as missing.
-      for (const id of p.ids) if (!p.got.has(id)) this.denied(conn, id, p.claimed.has(id));
+    let line = this.intake.get(conn);
+    if (!line) this.intake.set(conn, (line = []));
+    // Room in the pipeline first; meanwhile the link's later frames wait in its bounded inbox (G11).
+    while (line.length >= MSGS_PIPELINE) await line[0];
+    if (conn.closed) return;
+    const before = line[line.length - 1];
+    const step = this.verifyThenStore(conn, reqId, p, body, this.ctx.verify(body.envs, this.ctx.relayKey), before);
+    line.push(step);
+    const own = line;
+    void step.finally(() => own.splice(own.indexOf(step), 1));
+  }
+
+  /** The ordered half of onMsgs: the part's verdict, then (after the parts before it) its store. */
+  private async verifyThenStore(
+    conn: Conn,
+    reqId: number,
+    p: Extract<Pending, { kind: 'msgs' }>,
+    body: MsgsBody,
+    verdict: Promise<readonly { ok: boolean }[]>,
+    before: Promise<void> | undefined,
+  ): Promise<void> {
+    try {
+      // Verify the whole part before storing any of it: one forgery and nothing more from this peer is kept.
+      const checks = await verdict;
+      if (checks.some((c) => !c.ok)) return this.ctx.drop(conn, 'BAD_SIGNATURE', true);
+      await before;
+      if (this.ctx.stopped) return;
+      // A link dropped for a later part (a replay is caught on arrival) keeps what it sent before, as when
+      // parts were handled one at a time: these envelopes verified (G2), whoever sent them.
+      let ends = false;
+      if (!conn.closed) {
+        p.at = this.ctx.clock.now();
+        conn.delivered += body.envs.length;
+        for (const id of body.missing) this.denied(conn, id, p.claimed.has(id));
+        // (Past its deadline, expire() has already let the request and its undelivered ids go.)
+        ends = body.last && conn.pending.get(reqId) === p;
+        // Asked but neither sent nor listed as missing: the same as missing.
+        if (ends) for (const id of p.ids) if (!p.got.has(id)) this.denied(conn, id, p.claimed.has(id));
+        if (conn.denied >= DENIAL_TOLERANCE && conn.denied > conn.delivered) {
+          return this.ctx.drop(conn, 'MADE_UP_IDS', true);
+        }
+      }
+      if (body.envs.length > 0) await this.storeVerified(body.envs, conn.peerId);
+      // Done only once stored: idle() (and with it a catch-up's end) means stored. A link that closed
+      // meanwhile has handed its requests back already (connClosed).
+      if (ends && conn.pending.get(reqId) === p) {
+        conn.pending.delete(reqId);
+        this.finishedGet();
+      }
+      this.pump();
+    } catch (err) {
+      // Our store or verifier failed, not the peer: the link closes without blame and the failure is
+      // reported (a full disk must reach the user); the needs go back to the pool (connClosed).
+      conn.close('INTERNAL');
+      this.ctx.spawn(Promise.reject(err), 'store');
     }
-    if (conn.denied >= DENIAL_TOLERANCE && conn.denied > conn.delivered) {
-      return this.ctx.drop(conn, 'MADE_UP_IDS', true);
-    }
-    if (body.envs.length > 0) await this.storeVerified(body.envs, conn.peerId);
-    this.pump();
   }
 
   private denied(conn: Conn, id: string, claimed: boolean): void {
@@ -515,17 +568,17 @@ export class MessageSync {
     await this.ensureIndex();
     const added = await this.ctx.store.putMessages(envs);
     const addedSet = new Set(added);
-    for (const id of added) {
-      this.index.add(id);
-      this.needs.delete(id);
-    }
+    this.index.addMany(added);
+    for (const id of added) this.needs.delete(id);
     const lowerBytes = this.lower();
     const lower = lowerBytes.length > 0 ? bytesToUlid(padKey(lowerBytes)) : '';
+    const stored: Envelope[] = [];
     for (const env of envs) {
       if (!addedSet.has(env.id)) {
         this.needs.delete(env.id);
         continue;
       }
+      stored.push(env);
       for (const a of env.post.attachments) {
         await this.ctx.store.putAttachmentMeta(a);
         this.onAttachment(a);
@@ -540,7 +593,7 @@ export class MessageSync {
         if (!from) this.ctx.holeFound(prev);
       }
     }
-    if (added.length > 0) this.ctx.events.emit('messages', { ids: added, from });
+    if (added.length > 0) this.ctx.events.emit('messages', { ids: stored.map((e) => e.id), envs: stored, from });
     return added;
   }
 

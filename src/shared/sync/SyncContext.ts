@@ -3,7 +3,7 @@
 import type { Ed25519Backend } from '../crypto/ed25519';
 import type { Digest } from '../crypto/hash';
 import type { PeerReason } from '../protocol/peer';
-import type { ClientKind, SignedAttachment } from '../protocol/relay';
+import type { ClientKind, Envelope, SignedAttachment } from '../protocol/relay';
 import type { EnvelopeVerifier } from '../protocol/signed';
 import type { HistoryStore } from '../store/HistoryStore';
 import type { Clock } from './Clock';
@@ -22,8 +22,11 @@ export interface RosterPeer {
 
 /** Events for the UI and the virtual client. */
 export interface SyncEvents {
-  /** Envelopes verified and stored; from = the peer they came from, null for addMessages. */
-  messages: { ids: string[]; from: string | null };
+  /**
+   * Envelopes verified and stored; from = the peer they came from, null for addMessages. `envs` are those
+   * envelopes (same order as `ids`), so a listener need not read back what was just written.
+   */
+  messages: { ids: string[]; envs: readonly Envelope[]; from: string | null };
   /** Verified attachment bytes so far (G8). */
   progress: { id: string; receivedBytes: number; totalBytes: number; from: string };
   /** Attachment content verified and stored. */

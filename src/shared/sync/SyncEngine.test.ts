@@ -5,6 +5,7 @@ import {
   type ControlBody,
   type ControlKind,
   type Frame,
+  PEER_LIMITS,
   PEER_PROTOCOL_VERSION,
   PeerKind,
   decodeFrame,
@@ -12,12 +13,12 @@ import {
   parseControl,
 } from '../protocol/peer';
 import type { Envelope } from '../protocol/relay';
-import { verifyEnvelope } from '../protocol/signed';
+import { verifyEnvelope, verifyEnvelopes } from '../protocol/signed';
 import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { HIGH_WATER_BYTES } from '../transport/PeerTransport';
 import { REQUEST_BATCH } from './AttachmentSync';
 import { CONTROL_BURST } from './Conn';
-import { DENIAL_TOLERANCE } from './MessageSync';
+import { DENIAL_TOLERANCE, MSGS_PIPELINE } from './MessageSync';
 import { MemoryStore } from '../store/MemoryStore';
 import { content } from './testing/fixtures';
 import { type SimPeer, SyncSim } from './testing/SyncSim';
@@ -63,6 +64,22 @@ async function rawLink(sim: SyncSim, transport: PeerTransport, to: string, hello
   return { link, frames, send, bye, closed: () => closed };
 }
 
+/** A MemoryStore whose putMessages waits while `gated` (a slow disk), recording each put's ids. */
+class GatedStore extends MemoryStore {
+  gated = false;
+  readonly puts: string[][] = [];
+  private waiters: (() => void)[] = [];
+  override async putMessages(envelopes: readonly Envelope[]): Promise<string[]> {
+    this.puts.push(envelopes.map((e) => e.id));
+    if (this.gated) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return super.putMessages(envelopes);
+  }
+  release(): void {
+    this.gated = false;
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
 /** Rounds until `done` holds (at most `max`); returns the rounds taken. */
 async function roundsUntil(sim: SyncSim, done: () => Promise<boolean>, max = 40): Promise<number> {
   for (let r = 0; r <= max; r++) {
@@ -86,19 +103,60 @@ describe('G5 message catch-up', () => {
     const joiner = await sim.addPeer({ start: false });
     await joiner.engine.addMessages(all.filter((e) => !missing.includes(e)));
     const got: string[] = [];
-    joiner.engine.on('messages', (e) => got.push(...e.ids));
+    const carried: string[] = [];
+    joiner.engine.on('messages', (e) => {
+      got.push(...e.ids);
+      carried.push(...e.envs.map((x) => x.id));
+    });
     sim.net.resetStats();
     await sim.start(joiner);
     await sim.net.settle();
 
     assert.deepEqual(await ids(joiner), all.map((e) => e.id));
     assert.deepEqual(got.sort(), missing.map((e) => e.id).sort(), 'each missing envelope stored once');
+    assert.deepEqual(carried.sort(), got, "the event carries the stored envelopes (listeners need not read them back)");
     for (const env of await joiner.store.getMessages(missing.map((e) => e.id))) {
       assert.deepEqual(await verifyEnvelope(sim.fx.backend, env!, sim.fx.relayKey), { ok: true });
     }
     const b = sim.net.bytes(joiner.id);
     const exchanged = b.sentControl + b.recvControl + b.sentPayload + b.recvPayload;
     assert.ok(exchanged <= 1.1 * wireBytes(missing) + 16 * 1024, `${exchanged} bytes for ${wireBytes(missing)} missing`);
+    await sim.stopAll();
+  });
+
+  it('G5 G11 MSGS parts are verified while earlier parts are stored (MSGS_PIPELINE per link), stored in arrival order, one batch per part', async () => {
+    const sim = await SyncSim.create({ seed: 41 });
+    const parts = MSGS_PIPELINE + 2;
+    const all = await sim.fx.envelopes(PEER_LIMITS.maxIdsPerRequest * parts);
+    const holder = await sim.addPeer({ start: false });
+    await holder.engine.addMessages(all);
+    await sim.start(holder);
+    await sim.net.settle();
+    const store = new GatedStore({ now: () => sim.clock.now() });
+    const verified: number[] = [];
+    const joiner = await sim.addPeer({
+      start: false,
+      store,
+      verifyEnvelopes: (envs, relayKey) => {
+        verified.push(envs.length);
+        return verifyEnvelopes(sim.fx.backend, envs, relayKey);
+      },
+    });
+    store.gated = true;
+    await sim.start(joiner);
+    await roundsUntil(sim, async () => verified.length >= MSGS_PIPELINE);
+    await sim.round();
+    await sim.round();
+    // The first part waits in the store; the parts behind it were verified meanwhile, and no more than
+    // the pipeline holds (the rest wait in the link's inbox). One part at a time verified none ahead.
+    assert.equal(store.puts.length, 1, 'one store at a time');
+    assert.equal(verified.length, MSGS_PIPELINE, 'parts verified ahead of the store, bounded by the pipeline');
+    store.release();
+    await roundsUntil(sim, async () => (await ids(joiner)).length === all.length);
+    assert.deepEqual(await ids(joiner), all.map((e) => e.id));
+    // Newest first, part by part: each put is one part of 128, all older than the one before.
+    assert.deepEqual(store.puts.map((p) => p.length), Array(parts).fill(PEER_LIMITS.maxIdsPerRequest));
+    for (let i = 1; i < store.puts.length; i++) assert.ok(store.puts[i]!.at(-1)! < store.puts[i - 1]![0]!, `put ${i} in arrival order`);
     await sim.stopAll();
   });
 

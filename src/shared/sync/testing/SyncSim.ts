@@ -4,6 +4,7 @@
 import { jsDigest } from '../../crypto/hash';
 import { MemoryStore } from '../../store/MemoryStore';
 import type { ClientKind } from '../../protocol/relay';
+import type { EnvelopeVerifier } from '../../protocol/signed';
 import type { PeerTransport } from '../../transport/PeerTransport';
 import { SYNC_DEFAULTS, SyncEngine, type SyncTuning } from '../SyncEngine';
 import type { RosterPeer } from '../SyncContext';
@@ -74,6 +75,8 @@ export class SyncSim {
        */
       announce?: boolean;
       store?: MemoryStore;
+      /** How the peer verifies envelopes (a test watching or pacing verification). @default the engine's */
+      verifyEnvelopes?: EnvelopeVerifier;
       /** Wraps the peer's transport (an adversary bending what it sends). */
       wrap?: (t: PeerTransport) => PeerTransport;
     } = {},
@@ -92,6 +95,7 @@ export class SyncSim {
       clock: this.clock,
       seed: this.seed * 7919 + i,
       onError: (err, where) => this.errors.push({ peer: id, where, err }),
+      ...(opts.verifyEnvelopes ? { verifyEnvelopes: opts.verifyEnvelopes } : {}),
       ...this.tuning,
       ...opts.tuning,
     });
