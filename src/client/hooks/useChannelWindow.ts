@@ -2,20 +2,14 @@
 // PAGE envelopes, then is anchored at its oldest id: new envelopes (from the relay, from peers, our own)
 // extend it at the end, older pages extend it at the start (keyset paging on [channel+id], so rows never
 // shift as they would with offsets). One live query covers the whole window, so a catch-up that fills
-// holes inside it shows up too; it re-runs at most every WINDOW_REFRESH_MS while writes pour in.
-import { Dexie } from 'dexie';
+// holes inside it shows up too.
+import { useLiveQuery } from 'dexie-react-hooks';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Envelope } from '../../shared/protocol/relay';
 import { historyReader } from '../history/historyDb';
-import { useCoalescedQuery } from './useCoalescedQuery';
 
 /** Envelopes loaded at open and per older page. */
 export const PAGE = 150;
-/**
- * While writes keep coming (a catch-up stores a batch every few ms), the window is re-read at most this
- * often; the first write after a quiet spell shows at once (UI1).
- */
-export const WINDOW_REFRESH_MS = 500;
 /** The most envelopes one window holds (~1 KiB each); beyond, the oldest are let go. */
 export const WINDOW_MAX = 3000;
 
@@ -39,15 +33,11 @@ export function useChannelWindow(channel: string): ChannelWindow {
     setHasOlder(true);
   }, [channel]);
 
-  const envelopes = useCoalescedQuery(
-    async () => {
-      if (startId === null) return reader.latest(channel, PAGE);
-      return reader.fromNewest(channel, startId, WINDOW_MAX);
-    },
-    { db: reader.db.name, table: 'messages', index: '[channel+id]', lower: [channel, startId ?? Dexie.minKey], upper: [channel, Dexie.maxKey] },
-    WINDOW_REFRESH_MS,
-    [channel, startId],
-  );
+  const envelopes = useLiveQuery(async () => {
+    if (startId === null) return reader.latest(channel, PAGE);
+    const rows = await reader.fromNewest(channel, startId, WINDOW_MAX);
+    return rows;
+  }, [channel, startId]);
 
   // Anchor at the first page's oldest id once there is one, so later arrivals extend instead of shifting.
   useEffect(() => {
