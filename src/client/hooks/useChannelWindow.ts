@@ -2,20 +2,14 @@
 // PAGE envelopes, then is anchored at its oldest id: new envelopes (from the relay, from peers, our own)
 // extend it at the end, older pages extend it at the start (keyset paging on [channel+id], so rows never
 // shift as they would with offsets). One live query covers the whole window, so a catch-up that fills
-// holes inside it shows up too; it re-runs at most every WINDOW_REFRESH_MS while writes pour in.
-import { Dexie } from 'dexie';
+// holes inside it shows up too.
+import { useLiveQuery } from 'dexie-react-hooks';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Envelope } from '../../shared/protocol/relay';
 import { historyReader } from '../history/historyDb';
-import { useCoalescedQuery } from './useCoalescedQuery';
 
 /** Envelopes loaded at open and per older page. */
 export const PAGE = 150;
-/**
- * While writes keep coming (a catch-up stores a batch every few ms), the window is re-read at most this
- * often; the first write after a quiet spell shows at once (UI1).
- */
-export const WINDOW_REFRESH_MS = 500;
 /** The most envelopes one window holds (~1 KiB each); beyond, the oldest are let go. */
 export const WINDOW_MAX = 3000;
 /** Below every ULID: a window anchored here holds the channel from its first envelope on. */
@@ -78,18 +72,16 @@ export function useChannelWindow(channel: string): ChannelWindow {
     setHasOlder(true);
   }, [channel]);
 
-  // Tagged with what it was read for: until a new query answers, the hook keeps returning the previous
+  // Tagged with what it was read for: until a new query answers, useLiveQuery keeps returning the previous
   // one (another channel's rows, or the window before its anchor moved), and decisions taken on that
   // would anchor a channel on another's ids or page back again and again before a page has landed.
-  const result = useCoalescedQuery(
+  const result = useLiveQuery(
     async () => {
       const rows = startId === null ? await reader.latest(channel, PAGE) : await reader.fromNewest(channel, startId, WINDOW_MAX);
       return { channel, from: startId, rows };
     },
-    { db: reader.db.name, table: 'messages', index: '[channel+id]', lower: [channel, startId ?? Dexie.minKey], upper: [channel, Dexie.maxKey] },
-    WINDOW_REFRESH_MS,
     [channel, startId],
-    // Until the query's first answer: the boot read of this channel, if there was one.
+    // Until the live query's first answer: the boot read of this channel, if there was one.
     start.channel === channel && boot ? { channel, from: bootAnchor, rows: boot } : undefined,
   );
   const envelopes = result?.rows;
