@@ -76,21 +76,20 @@ function PhotoTile(props: {
           </span>
         )}
       </button>
-      {state.phase === 'fetching' && (slow || state.progress > 0) && (
-        <div
-          className={styles.progress}
-          role="progressbar"
-          aria-label={`Downloading ${name}`}
-          aria-valuemin={0}
-          aria-valuemax={100}
-          aria-valuenow={Math.round(state.progress * 100)}
-        >
-          <div className={styles.bar} style={{ width: `${Math.round(state.progress * 100)}%` }} />
-        </div>
-      )}
+      {state.phase === 'fetching' && (slow || state.progress > 0) && <DownloadProgress name={name} progress={state.progress} />}
       {state.phase === 'waiting' && <figcaption className={styles.waiting}>Waiting for a peer that has it</figcaption>}
       {state.phase === 'failed' && <figcaption className={styles.failed}>Could not load: {state.message}</figcaption>}
     </figure>
+  );
+}
+
+/** A download's progress (0..1), for a photo and a file card alike; a span, so it may sit in the card's text. */
+function DownloadProgress({ name, progress }: { name: string; progress: number }) {
+  const percent = Math.round(progress * 100);
+  return (
+    <span className={styles.progress} role="progressbar" aria-label={`Downloading ${name}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={percent}>
+      <span className={styles.bar} style={{ width: `${percent}%` }} />
+    </span>
   );
 }
 
@@ -125,18 +124,7 @@ function FileCard({ att }: { att: SignedAttachment }) {
           {state.phase === 'waiting' && <> · Waiting for a peer that has it</>}
           {state.phase === 'failed' && <> · Could not load: {state.message}</>}
         </span>
-        {state.phase === 'fetching' && (
-          <span
-            className={styles.progress}
-            role="progressbar"
-            aria-label={`Downloading ${name}`}
-            aria-valuemin={0}
-            aria-valuemax={100}
-            aria-valuenow={Math.round(state.progress * 100)}
-          >
-            <span className={styles.bar} style={{ width: `${Math.round(state.progress * 100)}%` }} />
-          </span>
-        )}
+        {state.phase === 'fetching' && <DownloadProgress name={name} progress={state.progress} />}
       </span>
       <button type="button" className={styles.download} aria-label={`Download ${name}`} onClick={load} disabled={state.phase === 'fetching'}>
         ↓
