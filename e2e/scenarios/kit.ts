@@ -496,8 +496,10 @@ export class Person implements Actor {
   }
 
   async unread(channel: string): Promise<number> {
-    const badge = this.page.getByRole('navigation', { name: 'Channels' }).getByTestId(`unread-${channel}`);
-    return (await badge.count()) === 0 ? 0 : Number(await badge.innerText());
+    // One read that does not wait: count() then innerText() raced the badge leaving as the channel was
+    // read, and innerText() then waited its whole deadline for a badge that was gone.
+    const [text] = await this.page.getByRole('navigation', { name: 'Channels' }).getByTestId(`unread-${channel}`).allInnerTexts();
+    return text === undefined ? 0 : Number(text);
   }
 
   async screenshot(tag: string): Promise<string> {
