@@ -14,13 +14,14 @@
 // Envelopes are made here with the relay's own key (the relay is started with PEERCHAT_RELAY_KEY), so
 // they verify like relayed ones.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monotonicFactory } from 'ulidx';
 import type { Page } from 'playwright-core';
 import { launchChromium } from '../e2e/fixtures/chromium';
+import { summarize, timelineScript, takeTimeline } from './catchUpTimeline';
 import { startViteHarness } from '../e2e/fixtures/viteHarness';
 import { randomSecretKey } from '../src/shared/crypto/ed25519';
 import { nodeBackend } from '../src/shared/crypto/nodeBackend';
@@ -118,6 +119,10 @@ async function createIdentity(page: Page, url: string, name: string): Promise<vo
 const results: Record<string, unknown> = {};
 /** PEERCHAT_BENCH_ONLY=verify runs only 1., =app only 2.-4. (for working on one figure). */
 const only = process.env.PEERCHAT_BENCH_ONLY;
+/** PEERCHAT_BENCH_TIMELINE=1 prints part 4's timeline (catchUpTimeline.ts; off by default, it costs a little). */
+const timeline = process.env.PEERCHAT_BENCH_TIMELINE === '1';
+/** PEERCHAT_BENCH_PROFILE=<dir> writes CPU profiles of both pages during part 4 (Chromium's Profiler). */
+const profileDir = process.env.PEERCHAT_BENCH_PROFILE;
 const build = spawnSync('npm', ['run', 'build'], { cwd: repo, encoding: 'utf8' });
 if (build.status !== 0) throw new Error(build.stdout + build.stderr);
 
@@ -189,6 +194,7 @@ try {
   const a = await ctxA.newPage();
   await createIdentity(a, url, 'seeder');
   await seedHistory(a, envs);
+  if (timeline) await a.addInitScript(timelineScript());
   await a.addInitScript(() => {
     const obs = new MutationObserver(() => {
       if (document.querySelector('[data-testid=message-scroller][data-positioned=true] [data-testid=message]')) {
@@ -219,8 +225,16 @@ try {
   await a.waitForSelector('[data-testid=connection][data-state=online]', { timeout: 30_000 });
   const ctxB = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const b = await ctxB.newPage();
+  if (timeline) await b.addInitScript(timelineScript());
   await b.goto(url);
   await b.fill('[data-testid=display-name]', 'newcomer');
+  const profiles = profileDir ? await Promise.all([a, b].map(async (p) => {
+    const s = await p.context().newCDPSession(p);
+    await s.send('Profiler.enable');
+    await s.send('Profiler.setSamplingInterval', { interval: 200 });
+    await s.send('Profiler.start');
+    return s;
+  })) : [];
   const t0 = Date.now();
   await b.click('[data-testid=create-identity]');
   let got = 0;
@@ -232,10 +246,15 @@ try {
   if (got >= N) {
     results.catchUp10kMs = Date.now() - t0;
     log(`new browser caught up ${N} from one peer in ${results.catchUp10kMs} ms`);
+    if (timeline) for (const l of summarize(t0, await takeTimeline(a), await takeTimeline(b), t0 + (results.catchUp10kMs as number))) log(l);
   } else {
     results.catchUp10kMs = null;
     results.catchUpReason = `only ${got} of ${N} stored after 120 s`;
     log(results.catchUpReason);
+  }
+  for (const [i, s] of profiles.entries()) {
+    const { profile } = (await s.send('Profiler.stop')) as { profile: unknown };
+    writeFileSync(join(profileDir!, `catchup-${i === 0 ? 'seeder' : 'newcomer'}.cpuprofile`), JSON.stringify(profile));
   }
   await ctxB.close();
   await ctxA.close();

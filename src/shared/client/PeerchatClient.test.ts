@@ -428,7 +428,7 @@ describe('PeerchatClient', () => {
     assert.deepEqual(stored, [[envs[1]!.id]]);
   });
 
-  it('CL1 the snapshot changes identity only on change; unsubscribing and stopping leave nothing behind', async () => {
+  it('CL1 the snapshot changes identity only on change, and its presence only when presence does; unsubscribing and stopping leave nothing behind', async () => {
     const r = await relay();
     const { c } = await client(r);
     const a = c.getSnapshot();
@@ -441,6 +441,14 @@ describe('PeerchatClient', () => {
     assert.ok(calls > 0);
     const snap: ClientSnapshot = c.getSnapshot();
     assert.equal(c.getSnapshot(), snap);
+    // A change that is not presence (a stored post) keeps the presence array: the app re-renders its
+    // member list and writes its name cache when it changes (a catch-up changes the snapshot per batch).
+    await eventually(() => c.getSnapshot().presence.length > 0, 'presence');
+    const presence = c.getSnapshot().presence;
+    const before = c.getSnapshot();
+    await c.post('general', 'not presence').result;
+    await eventually(() => c.getSnapshot() !== before, 'a new snapshot');
+    assert.equal(c.getSnapshot().presence, presence, 'the same presence array while presence is the same');
     for (const off of offs) off();
     offStored();
     // One listener is the test helper's own (client()).
