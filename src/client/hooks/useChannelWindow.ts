@@ -75,9 +75,13 @@ export function useChannelWindow(channel: string): ChannelWindow {
   // Tagged with what it was read for: until a new query answers, useLiveQuery keeps returning the previous
   // one (another channel's rows, or the window before its anchor moved), and decisions taken on that
   // would anchor a channel on another's ids or page back again and again before a page has landed.
+  // The envelopes of the last read, by id: a re-read takes these as they are and reads only new rows
+  // (fromNewestKnown). At most WINDOW_MAX, replaced on every read.
+  const known = useRef<ReadonlyMap<string, Envelope>>(new Map());
   const result = useLiveQuery(
     async () => {
-      const rows = startId === null ? await reader.latest(channel, PAGE) : await reader.fromNewest(channel, startId, WINDOW_MAX);
+      const rows = startId === null ? await reader.latest(channel, PAGE) : await reader.fromNewestKnown(channel, startId, WINDOW_MAX, known.current);
+      known.current = new Map(rows.map((e) => [e.id, e]));
       return { channel, from: startId, rows };
     },
     [channel, startId],
