@@ -246,7 +246,11 @@ try {
   if (got >= N) {
     results.catchUp10kMs = Date.now() - t0;
     log(`new browser caught up ${N} from one peer in ${results.catchUp10kMs} ms`);
-    if (timeline) for (const l of summarize(t0, await takeTimeline(a), await takeTimeline(b), t0 + (results.catchUp10kMs as number))) log(l);
+    if (timeline) {
+      const [ta, tb] = [await takeTimeline(a), await takeTimeline(b)];
+      for (const l of summarize(t0, ta, tb, t0 + (results.catchUp10kMs as number))) log(l);
+      if (profileDir) writeFileSync(join(profileDir, 'catchup-timeline.json'), JSON.stringify({ t0, seeder: ta, newcomer: tb }));
+    }
   } else {
     results.catchUp10kMs = null;
     results.catchUpReason = `only ${got} of ${N} stored after 120 s`;

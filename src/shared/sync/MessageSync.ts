@@ -35,10 +35,13 @@ export const MAX_FUTURE_MS = 5 * 60 * 1000;
 /** Ids a peer may claim and then deny before it counts as making ids up (pruning races are honest). */
 export const DENIAL_TOLERANCE = 32;
 /**
- * MSGS parts per link being verified or stored at once (G5, G11): part n + 1 is verified while part n is
- * stored. At most 4 x 256 KiB bodies per link beyond its inbox; more parts wait in the inbox.
+ * MSGS parts per link being verified or stored at once (G5, G11): later parts are verified while part n
+ * is stored, and those verified meanwhile are stored together (STORE_GROUP_MAX). GETS_PER_PEER, so every
+ * answer a link has open can be in the pipeline and the next write takes them all (with 4, a catch-up
+ * of 10,000 took 41 writes). At most 8 x 256 KiB bodies per link beyond its inbox (64 MiB over 32 links);
+ * more parts wait in the inbox.
  */
-export const MSGS_PIPELINE = 4;
+export const MSGS_PIPELINE = GETS_PER_PEER;
 /**
  * Envelopes one store write takes at most (G5). Verified parts that arrive while a write runs wait and are
  * written together in the next one (a group commit), so a catch-up costs a few large store transactions
@@ -417,6 +420,9 @@ export class MessageSync {
     for (const id of ids) {
       const need = this.needs.get(id);
       if (!need || need.from !== null) continue;
+      // The common case, one source with no slot left: nothing below could pick it (a source only ever
+      // loses slots during a pump), and the three searches cost a catch-up's pumps most of their time.
+      if (need.sources.length === 1 && !usable(need.sources[0]!)) continue;
       // Real before virtual (G7); among real ones, those that never let a request pass its deadline.
       const pick =
         need.sources.find((s) => real(s) && !this.isSlow(s) && usable(s)) ??
