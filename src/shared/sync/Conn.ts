@@ -64,8 +64,12 @@ const ANSWER_KINDS: ReadonlySet<number> = new Set([
 export type Pending =
   /** `deadline`: absolute, this round's RECON_REPLY is due by then (G5); answers do not move it. */
   | { kind: 'recon'; at: number; deadline: number; rounds: number; found: number }
-  /** `deadline`: absolute, the whole answer is due by then (G5); a partial answer does not move it. */
-  | { kind: 'msgs'; at: number; deadline: number; ids: Set<string>; got: Set<string>; claimed: Set<string> }
+  /**
+   * `deadline`: absolute, the whole answer is due by then (G5); a partial answer does not move it.
+   * `received`: its last part is in this side's pipeline; what remains (verify, store) is ours, so it no
+   * longer holds one of the peer's GETS_PER_PEER slots, and its deadline no longer applies.
+   */
+  | { kind: 'msgs'; at: number; deadline: number; ids: Set<string>; got: Set<string>; claimed: Set<string>; received: boolean }
   | { kind: 'want'; at: number; ids: Set<string> }
   | { kind: 'hashes'; at: number; id: string }
   | { kind: 'chunks'; at: number; id: string; indices: Set<number> };

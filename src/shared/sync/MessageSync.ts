@@ -25,9 +25,10 @@ import { bytesToUlid, ulidTime, ulidToBytes } from './ulidBytes';
 /** Ids waiting to be fetched; beyond it a session's extra finds wait for the next session (G11). */
 export const MAX_PENDING_NEEDS = 10_000;
 /**
- * GET_MSGS this side keeps open per peer: 8 x 128 ids per round trip, so a catch-up from one peer is not
- * paced by the link's round trip; half the responder's PEER_LIMITS.maxRequestsInFlight, which attachment
- * requests on the same link share.
+ * GET_MSGS this side keeps open per peer (not yet wholly received): 8 x 128 ids per round trip, so a
+ * catch-up from one peer is not paced by the link's round trip; half the responder's
+ * PEER_LIMITS.maxRequestsInFlight, which attachment requests on the same link share. Answers received
+ * and still being verified or stored are bounded apart, by MSGS_PIPELINE.
  */
 export const GETS_PER_PEER = 8;
 /** An id minted further in the future than this cannot exist: whoever claims it made it up (G13). */
@@ -269,6 +270,8 @@ export class MessageSync {
     let moved = false;
     for (const [reqId, p] of conn.pending) {
       if ((p.kind !== 'msgs' && p.kind !== 'recon') || now <= p.deadline) continue;
+      // Wholly received: the peer delivered in time, and what is left (verify, store) is this side's.
+      if (p.kind === 'msgs' && p.received) continue;
       conn.pending.delete(reqId);
       this.giveUp(conn, reqId);
       if (p.kind === 'recon') {
@@ -403,7 +406,7 @@ export class MessageSync {
         n = 0;
         if (conn) {
           n = GETS_PER_PEER;
-          for (const p of conn.pending.values()) if (p.kind === 'msgs') n--;
+          for (const p of conn.pending.values()) if (p.kind === 'msgs' && !p.received) n--;
         }
         free.set(peerId, n);
       }
@@ -464,6 +467,7 @@ export class MessageSync {
       ids: new Set(ids),
       got: new Set(),
       claimed,
+      received: false,
     });
     conn.sendControl(PeerKind.GET_MSGS, reqId, { ids, lastResort: this.ctx.isVirtual(peerId) || undefined });
   }
@@ -537,6 +541,14 @@ export class MessageSync {
     line.push(step);
     const own = line;
     void step.done.finally(() => own.splice(own.indexOf(step), 1));
+    if (body.last) {
+      // The whole answer is in the pipeline: its slot goes to the next GET_MSGS now, so the peer answers
+      // while this side verifies and stores (a slot held until stored put the link's round trip and the
+      // responder's read between every two writes). The peer still has at most GETS_PER_PEER open, and
+      // their answers wait in the inbox (INBOX_MAX_BYTES) until the pipeline has room.
+      p.received = true;
+      this.pump();
+    }
   }
 
   /**

@@ -18,7 +18,7 @@ import type { PeerLink, PeerTransport } from '../transport/PeerTransport';
 import { HIGH_WATER_BYTES } from '../transport/PeerTransport';
 import { REQUEST_BATCH } from './AttachmentSync';
 import { CONTROL_BURST } from './Conn';
-import { DENIAL_TOLERANCE, MSGS_PIPELINE, STORE_GROUP_MAX } from './MessageSync';
+import { DENIAL_TOLERANCE, GETS_PER_PEER, MSGS_PIPELINE, STORE_GROUP_MAX } from './MessageSync';
 import { MemoryStore } from '../store/MemoryStore';
 import { content } from './testing/fixtures';
 import { type SimPeer, SyncSim } from './testing/SyncSim';
@@ -90,7 +90,7 @@ async function roundsUntil(sim: SyncSim, done: () => Promise<boolean>, max = 40)
 }
 
 /** A holder of MSGS_PIPELINE + 2 parts and a joiner (not started) whose store can be held shut. */
-async function gatedCatchUp(seed: number) {
+async function gatedCatchUp(seed: number, wrap?: (t: PeerTransport) => PeerTransport) {
   const sim = await SyncSim.create({ seed });
   const parts = MSGS_PIPELINE + 2;
   const all = await sim.fx.envelopes(PEER_LIMITS.maxIdsPerRequest * parts);
@@ -107,6 +107,7 @@ async function gatedCatchUp(seed: number) {
       verified.push(envs.length);
       return verifyEnvelopes(sim.fx.backend, envs, relayKey);
     },
+    ...(wrap ? { wrap } : {}),
   });
   return { sim, parts, all, store, joiner, verified };
 }
@@ -171,6 +172,26 @@ describe('G5 message catch-up', () => {
     const stored = store.puts.flat();
     assert.equal(stored.length, all.length);
     for (let i = per; i < stored.length; i += per) assert.ok(stored[i + per - 1]! < stored[i - per]!, `part ${i / per} in arrival order`);
+    await sim.stopAll();
+  });
+
+  it('G5 a GET_MSGS wholly received frees its slot for the next one while it is still being stored (GETS_PER_PEER open at the peer)', async () => {
+    let gets = 0;
+    const countGets: Tamper = (frame) => {
+      if (kindOf(frame) === PeerKind.GET_MSGS) gets++;
+      return [frame];
+    };
+    const { sim, parts, all, store, joiner } = await gatedCatchUp(47, (t) => tamperTransport(t, countGets));
+    store.gated = true;
+    await sim.start(joiner);
+    // The first answers are in the pipeline, the first of them held in the store: the peer is asked for
+    // the rest meanwhile (a slot held until stored asked for none until the store moved).
+    await roundsUntil(sim, async () => gets >= parts);
+    assert.equal(store.puts.length, 1, 'still the first write');
+    assert.ok(parts > GETS_PER_PEER);
+    store.release();
+    await roundsUntil(sim, async () => (await ids(joiner)).length === all.length);
+    assert.equal(gets, parts, 'each part asked for once');
     await sim.stopAll();
   });
 
