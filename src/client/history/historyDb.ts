@@ -3,6 +3,7 @@
 // DexieStore's private tables; writes stay with the store, which verifies before it puts (SPEC.md G2).
 import { Dexie, type Table } from 'dexie';
 import type { Envelope } from '../../shared/protocol/relay';
+import { getRowsById } from '../../shared/store/getRowsById';
 
 export const HISTORY_DB_NAME = 'peerchat-history';
 
@@ -92,7 +93,8 @@ export class HistoryReader {
       .primaryKeys();
     ids.reverse();
     const missing = ids.filter((id) => !known.has(id));
-    const rows = missing.length > 0 ? await this.#messages.bulkGet(missing) : [];
+    // The missing ones are mostly neighbours too (a catch-up part, a live message at the end): one range.
+    const rows = missing.length > 0 ? await getRowsById(this.#messages, missing) : [];
     const read = new Map<string, Envelope>();
     for (const r of rows) if (r) read.set(r.id, r.env);
     const out: Envelope[] = [];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { Dexie } from 'dexie';
-import { IDBFactory, IDBKeyRange } from 'fake-indexeddb';
+import { IDBFactory, IDBKeyRange, IDBObjectStore } from 'fake-indexeddb';
 import { DexieStore } from './DexieStore';
 import { storeConformance } from './storeConformance';
 import { content, createFixtures } from './testing/fixtures';
@@ -77,4 +77,39 @@ it('H12 H14 a version 1 database opens at version 2: content written whole stays
   assert.equal(raw.verno, 2, 'opened at the newest version');
   assert.equal(await raw.table('attachmentChunks').count(), 2, 'rows only for the content written since');
   raw.close();
+});
+
+it('H17 getMessages reads a span of neighbouring ids as one range, scattered ids by key, both in the order asked', async () => {
+  const store = new DexieStore('peerchat-range', { indexedDB: new IDBFactory(), IDBKeyRange });
+  const fx = await createFixtures();
+  const envs = await fx.envelopes(400);
+  await store.putMessages(envs);
+  const proto = IDBObjectStore.prototype as { get: (...a: unknown[]) => unknown; getAll: (...a: unknown[]) => unknown };
+  const [get, getAll] = [proto.get, proto.getAll];
+  const calls = { get: 0, getAll: 0 };
+  proto.get = function (this: unknown, ...a: unknown[]) {
+    calls.get++;
+    return get.apply(this, a);
+  };
+  proto.getAll = function (this: unknown, ...a: unknown[]) {
+    calls.getAll++;
+    return getAll.apply(this, a);
+  };
+  try {
+    // A GET_MSGS page: 128 neighbours, newest first, one of them not held.
+    const page = envs.slice(200, 328).map((e) => e.id).reverse();
+    page.splice(5, 0, '01ZZZZZZZZZZZZZZZZZZZZZZZZ');
+    const got = await store.getMessages(page);
+    assert.deepEqual(got.map((e) => e?.id), page.map((id, i) => (i === 5 ? undefined : id)));
+    assert.deepEqual(calls, { get: 0, getAll: 1 }, 'one range read, no get per id');
+    // Ids spread over the whole store: a range would read far more than asked, so one get each.
+    calls.getAll = 0;
+    const spread = [envs[399]!.id, envs[0]!.id, envs[200]!.id];
+    assert.deepEqual((await store.getMessages(spread)).map((e) => e?.id), spread);
+    assert.deepEqual(calls, { get: 3, getAll: 0 });
+  } finally {
+    proto.get = get;
+    proto.getAll = getAll;
+    await store.close();
+  }
 });

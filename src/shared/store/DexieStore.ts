@@ -15,6 +15,7 @@ import {
   type StoreUsage,
   clampLimit,
 } from './HistoryStore';
+import { getRowsById } from './getRowsById';
 
 /** A message row. `channel` is copied out of the envelope so `[channel+id]` can index it. */
 interface MessageRow {
@@ -121,7 +122,7 @@ export class DexieStore implements HistoryStore {
   async getMessages(ids: readonly string[]): Promise<(Envelope | undefined)[]> {
     this.#open();
     if (ids.length === 0) return [];
-    const rows = await this.#messages.bulkGet(ids as string[]);
+    const rows = await this.#db.transaction('r', this.#messages, () => getRowsById(this.#messages, ids));
     return rows.map((r) => r?.env);
   }
 
