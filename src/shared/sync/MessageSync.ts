@@ -128,6 +128,8 @@ export class MessageSync {
   private writing = false;
   /** The needs' ids newest first, as of the last new need (pump skips those fetched or in flight since). */
   private needOrder: string[] | null = null;
+  /** needOrder before this index is all fetched or in flight; back to 0 when a need is free again. */
+  private needCursor = 0;
   /** Per link: the reconciliation session it runs on us (responder side). */
   private readonly served = new WeakMap<Conn, Served>();
   /** Peer id -> until when it is asked last (it let a request pass its deadline). */
@@ -312,12 +314,18 @@ export class MessageSync {
     return false;
   }
 
+  /** The need is not being fetched any more: pump looks at it again (needCursor). */
+  private free(need: Need): void {
+    need.from = null;
+    this.needCursor = 0;
+  }
+
   /** `peerId` is no longer a source of `id` (it did not deliver); the need waits for another one. */
   private unsource(id: string, peerId: string): void {
     const need = this.needs.get(id);
     if (!need) return;
     need.sources = need.sources.filter((s) => s !== peerId);
-    if (need.from === peerId) need.from = null;
+    if (need.from === peerId) this.free(need);
     if (need.sources.length === 0) this.needs.delete(id);
   }
 
@@ -418,9 +426,21 @@ export class MessageSync {
     // 10,000 needs each time cost more than the pump's own work. Ids fetched since are skipped; the list
     // is rebuilt once most of it is such.
     if (this.needOrder && this.needOrder.length > 2 * this.needs.size + 64) this.needOrder = null;
-    const ids = (this.needOrder ??= [...this.needs.keys()].sort().reverse());
+    if (!this.needOrder) {
+      this.needOrder = [...this.needs.keys()].sort().reverse();
+      this.needCursor = 0;
+    }
+    const ids = this.needOrder;
+    // Newest first means the fetched and in-flight ones lead: start past them.
+    let first = this.needCursor;
+    for (; first < ids.length; first++) {
+      const need = this.needs.get(ids[first]!);
+      if (need && need.from === null) break;
+    }
+    this.needCursor = first;
     const real = (s: string): boolean => !this.ctx.isVirtual(s);
-    for (const id of ids) {
+    for (let i = first; i < ids.length; i++) {
+      const id = ids[i]!;
       const need = this.needs.get(id);
       if (!need || need.from !== null) continue;
       // The common case, one source with no slot left: nothing below could pick it (a source only ever
@@ -452,7 +472,7 @@ export class MessageSync {
     if (!conn) {
       for (const id of ids) {
         const need = this.needs.get(id);
-        if (need) need.from = null;
+        if (need) this.free(need);
       }
       return;
     }
@@ -724,6 +744,7 @@ export class MessageSync {
     for (const conn of [...this.sessionWaiters.keys()]) this.endSession(conn);
     this.needs.clear();
     this.needOrder = null;
+    this.needCursor = 0;
   }
 
   /** A link closed: its requests go back to the pool and it stops being a source. */
@@ -732,7 +753,7 @@ export class MessageSync {
     conn.pending.clear();
     this.endSession(conn);
     for (const need of this.needs.values()) {
-      if (need.from === conn.peerId) need.from = null;
+      if (need.from === conn.peerId) this.free(need);
     }
     for (const [id, need] of this.needs) {
       if (!need.sources.includes(conn.peerId)) continue;
