@@ -422,6 +422,12 @@ export class MessageSync {
     };
     const batches = new Map<string, string[]>();
     const usable = (peerId: string): boolean => batches.has(peerId) || slots(peerId) > 0;
+    // Slots left over all links: once none is left and no batch is open, no need can be picked, so the
+    // scan stops there (a catch-up pumps after every part; scanning its 9,000 waiting needs each time
+    // was most of the pump's cost).
+    let slotsLeft = 0;
+    for (const peerId of this.ctx.linkedPeers()) slotsLeft += Math.max(0, slots(peerId));
+    if (slotsLeft === 0) return;
     // Sorted again only when needs were added since: a catch-up pumps after every part, and sorting its
     // 10,000 needs each time cost more than the pump's own work. Ids fetched since are skipped; the list
     // is rebuilt once most of it is such.
@@ -439,7 +445,7 @@ export class MessageSync {
     }
     this.needCursor = first;
     const real = (s: string): boolean => !this.ctx.isVirtual(s);
-    for (let i = first; i < ids.length; i++) {
+    for (let i = first; i < ids.length && (slotsLeft > 0 || batches.size > 0); i++) {
       const id = ids[i]!;
       const need = this.needs.get(id);
       if (!need || need.from !== null) continue;
@@ -456,6 +462,7 @@ export class MessageSync {
       if (!batch) {
         batches.set(pick, (batch = []));
         free.set(pick, slots(pick) - 1);
+        slotsLeft--;
       }
       batch.push(id);
       need.from = pick;

@@ -83,6 +83,8 @@ export interface SyncContext {
   onlinePeers(): RosterPeer[];
   /** The open link to a peer, if any. */
   conn(peerId: string): Conn | undefined;
+  /** Peers with an open link (those `conn` answers for). */
+  linkedPeers(): Iterable<string>;
   /** The open link to a peer, opening one if needed; null when that fails or is not allowed. */
   connect(peerId: string): Promise<Conn | null>;
   /** Closes a link for a reason; ban = remember the peer as bad (G13). */

@@ -363,6 +363,10 @@ export class SyncEngine implements SyncContext {
     return [...this.roster.values()].filter((p) => p.peerId !== self && !this.bad.has(p.peerId, p.userId));
   }
 
+  *linkedPeers(): Iterable<string> {
+    for (const [peerId, c] of this.primary) if (!c.closed) yield peerId;
+  }
+
   conn(peerId: string): Conn | undefined {
     const c = this.primary.get(peerId);
     return c && !c.closed ? c : undefined;
