@@ -110,6 +110,11 @@ export class HistoryReader {
     return out;
   }
 
+  /** How many envelopes the window from `fromId` holds: what a window's live read observes (liveRead). */
+  async windowSize(channel: string, fromId: string): Promise<number> {
+    return this.#messages.where('[channel+id]').between([channel, fromId], [channel, Dexie.maxKey], true, true).count();
+  }
+
   /** Envelopes around `id` (for jumping to a reply's original). */
   async around(channel: string, id: string, each: number): Promise<Envelope[]> {
     const older = await this.before(channel, id, each);

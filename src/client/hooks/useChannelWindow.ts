@@ -7,6 +7,7 @@ import { useLiveQuery } from 'dexie-react-hooks';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Envelope } from '../../shared/protocol/relay';
 import { historyReader } from '../history/historyDb';
+import { liveRead } from './liveRead';
 
 /** Envelopes loaded at open and per older page. */
 export const PAGE = 150;
@@ -75,19 +76,40 @@ export function useChannelWindow(channel: string): ChannelWindow {
   // Tagged with what it was read for: until a new query answers, useLiveQuery keeps returning the previous
   // one (another channel's rows, or the window before its anchor moved), and decisions taken on that
   // would anchor a channel on another's ids or page back again and again before a page has landed.
-  // The envelopes of the last read, by id: a re-read takes these as they are and reads only new rows
-  // (fromNewestKnown). At most WINDOW_MAX, replaced on every read.
-  const known = useRef<ReadonlyMap<string, Envelope>>(new Map());
-  const result = useLiveQuery(
-    async () => {
-      const rows = startId === null ? await reader.latest(channel, PAGE) : await reader.fromNewestKnown(channel, startId, WINDOW_MAX, known.current);
-      known.current = new Map(rows.map((e) => [e.id, e]));
-      return { channel, from: startId, rows };
-    },
+  // Until the first answer: the boot read of this channel, if there was one.
+  const initial = start.channel === channel && boot ? { channel, from: bootAnchor, rows: boot } : undefined;
+  // The newest page, before the window is anchored: a plain live query of PAGE envelopes.
+  const newest = useLiveQuery(
+    async () => (startId === null ? { channel, from: null, rows: await reader.latest(channel, PAGE) } : null),
     [channel, startId],
-    // Until the live query's first answer: the boot read of this channel, if there was one.
-    start.channel === channel && boot ? { channel, from: bootAnchor, rows: boot } : undefined,
+    initial?.from === null ? initial : undefined,
   );
+  // The anchored window: observed through its size (liveRead), read taking the envelopes of the last read
+  // as they are (fromNewestKnown). `known` holds at most WINDOW_MAX, replaced on every read.
+  const known = useRef<ReadonlyMap<string, Envelope>>(new Map());
+  const [anchored, setAnchored] = useState<{ channel: string; from: string | null; rows: Envelope[] } | undefined>(initial?.from !== null ? initial : undefined);
+  const [failed, setFailed] = useState<unknown>(null);
+  useEffect(() => {
+    if (startId === null) return;
+    return liveRead(
+      () => reader.windowSize(channel, startId),
+      async () => {
+        const rows = await reader.fromNewestKnown(channel, startId, WINDOW_MAX, known.current);
+        known.current = new Map(rows.map((e) => [e.id, e]));
+        return { channel, from: startId, rows };
+      },
+      setAnchored,
+      setFailed,
+    );
+  }, [channel, startId, reader]);
+  // As useLiveQuery does: a failed read surfaces in render (the error boundary).
+  if (failed) throw failed;
+  // The answer for what is asked now, else the last answer shown (as useLiveQuery keeps its last result
+  // until the new query answers: a window that re-anchors never shows empty meanwhile).
+  const fresh = [newest, anchored].find((r) => r && r.channel === channel && r.from === startId) ?? undefined;
+  const shown = useRef(initial);
+  if (fresh) shown.current = fresh;
+  const result = fresh ?? shown.current;
   const envelopes = result?.rows;
   const current = result !== undefined && result.channel === channel && result.from === startId;
 
