@@ -105,10 +105,17 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
       const bottom = top + el.clientHeight;
       const inView = v.getVirtualItems().filter((it) => it.end > top && it.start < bottom);
       if (inView.length === 0 || !inView.every((it) => v.itemSizeCache.has(it.key))) return false;
+      // And the page shows those sizes: a measure the list has not rendered yet leaves rows where they were.
+      const origin = el.getBoundingClientRect().top - top;
+      for (const it of inView) {
+        const row = el.querySelector(`[data-index="${it.index}"]`);
+        if (!row || Math.abs(row.getBoundingClientRect().top - origin - it.start) > 1) return false;
+      }
       const divider = rowsRef.current.findIndex((r) => r.kind === 'new');
       if (divider < 0) return v.isAtEnd(1);
+      // At the top of the view, or as near it as the end of the list lets it be.
       const at = inView.find((it) => it.index === divider);
-      return at !== undefined && Math.abs(at.start - top) <= 1;
+      return at !== undefined && (Math.abs(at.start - top) <= 1 || v.isAtEnd(1));
     };
     let frames = 0;
     let raf = 0;
