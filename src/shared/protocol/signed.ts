@@ -282,8 +282,8 @@ function checkDecoded(backend: Ed25519Backend, key: DecodedKey, bytes: Uint8Arra
 
 /**
  * `verifyEnvelope` for a batch: the same checks with the same results (signed.test.ts holds the two to
- * that on good and forged envelopes), less work per envelope: each key decoded and checked once per
- * batch, the author's signature decoded once for both its check and the post's digest, the digest hashed
+ * that on good and forged envelopes), less work per envelope: each key decoded and checked once (a
+ * bounded cache, DECODED_KEYS_MAX), the author's signature decoded once for both its check and the post's digest, the digest hashed
  * without concatenating, one promise per signature. In a bench:client profile of the verify worker these
  * were about half of the JS time around the two WebCrypto verifies.
  */
