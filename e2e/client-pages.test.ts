@@ -281,6 +281,8 @@ describe('placing a channel', () => {
     const still = await scrollerState(page);
     assert.ok(still.height - still.top - still.client <= 1, `still at the bottom: ${JSON.stringify(still)}`);
 
+    // The client core may start now (historyPlaced.ts).
+    await page.waitForSelector('body[data-history-placed=true]', { state: 'attached', timeout: 20_000 });
     await page.click('[data-testid=channel-random]');
     await waitFor(placements, (p) => p.length >= 2, 'random shown');
     const random = (await placements())[1]!;
@@ -295,6 +297,14 @@ describe('placing a channel', () => {
     // Still at the top edge. (It settles by the few px of scrollToIndex's overshoot after it is shown;
     // the fixed three placement frames did the same.)
     assert.ok(Math.abs(dividerTop) <= Number(random.dividerHeight), `the divider stayed at the top: ${random.dividerTop} -> ${dividerTop}`);
+    await page.context().close();
+  });
+
+  it('UI1 an empty channel has nothing to place: the client core need not wait for a list', async () => {
+    const page = await open(`await h.seed('random', 3)`);
+    await page.waitForSelector('[data-testid=composer]');
+    await page.waitForSelector('body[data-history-placed=true]', { state: 'attached', timeout: 20_000 });
+    assert.equal(await page.locator('[data-testid=message]').count(), 0, 'general is empty');
     await page.context().close();
   });
 });
