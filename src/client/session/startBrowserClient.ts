@@ -32,10 +32,10 @@ export async function startBrowserClient(
   const peerjs = import('peerjs');
   let PeerCtor: typeof Peer | null = null;
   const db = appDb();
-  const pin = await db.pins.get(relayUrl);
+  // Both before the client exists, so before the channel's first render: read at once, not one after the other.
+  const [pin, backend] = await Promise.all([db.pins.get(relayUrl), detectBackend()]);
   const store = new DexieStore(HISTORY_DB_NAME);
   const voiceMedia = createBrowserVoiceMedia();
-  const backend = await detectBackend();
   // Catch-up verifies thousands of envelopes: off the main thread, on every core (verifyPool.ts).
   const pool = browserVerifyPool((envs, relayKey) => verifyEnvelopes(backend, envs, relayKey));
   const client = new PeerchatClient({
