@@ -7,6 +7,7 @@ import { LIMITS } from '../../shared/protocol/limits';
 import type { Envelope, SignedAttachment } from '../../shared/protocol/relay';
 import { type OutgoingPost, buildRows } from '../history/buildRows';
 import { historyReader } from '../history/historyDb';
+import { markHistoryPlaced } from '../history/historyPlaced';
 import { useChannelWindow } from '../hooks/useChannelWindow';
 import { authorNameOf } from '../hooks/useNames';
 import { usePendingAttachments } from '../hooks/usePendingAttachments';
@@ -89,6 +90,12 @@ export function ChannelView(props: {
   );
 
   // Read marker: forward to the newest envelope while the reader can see the bottom of a visible tab.
+  // Nothing to place (an empty channel: a new user's first visit): the client core need not wait for the
+  // list (historyPlaced.ts), it would only wait out its bound.
+  const nothingToPlace = envelopes !== undefined && rows.length === 0;
+  useEffect(() => {
+    if (nothingToPlace) markHistoryPlaced();
+  }, [nothingToPlace]);
   const newest = envelopes?.at(-1)?.id ?? '';
   useEffect(() => {
     const mark = () => {

@@ -2,7 +2,7 @@
 // the microphone, the stated cap, and who is in the room with a ring while they speak.
 import { useId } from 'react';
 import type { ClientSnapshot } from '../../shared/client/PeerchatClient';
-import { VOICE_LIMITS } from '../../shared/protocol/relay';
+import { VOICE_LIMITS } from '../../shared/protocol/limits';
 import type { ClientLike } from '../session/ClientLike';
 import { SELF } from '../voice/browserVoiceMedia';
 import { useMicrophones, useVoiceLevels } from '../voice/VoiceMediaContext';

@@ -6,7 +6,7 @@
 import { useCallback, useMemo, useSyncExternalStore } from 'react';
 import type { SignedAttachment } from '../../shared/protocol/relay';
 import { checkImage, HEADER_SCAN_BYTES, HeaderReason } from '../media/imageHeader';
-import { type Prepared, prepareAttachment } from '../media/prepareAttachment';
+import type { Prepared } from '../media/prepareAttachment';
 import type { ClientLike } from '../session/ClientLike';
 import { REASON_TEXT } from '../components/MessageRow';
 
@@ -81,6 +81,9 @@ export function usePendingAttachments(
         if (!head.ok && head.reason === HeaderReason.TOO_MANY_PIXELS) r = { ok: false, reason: head.reason, message: head.message };
         else {
           const bytes = new Uint8Array(await file.arrayBuffer());
+          // Its own chunk (image decoding, metadata stripping, digests, the schemas): the first paint of a
+          // channel does not need it.
+          const { prepareAttachment } = await import('../media/prepareAttachment');
           r = await prepareAttachment(bytes, { name, claimedMime: file.type, keepOriginal, maxBytes: limits.maxBytes });
         }
       } catch (err) {

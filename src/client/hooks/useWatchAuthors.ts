@@ -2,7 +2,8 @@
 // their keys (P10) gets their presence, and with it their current names (useRememberNames), whatever the
 // member list shows.
 import { useEffect, useMemo } from 'react';
-import { LIMITS, type Envelope } from '../../shared/protocol/relay';
+import { LIMITS } from '../../shared/protocol/limits';
+import type { Envelope } from '../../shared/protocol/relay';
 import type { ClientLike } from '../session/ClientLike';
 
 /** Watches the authors of the loaded envelopes, newest first, at most LIMITS.maxPresenceWatch of them. */

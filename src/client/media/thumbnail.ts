@@ -4,7 +4,8 @@
 // strips all metadata. Only call it on bytes checkImage accepted (MD2).
 import { rgbaToThumbHash } from 'thumbhash';
 import { toB64url } from '../../shared/encoding';
-import { LIMITS, type AttachmentMeta, type Placeholder } from '../../shared/protocol/relay';
+import { LIMITS } from '../../shared/protocol/limits';
+import type { AttachmentMeta, Placeholder } from '../../shared/protocol/relay';
 import type { ImageHeader } from './imageHeader';
 
 /** ThumbHash encodes at most 100 x 100 pixels; more would not change its 25-35 bytes anyway. */

@@ -22,6 +22,8 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       for (const k of await caches.keys()) if (k !== CACHE) await caches.delete(k);
+      // The navigation's request starts while this worker starts up, not after it (navigation preload).
+      await self.registration.navigationPreload?.enable();
       await self.clients.claim();
     })(),
   );
@@ -51,16 +53,23 @@ self.addEventListener('fetch', (event) => {
   if (req.mode === 'navigate') {
     event.respondWith(
       (async () => {
-        const cache = await caches.open(CACHE);
         try {
-          const fresh = await fetch(req);
+          const fresh = (await event.preloadResponse) || (await fetch(req));
           if (fresh.ok) {
-            await cache.put('/', fresh.clone());
-            event.waitUntil(cacheAssetsOf(cache, fresh.clone()));
+            // The page gets the response now; the shell is cached beside it (waiting for that write
+            // before answering put a cache write on the path of every navigation).
+            const forShell = fresh.clone();
+            const forAssets = fresh.clone();
+            event.waitUntil(
+              caches.open(CACHE).then(async (cache) => {
+                await cache.put('/', forShell);
+                await cacheAssetsOf(cache, forAssets);
+              }),
+            );
           }
           return fresh;
         } catch {
-          return (await cache.match('/')) || Response.error();
+          return (await caches.match('/', { cacheName: CACHE })) || Response.error();
         }
       })(),
     );

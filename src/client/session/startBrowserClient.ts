@@ -10,6 +10,7 @@ import { verifyEnvelopes } from '../../shared/protocol/signed';
 import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { HISTORY_DB_NAME } from '../history/historyDb';
+import { historyPlaced } from '../history/historyPlaced';
 import { type BrowserVoiceMedia, createBrowserVoiceMedia } from '../voice/browserVoiceMedia';
 import { browserVerifyPool } from './verifyPool';
 
@@ -18,8 +19,10 @@ import { browserVerifyPool } from './verifyPool';
  * while `started` (PeerJS loaded, relay connection opened) is still under way, so the first paint waits
  * for neither the relay nor the PeerJS chunk.
  */
-/** The longest the client's start waits for an idle moment after the first paint. */
-const START_AFTER_IDLE_MAX_MS = 500;
+/** The longest the client's start waits for the history to be placed (historyPlaced.ts). */
+const START_AFTER_PLACED_MAX_MS = 500;
+/** Then the longest it waits for an idle moment (the placing frame's paint). */
+const START_AFTER_IDLE_MAX_MS = 100;
 
 export async function startBrowserClient(
   identity: IdentityRow,
@@ -29,10 +32,10 @@ export async function startBrowserClient(
   const peerjs = import('peerjs');
   let PeerCtor: typeof Peer | null = null;
   const db = appDb();
-  const pin = await db.pins.get(relayUrl);
+  // Both before the client exists, so before the channel's first render: read at once, not one after the other.
+  const [pin, backend] = await Promise.all([db.pins.get(relayUrl), detectBackend()]);
   const store = new DexieStore(HISTORY_DB_NAME);
   const voiceMedia = createBrowserVoiceMedia();
-  const backend = await detectBackend();
   // Catch-up verifies thousands of envelopes: off the main thread, on every core (verifyPool.ts).
   const pool = browserVerifyPool((envs, relayKey) => verifyEnvelopes(backend, envs, relayKey));
   const client = new PeerchatClient({
@@ -51,10 +54,13 @@ export async function startBrowserClient(
       await db.pins.put({ origin: relayUrl, publicKey: relayKey, fingerprint: bytes ? fingerprint(bytes) : '', pinnedAt: Date.now() });
     },
   });
-  // The engine's start (index load, key pinning, the relay login) waits until the page has gone idle once,
-  // i.e. after the history read from IndexedDB has been painted: it would otherwise compete with it.
-  const idle = new Promise<void>((resolve) =>
-    typeof requestIdleCallback === 'function' ? requestIdleCallback(() => resolve(), { timeout: START_AFTER_IDLE_MAX_MS }) : setTimeout(resolve, 0),
+  // The engine's start (index load, key pinning, the relay login) waits until the history read from
+  // IndexedDB has been placed and painted: it would otherwise compete with it.
+  const idle = historyPlaced(START_AFTER_PLACED_MAX_MS).then(
+    () =>
+      new Promise<void>((resolve) =>
+        typeof requestIdleCallback === 'function' ? requestIdleCallback(() => resolve(), { timeout: START_AFTER_IDLE_MAX_MS }) : setTimeout(resolve, 0),
+      ),
   );
   const started = Promise.all([peerjs, idle]).then(([m]) => {
     PeerCtor = m.Peer;

@@ -5,7 +5,7 @@ import { nodeBackend } from '../../shared/crypto/nodeBackend';
 import { toB64url } from '../../shared/encoding';
 import type { Envelope } from '../../shared/protocol/relay';
 import { type EnvelopeVerifier, signEnvelope, signPost, verifyEnvelopes } from '../../shared/protocol/signed';
-import { MAX_SLICE_ENVELOPES, MAX_VERIFY_WORKERS, type VerifyJob, type VerifyJobResult, type WorkerLike, createVerifyPool } from './verifyPool';
+import { MAX_SLICE_ENVELOPES, MAX_VERIFY_WORKERS, SLICES_PER_WORKER, type VerifyJob, type VerifyJobResult, type WorkerLike, createVerifyPool } from './verifyPool';
 
 const backend = nodeBackend();
 
@@ -28,7 +28,8 @@ async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: strin
   return { envs, relayKey };
 }
 
-type Behaviour = 'honest' | 'crash' | 'garbage';
+/** 'held': answers only when `release()` is called (a worker on a busy core). */
+type Behaviour = 'honest' | 'crash' | 'garbage' | 'held';
 
 /** What verifyWorker.ts does, in process, answering on a later turn like a real worker. */
 class FakeWorker implements WorkerLike {
@@ -37,15 +38,26 @@ class FakeWorker implements WorkerLike {
   jobs: number[] = [];
   terminated = false;
   constructor(private readonly behaviour: Behaviour) {}
+  /** Jobs sent and not answered, the most at once. */
+  out = 0;
+  peakOut = 0;
+  private held: (() => void)[] = [];
+  release(): void {
+    for (const answer of this.held.splice(0)) answer();
+  }
   postMessage({ job, envs, relayKey }: VerifyJob): void {
     this.jobs.push(envs.length);
-    setImmediate(async () => {
+    this.peakOut = Math.max(this.peakOut, ++this.out);
+    const answer = async () => {
+      this.out--;
       if (this.terminated) return;
       if (this.behaviour === 'crash' && envs.length > 0) return this.onerror?.({} as ErrorEvent);
       const checks = await verifyEnvelopes(backend, envs, relayKey);
       const answer: VerifyJobResult = this.behaviour === 'garbage' && envs.length > 0 ? { job, checks: checks.slice(1), backend: 'x' } : { job, checks, backend: 'node' };
       this.onmessage?.({ data: answer } as MessageEvent<VerifyJobResult>);
-    });
+    };
+    if (this.behaviour === 'held' && envs.length > 0) this.held.push(answer);
+    else setImmediate(answer);
   }
   terminate(): void {
     this.terminated = true;
@@ -86,6 +98,24 @@ it('G2 verifyPool: a batch is verified in slices across the workers, every check
     assert.ok(Math.max(...w.jobs) <= MAX_SLICE_ENVELOPES);
   }
   assert.equal(workers.flatMap((w) => w.jobs).reduce((a, b) => a + b, 0), envs.length);
+  assert.equal(inThread(), 0);
+  p.close();
+});
+
+it('G2 verifyPool: the next slice goes to the worker that answers first, at most SLICES_PER_WORKER out to one; a busy worker holds up no more than that', async () => {
+  const { envs, relayKey } = await envelopes(1200);
+  const expected = await verifyEnvelopes(backend, envs, relayKey);
+  const { p, workers, inThread } = pool(['honest', 'held']);
+  await p.warm();
+  const [free, busy] = workers as [FakeWorker, FakeWorker];
+  const pending = p.verify(envs, relayKey);
+  // The free worker verifies everything but what the busy one already holds.
+  const slices = Math.ceil(envs.length / MAX_SLICE_ENVELOPES);
+  while (free.jobs.filter((n) => n > 0).length < slices - SLICES_PER_WORKER) await new Promise((r) => setImmediate(r));
+  assert.equal(busy.jobs.filter((n) => n > 0).length, SLICES_PER_WORKER);
+  busy.release();
+  assert.deepEqual(await pending, expected);
+  assert.ok(free.peakOut <= SLICES_PER_WORKER && busy.peakOut <= SLICES_PER_WORKER, `out at once: ${free.peakOut}, ${busy.peakOut}`);
   assert.equal(inThread(), 0);
   p.close();
 });

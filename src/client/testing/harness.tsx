@@ -14,6 +14,7 @@ import { DexieStore } from '../../shared/store/DexieStore';
 import { type IdentityRow, appDb } from '../appDb';
 import { ChatApp } from '../components/ChatApp';
 import { HISTORY_DB_NAME } from '../history/historyDb';
+import { historyPlaced } from '../history/historyPlaced';
 import { markRead } from '../hooks/useUnread';
 import { ClientContext } from '../session/ClientContext';
 import { FakeClient } from './FakeClient';
@@ -225,6 +226,9 @@ async function main() {
     },
   };
   (window as unknown as { __harness: typeof harness }).__harness = harness;
+  // When the page says its history is placed (what the real client core waits for before it starts); the
+  // bound is far beyond any test, so only the views can set it.
+  void historyPlaced(600_000).then(() => (document.body.dataset.historyPlaced = 'true'));
   document.body.dataset.ready = 'true';
 }
 

@@ -21,11 +21,16 @@ export type CanonicalField = string | number | boolean | null;
  * JSON.stringify of strings, integers, booleans and null is fully specified by ECMAScript, so every
  * runtime produces the same bytes.
  */
-export function signingBytes(purpose: SigningPurpose, fields: readonly CanonicalField[]): Uint8Array {
+export function signingBytes(
+  purpose: SigningPurpose,
+  fields: readonly CanonicalField[],
+  /** UTF-8 encoder (a batch passes `utf8Batch()`'s). @default utf8 */
+  encode: (text: string) => Uint8Array = utf8,
+): Uint8Array {
   for (const f of fields) {
     if (typeof f === 'number' && !Number.isSafeInteger(f)) throw new Error('canonical numbers are safe integers');
   }
-  return utf8(`peerchat:v1:${purpose}\n${JSON.stringify(fields)}`);
+  return encode(`peerchat:v1:${purpose}\n${JSON.stringify(fields)}`);
 }
 
 /**

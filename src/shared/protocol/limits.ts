@@ -41,3 +41,11 @@ export const LIMITS = {
   /** Highest page a client may ask for: 10,000 x 50 = 500k sessions, far above any one relay. */
   maxPresencePage: 10_000,
 } as const;
+
+export const VOICE_LIMITS = {
+  /**
+   * People in one room. A full mesh: each member holds maxMembers - 1 calls, which is what a phone's
+   * uplink and CPU bear for audio (8 = 7 Opus streams up and 7 down). Stated in the UI ("Up to 8 people").
+   */
+  maxMembers: 8,
+} as const;

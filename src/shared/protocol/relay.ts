@@ -1,7 +1,7 @@
 // The relay protocol: every tRPC procedure's input and output, once. Server and clients import these;
 // nobody redeclares a shape. Rules are numbered in ./SPEC.md and cited in the tests.
 import { z } from 'zod';
-import { LIMITS } from './limits';
+import { LIMITS, VOICE_LIMITS } from './limits';
 
 /**
  * Bumped on any incompatible change to this file or to the signed payloads (SPEC.md V1).
@@ -68,7 +68,7 @@ export const CloseCode = {
   SIGNAL_AUTH: 4011,
 } as const;
 
-export { LIMITS } from './limits';
+export { LIMITS, VOICE_LIMITS } from './limits';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 export const zPublicKey = z.string().length(43).regex(B64URL, 'base64url');
@@ -348,13 +348,6 @@ export function parseEnvelopeBatch(raw: string): Envelope[] | null {
 // Kept apart from presence on purpose: the roster is becoming a lazy member list, while a voice room must
 // be known whole to everyone in it (each member calls every other, V5).
 
-export const VOICE_LIMITS = {
-  /**
-   * People in one room. A full mesh: each member holds maxMembers - 1 calls, which is what a phone's
-   * uplink and CPU bear for audio (8 = 7 Opus streams up and 7 down). Stated in the UI ("Up to 8 people").
-   */
-  maxMembers: 8,
-} as const;
 
 export const zVoiceJoinInput = z.object({ channel: zChannelId });
 export const zVoiceStateInput = z.object({ muted: z.boolean(), deafened: z.boolean() });

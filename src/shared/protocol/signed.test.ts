@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { type Ed25519Backend, randomSecretKey } from '../crypto/ed25519';
+import { type Ed25519Backend, nobleBackend, randomSecretKey, webCryptoBackend } from '../crypto/ed25519';
 import { nodeBackend } from '../crypto/nodeBackend';
-import { toB64url } from '../encoding';
-import { type Envelope, LIMITS, zEnvelope } from './relay';
+import { fromB64url, toB64url } from '../encoding';
+import { type Envelope, LIMITS, POST_TIME_WINDOW_MS, zEnvelope } from './relay';
 import { attachmentFields, countersign, envelopeHash, signAttachment, verifyAttachment, postDigest, postSigningBytes, VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelope, verifyEnvelopes, verifyPostSignature } from './signed';
 
 async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
@@ -116,4 +116,74 @@ it('A6 attachmentFields append the placeholder only when present; a signed overs
   assert.deepEqual(await verifyAttachment(b, big, relay), { ok: false, reason: 'BAD_ATTACHMENT' });
   const ok = await signAttachment(b, relaySecret, { ...base, meta: { ...meta, placeholder } });
   assert.deepEqual(await verifyAttachment(b, ok, relay), { ok: true });
+});
+
+/**
+ * Good envelopes and one of each forgery verifyEnvelope knows, with every key seen both in good and in
+ * forged envelopes (the batch path decodes each key once and must not let that blur envelopes together).
+ */
+async function forgeries(): Promise<{ envs: Envelope[]; relayKey: string }> {
+  const b = nodeBackend();
+  const relaySecret = randomSecretKey();
+  const relayKey = toB64url(await b.publicKeyOf(relaySecret));
+  const authors = [randomSecretKey(), randomSecretKey()];
+  const authorKeys = await Promise.all(authors.map(async (k) => toB64url(await b.publicKeyOf(k))));
+  const good: Envelope[] = [];
+  let prev: Envelope | null = null;
+  for (let i = 0; i < 12; i++) {
+    const ts = 1_700_000_000_000 + i * 1000;
+    const attachments = i === 5 ? [await signAttachment(b, relaySecret, { id: `01HZZZZZZZZZZZZZZZZZZZA${String(i).padStart(3, '0')}`, ts, uploader: authorKeys[i % 2]!, relay: relayKey, meta: { name: 'a.bin', mime: 'application/octet-stream', size: 3, sha256: toB64url(new Uint8Array(32)), chunkRoot: toB64url(new Uint8Array(32)) } })] : [];
+    const post = await signPost(b, authors[i % 2]!, {
+      channel: 'general', clientId: `c${i}`, text: i === 7 ? 'naïve ✓ 🙂' : `m${i}`, attachments, replyTo: null, author: authorKeys[i % 2]!, relay: relayKey, sentAt: ts,
+    });
+    const env: Envelope = await signEnvelope(b, relaySecret, {
+      id: `01HZZZZZZZZZZZZZZZZZZZ${String(i).padStart(4, '0')}`, ts, epoch: 'e', prev: prev ? { id: prev.id, hash: envelopeHash(prev) } : null, post, relay: relayKey,
+      ...(i === 3 ? { authorName: 'alice' } : {}),
+    });
+    good.push(env);
+    prev = env;
+  }
+  const resign = ({ rsig: _, ...e }: Envelope): Promise<Envelope> => signEnvelope(b, relaySecret, e);
+  const [g0, g1, g2, g3, g4, g5] = good as [Envelope, Envelope, Envelope, Envelope, Envelope, Envelope];
+  const smallOrderKey = toB64url(new Uint8Array(32)); // the identity point: refused by C4
+  const nonCanonicalS = toB64url(new Uint8Array([...fromB64url(g1.post.sig)!.subarray(0, 32), ...new Uint8Array(32).fill(0xff)]));
+  const forged: Envelope[] = [
+    { ...g0, post: { ...g0.post, text: 'tampered' } }, // tampered text
+    { ...g1, post: { ...g1.post, author: authorKeys[0]! } }, // wrong author key (another real one)
+    { ...g2, rsig: g3.rsig }, // wrong relay signature
+    { ...g2, prev: { id: g1.id, hash: envelopeHash(g0) } }, // wrong prev hash
+    { ...g3, authorName: 'mallory' }, // renamed
+    // Countersigned by the relay (a buggy or hostile one), so the author's half decides the reason.
+    await resign({ ...g4, post: { ...g4.post, sig: `${g4.post.sig.slice(0, -1)}!` } }), // not base64url
+    { ...g4, rsig: g4.rsig.slice(2) }, // relay signature too short
+    await resign({ ...g1, post: { ...g1.post, sig: nonCanonicalS } }),
+    await resign({ ...g1, post: { ...g1.post, author: smallOrderKey } }),
+    await resign({ ...g1, post: { ...g1.post, author: 'not a key' } }),
+    await resign({ ...g0, post: { ...g0.post, text: 'tampered after signing' } }),
+    { ...g0, relay: authorKeys[0]! }, // another relay
+    { ...g0, post: { ...g0.post, sentAt: g0.ts - POST_TIME_WINDOW_MS - 1 } },
+    { ...g5, post: { ...g5.post, attachments: [{ ...g5.post.attachments[0]!, uploader: authorKeys[0]! }] } },
+    { ...g5, post: { ...g5.post, attachments: [{ ...g5.post.attachments[0]!, rsig: g5.rsig }] } },
+  ];
+  // Forgeries between good envelopes of the same keys, so a key's cache entry serves both.
+  return { envs: good.flatMap((e, i) => (forged[i] ? [e, forged[i]!] : [e])).concat(forged.slice(good.length)), relayKey };
+}
+
+it('M5 G2 verifyEnvelopes gives verifyEnvelope\'s result for every envelope, good and forged, on every backend', async () => {
+  const { envs, relayKey } = await forgeries();
+  const backends = [nodeBackend(), webCryptoBackend(globalThis.crypto.subtle), nobleBackend];
+  const expected = await Promise.all(envs.map((e) => verifyEnvelope(backends[0]!, e, relayKey)));
+  // The corpus covers every reason (else the comparison would prove little).
+  assert.deepEqual(
+    new Set(expected.map((c) => (c.ok ? 'ok' : c.reason))),
+    new Set(['ok', 'BAD_SIGNATURE', 'BAD_ENCODING', 'BAD_LENGTH', 'NON_CANONICAL_S', 'SMALL_ORDER_KEY', 'WRONG_RELAY', 'STALE_POST', 'WRONG_AUTHOR']),
+  );
+  assert.equal(expected.filter((c) => c.ok).length, 12);
+  for (const b of backends) {
+    assert.deepEqual(await Promise.all(envs.map((e) => verifyEnvelope(b, e, relayKey))), expected, `${b.name}: verifyEnvelope`);
+    // Twice: the second time every key is already decoded (and, for WebCrypto, imported).
+    for (const round of [1, 2]) assert.deepEqual(await verifyEnvelopes(b, envs, relayKey), expected, `${b.name}: verifyEnvelopes, round ${round}`);
+    // One at a time and all at once give the same too.
+    assert.deepEqual(await verifyEnvelopes(b, envs, relayKey, 1), expected, `${b.name}: one in flight`);
+  }
 });
