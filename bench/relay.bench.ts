@@ -160,6 +160,9 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
     PEERCHAT_RELAY_KEY: toB64url(BENCH_RELAY_SEED),
     PEERCHAT_PUBLIC_ORIGIN: `http://127.0.0.1:${port}`,
     PEERCHAT_LOG_LEVEL: 'error',
+    // BENCH_RELAY_ENV="MALLOC_TRIM_THRESHOLD_=... K=V" adds to (or overrides) the Dockerfile's environment,
+    // for trying allocator settings before they go into the Dockerfile.
+    ...Object.fromEntries((process.env.BENCH_RELAY_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
   };
   if (limits === 'lifted') {
     const file = join(CACHE, `lifted-limits.${CHECKOUT}.json`);
@@ -939,6 +942,11 @@ async function main(): Promise<void> {
 
     const atNNoGc = await relay.rss();
     const atN = await relay.rssAfterGc();
+    // BENCH_HOLD_S=n: hold here n seconds, clients connected (to attach gdb, read /proc/<pid>/smaps, ...).
+    if (process.env.BENCH_HOLD_S) {
+      console.log(`holding ${process.env.BENCH_HOLD_S} s; relay pid ${relay.pid}`);
+      await sleep(Number(process.env.BENCH_HOLD_S) * 1000);
+    }
     const counts = await relay.healthz();
     // Where the first clients' RSS goes: V8's heap spaces, reserved (not used) bytes, from /metrics (its
     // default metrics are on, as in production). Growth of new space and code space is a one-off that the

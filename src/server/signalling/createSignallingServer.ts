@@ -146,8 +146,12 @@ function keyOfPeerId(id: string): string {
 
 interface SocketHooks {
   message(conn: Conn, data: RawData, isBinary: boolean): void;
+  /** A ping from the client: answered here, ws's autoPong being off. */
+  ping(conn: Conn, data: Buffer): void;
   close(conn: Conn): void;
   error(conn: Conn, err: Error & { code?: string }): void;
+  /** Any socket of this endpoint closed, registered or being refused. */
+  gone(ws: SignalSocket): void;
 }
 
 /**
@@ -161,18 +165,22 @@ function createSignalSocketClass(hooks: SocketHooks) {
     conn: Conn | null = null;
 
     override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'close') hooks.gone(this);
       const conn = this.conn;
       if (conn) {
         switch (event) {
           case 'message':
             hooks.message(conn, args[0] as RawData, args[1] as boolean);
             return true;
+          case 'ping':
+            hooks.ping(conn, args[0] as Buffer);
+            return true;
           case 'pong':
             conn.alive = true;
             return true;
           case 'close':
             hooks.close(conn);
-            break; // ws's server listens too (its client set), and sendAndClose's timer
+            break; // sendAndClose's timer listens too
           case 'error':
             hooks.error(conn, args[0] as Error);
             // An 'error' nobody listens to would throw (STYLE 7); the hook has seen it.
@@ -218,6 +226,10 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     maxPayload: opts.maxPayload ?? 64 * 1024,
     // Compression would let a small frame inflate past maxPayload's intent and costs memory per socket.
     perMessageDeflate: false,
+    // Both are closures per socket in ws (its client set's 'close' listener, its pong counter), kept as long
+    // as the socket is open: `open` is the endpoint's own set, and pings are answered by the ping hook.
+    clientTracking: false,
+    autoPong: false,
     WebSocket: createSignalSocketClass({
       message(conn, data, isBinary) {
         try {
@@ -227,10 +239,25 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
           kick(conn, SignalReason.INTERNAL, 1011);
         }
       },
+      ping(conn, data) {
+        // A ping is a message of the flood budget (SPEC.md W7); its pong a write as any other.
+        if (conn.closing) return;
+        conn.alive = true;
+        if (!conn.messages.take(1, now())) {
+          stats.floods++;
+          log('flood', { id: conn.id });
+          return kick(conn, SignalReason.FLOOD, SignalClose.FLOOD);
+        }
+        safely(() => conn.ws.pong(data, false));
+      },
       close(conn) {
         conn.closing = true;
         conn.unsubscribe();
         if (conns.get(conn.id) === conn) conns.delete(conn.id);
+      },
+      gone(ws) {
+        open.delete(ws);
+        if (open.size === 0) allClosed?.();
       },
       error(conn, err) {
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.tooLarge++;
@@ -242,6 +269,9 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   const conns = new Map<string, Conn>();
   /** Sockets accepted only to be told why they are refused (SPEC.md W1); closed within closeGraceMs. */
   const refusing = new Set<WebSocket>();
+  /** Every upgraded socket until it closed, registered or refused: what close() waits for. */
+  const open = new Set<SignalSocket>();
+  let allClosed: (() => void) | null = null;
   let shuttingDown = false;
 
   const stats: Omit<SignallingStats, 'sockets' | 'pending'> = {
@@ -386,6 +416,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
 
     const id = parsed.ok ? parsed.params.id : '';
     wss.handleUpgrade(req, socket, head, (ws) => {
+      open.add(ws as SignalSocket);
       if (refusal || !grant) return refuse(ws, refusal?.frame ?? errorFrame(SignalReason.UNAUTHORIZED), SignalClose.UNAUTHORIZED, refusal?.reason ?? SignalReason.UNAUTHORIZED);
       if (shuttingDown) return refuse(ws, errorFrame(SignalReason.SHUTTING_DOWN), SignalClose.SERVICE_RESTART, SignalReason.SHUTTING_DOWN);
       attach(ws as SignalSocket, id, grant, clientIpOf(req, opts.clientIpHeader));
@@ -495,8 +526,9 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     sweepTimer = undefined;
     pending.clear();
     for (const conn of conns.values()) kick(conn, SignalReason.SHUTTING_DOWN, SignalClose.SERVICE_RESTART);
-    // ws calls back once every tracked client (registered or being refused) has closed; each
-    // close above ends within closeGraceMs.
+    // Done once every socket (registered or being refused) has closed; each close above ends within
+    // closeGraceMs.
+    if (open.size > 0) await new Promise<void>((resolve) => (allClosed = resolve));
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   }
 
