@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { clientIpOf } from '../origins';
-import type { PeerAuth, PeerGrant } from './PeerAuth';
+import type { PeerAuth, PeerGrant, SessionEndListener } from './PeerAuth';
 import { type Dropped, type PendingBound, type PendingLimits, PendingSignals } from './PendingSignals';
 import {
   MAX_TOKEN_LENGTH,
@@ -120,7 +120,11 @@ export interface SignallingServer {
   pendingFor(peerId: string): number;
 }
 
-interface Conn {
+/**
+ * A registered socket's state. It is its own session-end listener (`sessionEnded()`, a method of the
+ * endpoint's Conn class), so registering with the session costs no closure per socket (SPEC.md R18).
+ */
+interface Conn extends SessionEndListener {
   readonly id: string;
   /** The user behind this peer id: every session of one key shares it (the id's key prefix, P1). */
   readonly key: string;
@@ -132,7 +136,8 @@ interface Conn {
   closing: boolean;
   readonly messages: TokenBucket;
   readonly bytes: TokenBucket;
-  unsubscribe: () => void;
+  /** The session this socket is registered with, until it is unregistered. */
+  grant: PeerGrant | null;
 }
 
 /**
@@ -194,8 +199,6 @@ function createSignalSocketClass(hooks: SocketHooks) {
 }
 type SignalSocket = InstanceType<ReturnType<typeof createSignalSocketClass>>;
 
-const noop = (): void => {};
-
 /** Refusals are only counted by default: logging each would let anyone flood the log. */
 const defaultLog: NonNullable<SignallingServerOptions['log']> = (event, fields) => {
   if (event !== 'rejected') console.warn(`[signalling] ${event}`, fields);
@@ -252,8 +255,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
       },
       close(conn) {
         conn.closing = true;
-        conn.unsubscribe();
-        if (conns.get(conn.id) === conn) conns.delete(conn.id);
+        unregister(conn);
       },
       gone(ws) {
         open.delete(ws);
@@ -342,9 +344,40 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     if (conn.closing) return;
     conn.closing = true;
     // Unregistered at once: nothing is routed to a socket on its way out.
-    conn.unsubscribe();
-    if (conns.get(conn.id) === conn) conns.delete(conn.id);
+    unregister(conn);
     safely(() => sendAndClose(conn.ws, errorFrame(reason), code, reason));
+  }
+
+  function unregister(conn: Conn): void {
+    conn.grant?.offSessionEnd(conn);
+    conn.grant = null;
+    if (conns.get(conn.id) === conn) conns.delete(conn.id);
+  }
+
+  /** One class per endpoint, so `sessionEnded` reaches this endpoint's state without a closure per socket. */
+  class EndpointConn implements Conn {
+    alive = true;
+    closing = false;
+    grant: PeerGrant | null = null;
+    readonly key: string;
+    readonly messages: TokenBucket;
+    readonly bytes: TokenBucket;
+
+    constructor(
+      readonly id: string,
+      readonly addr: string,
+      readonly ws: SignalSocket,
+      t: number,
+    ) {
+      this.key = keyOfPeerId(id);
+      this.messages = new TokenBucket(rate.burstMessages, rate.messagesPerSecond, t);
+      this.bytes = new TokenBucket(rate.burstBytes, rate.bytesPerSecond, t);
+    }
+
+    sessionEnded(): void {
+      stats.sessionEnded++;
+      kick(this, SignalReason.SESSION_ENDED, SignalClose.SESSION_ENDED);
+    }
   }
 
   function refuse(ws: WebSocket, frame: string, code: number, reason: string): void {
@@ -424,18 +457,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   }
 
   function attach(ws: SignalSocket, id: string, grant: PeerGrant, addr: string): void {
-    const t = now();
-    const conn: Conn = {
-      id,
-      key: keyOfPeerId(id),
-      addr,
-      ws,
-      alive: true,
-      closing: false,
-      messages: new TokenBucket(rate.burstMessages, rate.messagesPerSecond, t),
-      bytes: new TokenBucket(rate.burstBytes, rate.bytesPerSecond, t),
-      unsubscribe: noop,
-    };
+    const conn = new EndpointConn(id, addr, ws, now());
 
     ws.conn = conn; // from here its events go to the shared hooks (createSignalSocketClass)
 
@@ -452,11 +474,8 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
       stats.replaced++;
       kick(previous, SignalReason.REPLACED, SignalClose.REPLACED);
     }
-    conn.unsubscribe = grant.onSessionEnd(() => {
-      stats.sessionEnded++;
-      kick(conn, SignalReason.SESSION_ENDED, SignalClose.SESSION_ENDED);
-    });
-    if (conn.closing) return; // onSessionEnd ran at once: the session had already ended
+    conn.grant = grant;
+    grant.onSessionEnd(conn);
 
     ws.send(openFrame());
     const { frames, dropped } = pending.take(id, now());
