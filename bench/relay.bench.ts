@@ -909,6 +909,11 @@ async function main(): Promise<void> {
     const heapBase = await heapSpaces(relay.url);
     const mapBase = rssByMapping(relay.pid);
     await relay.heapSnapshot();
+    // BENCH_HOLD_BASE_S=n: the same hold before the storm (to attach heaptrack and see what the storm keeps).
+    if (process.env.BENCH_HOLD_BASE_S) {
+      console.log(`holding ${process.env.BENCH_HOLD_BASE_S} s before the storm; relay pid ${relay.pid}`);
+      await sleep(Number(process.env.BENCH_HOLD_BASE_S) * 1000);
+    }
     const n = CFG.stormClients;
     const stormCpu0 = relay.cpuUs();
     const start = now();
