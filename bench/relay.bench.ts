@@ -180,7 +180,15 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   const snap = process.env.BENCH_HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`] : [];
   // BENCH_RELAY_FLAGS="--trace-gc-nvp ..." adds Node flags before the Dockerfile's (GC traces, heap sampling hooks).
   const extra = process.env.BENCH_RELAY_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const proc = spawn(nodeBin, [...extra, '--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // BENCH_RELAY_FLAGS_OVER="--max-semi-space-size=1": after the Dockerfile's flags, so they override them
+  // (V8 takes the last of a flag), to compare a flag with the shipped one in the same bench.
+  const over = process.env.BENCH_RELAY_FLAGS_OVER?.split(' ').filter(Boolean) ?? [];
+  const script = cmd.slice(-1);
+  const proc = spawn(nodeBin, [...extra, '--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1, -1), ...over, ...script], {
+    cwd: REPO,
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   // A bench that throws must not leave its relay running (and loading the shared machine).
   process.once('exit', () => proc.kill());
   const url = `http://127.0.0.1:${port}`;
