@@ -78,6 +78,8 @@ export function createRelaySocketClass(shared: SocketShared) {
     pendingStreams: EventStream[] | null = null;
     subscriptions = 0;
     /** Owned by the tRPC adapter (trpcWsAdapter.ts). */
+    trpcSubId: string | number | null = null;
+    trpcSub: SubscriptionEntry | null = null;
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
     /** Which relay origins a login on this socket may name besides the public ones (SPEC.md L9). */
