@@ -25,5 +25,10 @@ EXPOSE 8080
 # semi-spaces that grow to --max-semi-space-size (MiB) under allocation and never shrink back: 4 made it
 # 8 MB, 2 makes it 4 MB (~4 MB less resident at any client count, bench:relay), at no CPU cost measured
 # per delivery; 1 cost ~10% CPU per delivery (more scavenges). The default (16+) was ~220 MB resident at
-# 5,000 idle clients against ~146 MB with 4.
+# 5,000 idle clients against ~146 MB with 4. 1 was measured again with the relay's later code (bench:relay
+# throughput, load 7-9, alternating runs): 3.40-3.60 us of relay CPU per delivery against 3.08-3.28 with 2, so 2
+# stays. --minor-ms (a paged young generation, half the reservation) left 118-122 MB resident at 2,000
+# clients against 104-109 MB without it.
+# The relay itself (src/server/main.ts) calls glibc's malloc_trim through Node 26's node:ffi after major GCs
+# and keeps 32 idle HTTP parsers instead of 1,000 (SPEC.md R18): node:ffi prints one ExperimentalWarning at start.
 CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=2", "dist/server/main.js"]

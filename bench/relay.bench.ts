@@ -160,6 +160,9 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
     PEERCHAT_RELAY_KEY: toB64url(BENCH_RELAY_SEED),
     PEERCHAT_PUBLIC_ORIGIN: `http://127.0.0.1:${port}`,
     PEERCHAT_LOG_LEVEL: 'error',
+    // BENCH_RELAY_ENV="MALLOC_TRIM_THRESHOLD_=... K=V" adds to (or overrides) the Dockerfile's environment,
+    // for trying allocator settings before they go into the Dockerfile.
+    ...Object.fromEntries((process.env.BENCH_RELAY_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
   };
   if (limits === 'lifted') {
     const file = join(CACHE, `lifted-limits.${CHECKOUT}.json`);
@@ -177,7 +180,15 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   const snap = process.env.BENCH_HEAP_SNAPSHOT ? ['--heapsnapshot-signal=SIGUSR1', `--diagnostic-dir=${process.env.BENCH_HEAP_SNAPSHOT}`] : [];
   // BENCH_RELAY_FLAGS="--trace-gc-nvp ..." adds Node flags before the Dockerfile's (GC traces, heap sampling hooks).
   const extra = process.env.BENCH_RELAY_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const proc = spawn(nodeBin, [...extra, '--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1)], { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // BENCH_RELAY_FLAGS_OVER="--max-semi-space-size=1": after the Dockerfile's flags, so they override them
+  // (V8 takes the last of a flag), to compare a flag with the shipped one in the same bench.
+  const over = process.env.BENCH_RELAY_FLAGS_OVER?.split(' ').filter(Boolean) ?? [];
+  const script = cmd.slice(-1);
+  const proc = spawn(nodeBin, [...extra, '--expose-gc', `--import=${GC_HOOK}`, ...prof, ...snap, ...cmd.slice(1, -1), ...over, ...script], {
+    cwd: REPO,
+    env,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   // A bench that throws must not leave its relay running (and loading the shared machine).
   process.once('exit', () => proc.kill());
   const url = `http://127.0.0.1:${port}`;
@@ -906,6 +917,11 @@ async function main(): Promise<void> {
     const heapBase = await heapSpaces(relay.url);
     const mapBase = rssByMapping(relay.pid);
     await relay.heapSnapshot();
+    // BENCH_HOLD_BASE_S=n: the same hold before the storm (to attach heaptrack and see what the storm keeps).
+    if (process.env.BENCH_HOLD_BASE_S) {
+      console.log(`holding ${process.env.BENCH_HOLD_BASE_S} s before the storm; relay pid ${relay.pid}`);
+      await sleep(Number(process.env.BENCH_HOLD_BASE_S) * 1000);
+    }
     const n = CFG.stormClients;
     const stormCpu0 = relay.cpuUs();
     const start = now();
@@ -939,6 +955,11 @@ async function main(): Promise<void> {
 
     const atNNoGc = await relay.rss();
     const atN = await relay.rssAfterGc();
+    // BENCH_HOLD_S=n: hold here n seconds, clients connected (to attach gdb, read /proc/<pid>/smaps, ...).
+    if (process.env.BENCH_HOLD_S) {
+      console.log(`holding ${process.env.BENCH_HOLD_S} s; relay pid ${relay.pid}`);
+      await sleep(Number(process.env.BENCH_HOLD_S) * 1000);
+    }
     const counts = await relay.healthz();
     // Where the first clients' RSS goes: V8's heap spaces, reserved (not used) bytes, from /metrics (its
     // default metrics are on, as in production). Growth of new space and code space is a one-off that the

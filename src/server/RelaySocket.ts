@@ -78,6 +78,8 @@ export function createRelaySocketClass(shared: SocketShared) {
     pendingStreams: EventStream[] | null = null;
     subscriptions = 0;
     /** Owned by the tRPC adapter (trpcWsAdapter.ts). */
+    trpcSubId: string | number | null = null;
+    trpcSub: SubscriptionEntry | null = null;
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
     /** Which relay origins a login on this socket may name besides the public ones (SPEC.md L9). */
@@ -114,6 +116,14 @@ export function createRelaySocketClass(shared: SocketShared) {
           return true;
         case 'pong':
           this.alive = true; // SPEC.md P4
+          return true;
+        case 'ping':
+          // ws's autoPong is off (createRelay): it keeps a closure per socket to count unsent pongs. Here a
+          // ping is a frame of the flood budget (SPEC.md R11), and its pong is a write like any other (R10).
+          if (this.countFrame()) {
+            this.pong(args[0] as Buffer, false);
+            this.checkBuffered();
+          }
           return true;
         case 'close':
           hooks.close(this);
@@ -191,9 +201,8 @@ export function createRelaySocketClass(shared: SocketShared) {
       if (this.bufferedAmount > shared.maxBufferedBytes) this.closeFor(CloseCode.SLOW_CONSUMER, 'SLOW_CONSUMER');
     }
 
-    /** Flood control and inbound metering. Never throws: this runs inside ws's receiver. */
-    private admit(data: Buffer, isBinary: boolean): boolean {
-      if (this.closing) return false;
+    /** Starts a new second's window when the last one is over. */
+    private roll(): void {
       const now = shared.now();
       if (now - this.frameWindow >= 1000) {
         this.frameWindow = now;
@@ -201,12 +210,24 @@ export function createRelaySocketClass(shared: SocketShared) {
         this.requests = 0;
         this.asked = 0;
       }
+    }
+
+    /** One frame against this second's budget (SPEC.md R11); past it, the socket is closed FLOOD. */
+    private countFrame(): boolean {
+      if (this.closing) return false;
+      this.roll();
+      if (++this.frames <= shared.maxFramesPerSecond) return true;
+      this.closeFor(CloseCode.FLOOD, 'FLOOD');
+      return false;
+    }
+
+    /** Flood control and inbound metering. Never throws: this runs inside ws's receiver. */
+    private admit(data: Buffer, isBinary: boolean): boolean {
+      if (this.closing) return false;
+      this.roll();
       const owedStop = this.owedStops > 0 && !isBinary && Buffer.isBuffer(data) && data.length <= MAX_STOP_FRAME && data.includes(STOP_KEY);
       if (owedStop) this.owedStops--;
-      else if (++this.frames > shared.maxFramesPerSecond) {
-        this.closeFor(CloseCode.FLOOD, 'FLOOD');
-        return false;
-      }
+      else if (!this.countFrame()) return false;
       if (!Buffer.isBuffer(data)) return true; // ws only yields Buffers with the default binaryType
       // Inbound bytes by the family of the (last) procedure path in the frame, found without parsing it;
       // frames without a path (subscription.stop, PING) count as 'other'.

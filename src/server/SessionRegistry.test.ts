@@ -24,9 +24,10 @@ it('R15 a session runs each end callback once, one or several, and not those tak
   const many = r.open({ userId: userId(), name: 'b', kind: 'virtual', connId: 2 });
   const g = r.authorize(many.user.peerId, many.peerToken)!;
   g.onSessionEnd(() => calls.push('first'));
-  const off = g.onSessionEnd(() => calls.push('taken back'));
-  g.onSessionEnd(() => calls.push('third'));
-  off();
+  const takenBack = () => calls.push('taken back');
+  g.onSessionEnd(takenBack);
+  g.onSessionEnd({ sessionEnded: () => calls.push('third') });
+  g.offSessionEnd(takenBack);
   r.end(many);
   assert.deepEqual(calls, ['signalling', 'first', 'third']);
   assert.equal(many.endCallbacks, null);

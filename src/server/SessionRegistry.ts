@@ -7,7 +7,7 @@ import { fingerprint } from '../shared/crypto/signing';
 import { fromB64url } from '../shared/encoding';
 import type { ClientKind, PresenceUser } from '../shared/protocol/relay';
 import type { PresenceChange } from './bus';
-import type { PeerAuth, PeerGrant } from './signalling/PeerAuth';
+import { type PeerAuth, type PeerGrant, runSessionEnd, type SessionEndCallback } from './signalling/PeerAuth';
 
 export interface Session {
   /** Mutable only through the registry (voiceRoom). */
@@ -20,11 +20,11 @@ export interface Session {
    * while none, one callback as itself (a session's signalling socket: nearly every session holds exactly
    * one, and a Set for it was ~0.15 KiB per client), a Set for more; null once ended.
    */
-  endCallbacks: (() => void) | Set<() => void> | null;
+  endCallbacks: SessionEndCallback | Set<SessionEndCallback> | null;
 }
 
 /** Runs `cb` when `session` ends; nothing if it already has (callers check `ended` first). */
-export function onSessionEnd(session: Session, cb: () => void): void {
+export function onSessionEnd(session: Session, cb: SessionEndCallback): void {
   if (session.ended) return;
   const had = session.endCallbacks;
   if (had === null) session.endCallbacks = cb;
@@ -33,7 +33,7 @@ export function onSessionEnd(session: Session, cb: () => void): void {
 }
 
 /** Undoes onSessionEnd (nothing if `cb` is not registered or the session ended). */
-export function offSessionEnd(session: Session, cb: () => void): void {
+export function offSessionEnd(session: Session, cb: SessionEndCallback): void {
   const had = session.endCallbacks;
   if (had === cb) session.endCallbacks = null;
   else if (had instanceof Set) had.delete(cb);
@@ -114,7 +114,7 @@ export class SessionRegistry implements PeerAuth {
     const callbacks = had === null ? [] : had instanceof Set ? had : [had];
     for (const cb of callbacks) {
       try {
-        cb();
+        runSessionEnd(cb);
       } catch (err) {
         this.opts.onCallbackError?.(err);
       }
@@ -132,17 +132,7 @@ export class SessionRegistry implements PeerAuth {
     const b = Buffer.from(s.peerToken);
     // Constant-time: a token must not be guessable byte by byte from response timing.
     if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
-    return {
-      sessionId: s.user.sessionId,
-      onSessionEnd(cb) {
-        if (s.ended) {
-          queueMicrotask(cb);
-          return () => {};
-        }
-        onSessionEnd(s, cb);
-        return () => offSessionEnd(s, cb);
-      },
-    };
+    return new SessionGrant(s);
   }
 
   isOnline(peerId: string): boolean {
@@ -158,5 +148,26 @@ export class SessionRegistry implements PeerAuth {
       }
     }
     return out;
+  }
+}
+
+/**
+ * A signalling socket's hold on its session: one field, methods on the prototype. The socket keeps it for
+ * as long as it is open, so it must not be a bundle of closures (SPEC.md R18).
+ */
+class SessionGrant implements PeerGrant {
+  constructor(private readonly session: Session) {}
+
+  get sessionId(): string {
+    return this.session.user.sessionId;
+  }
+
+  onSessionEnd(cb: SessionEndCallback): void {
+    if (this.session.ended) queueMicrotask(() => runSessionEnd(cb));
+    else onSessionEnd(this.session, cb);
+  }
+
+  offSessionEnd(cb: SessionEndCallback): void {
+    offSessionEnd(this.session, cb);
   }
 }

@@ -149,8 +149,9 @@ describe('presence', () => {
     assert.equal(auth.isOnline(a.me.self.peerId), true);
     let ended = 0;
     grant!.onSessionEnd(() => ended++);
-    const disposed = grant!.onSessionEnd(() => ended += 100);
-    disposed();
+    const takenBack = () => (ended += 100);
+    grant!.onSessionEnd(takenBack);
+    grant!.offSessionEnd(takenBack);
     await a.close();
     await eventually(() => ended === 1, 'session end callback');
     assert.equal(auth.isOnline(a.me.self.peerId), false);

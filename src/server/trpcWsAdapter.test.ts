@@ -303,6 +303,8 @@ describe('tRPC ws adapter, same frames as tRPC 11.22.1', () => {
   }
 
   class LeanSocket extends WebSocket {
+    trpcSubId: string | number | null = null;
+    trpcSub: SubscriptionEntry | null = null;
     trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
     trpcAwaitingParams = false;
     trpcConnectionParams: Record<string, string | undefined> | null = null;

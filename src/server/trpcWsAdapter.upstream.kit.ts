@@ -150,6 +150,8 @@ export async function waitError<E extends Error = Error>(p: Promise<unknown>): P
 
 /** The relay adapter's socket fields on a plain ws socket; `req` is for createContext's options. */
 class LeanSocket extends WebSocket {
+  trpcSubId: string | number | null = null;
+  trpcSub: SubscriptionEntry | null = null;
   trpcSubs: Map<string | number, SubscriptionEntry> | null = null;
   trpcAwaitingParams = false;
   trpcConnectionParams: Record<string, string | undefined> | null = null;

@@ -1,10 +1,10 @@
 // A PeerAuth for tests: logins are added and ended by hand. The real one is the relay's session table.
-import type { PeerAuth, PeerGrant } from './PeerAuth';
+import { type PeerAuth, type PeerGrant, runSessionEnd, type SessionEndCallback } from './PeerAuth';
 
 interface Session {
   sessionId: string;
   token: string;
-  onEnd: Set<() => void>;
+  onEnd: Set<SessionEndCallback>;
 }
 
 export class FakePeerAuth implements PeerAuth {
@@ -22,7 +22,7 @@ export class FakePeerAuth implements PeerAuth {
     const s = this.sessions.get(peerId);
     if (!s) return;
     this.sessions.delete(peerId);
-    for (const cb of s.onEnd) cb();
+    for (const cb of s.onEnd) runSessionEnd(cb);
     s.onEnd.clear();
   }
 
@@ -40,7 +40,9 @@ export class FakePeerAuth implements PeerAuth {
       sessionId: s.sessionId,
       onSessionEnd(cb) {
         s.onEnd.add(cb);
-        return () => s.onEnd.delete(cb);
+      },
+      offSessionEnd(cb) {
+        s.onEnd.delete(cb);
       },
     };
   }

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
+import { createSignallingServer } from './createSignallingServer';
+import { FakePeerAuth } from './FakePeerAuth';
 import { SignalClose, SignalReason } from './peerjsWire';
 import { type TestSignallingRelay, startTestSignallingRelay } from './startTestSignallingRelay';
 
@@ -261,6 +265,48 @@ describe('signalling endpoint', () => {
     assert.deepEqual(await alice.next(), { type: 'ERROR', payload: { msg: SignalReason.FLOOD } });
     assert.equal((await alice.closed).code, SignalClose.FLOOD);
     assert.equal(relay.signalling.stats().floods, 1);
+  });
+
+  it('W7 a ping is one message of the budget: answered with a pong of its payload; a ping flood closes 4009', async () => {
+    relay = await startTestSignallingRelay({ now: () => 0, rate: { burstMessages: 5 } });
+    const alice = await openClient(relay, 'alice');
+    const pong = new Promise<Buffer>((resolve) => alice.ws.once('pong', resolve));
+    alice.ws.ping(Buffer.from('still here'));
+    assert.equal((await pong).toString(), 'still here');
+    for (let i = 0; i < 5; i++) alice.ws.ping();
+    assert.deepEqual(await alice.next(), { type: 'ERROR', payload: { msg: SignalReason.FLOOD } });
+    assert.equal((await alice.closed).code, SignalClose.FLOOD);
+  });
+
+  it('R18 a registered socket keeps no listener and no closure of its own; close() waits for every socket', async () => {
+    const auth = new FakePeerAuth();
+    const signalling = createSignallingServer({ log: () => {}, auth });
+    const nets: Socket[] = [];
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    server.on('upgrade', (req, socket, head) => {
+      nets.push(socket as Socket);
+      signalling.handleUpgrade(req, socket, head);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      auth.login('alice', 't');
+      const alice = connect((server.address() as AddressInfo).port, { id: 'alice', token: 't' });
+      assert.deepEqual(await alice.next(), { type: 'OPEN' });
+      const key = Object.getOwnPropertySymbols(nets[0]!).find((k) => k.description === 'websocket')!;
+      const ws = (nets[0] as unknown as Record<symbol, WebSocket>)[key]!;
+      assert.deepEqual(ws.eventNames(), [], 'listeners on the server socket');
+      assert.deepEqual(Reflect.ownKeys(ws).filter((k) => typeof (ws as unknown as Record<PropertyKey, unknown>)[k] === 'function'), [], 'closures on it');
+      // A client that ignores the close handshake: close() still ends only once its socket is gone.
+      (alice.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      let done = false;
+      const closing = signalling.close().then(() => (done = true));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(done, false, 'close() resolved while a socket was still open');
+      alice.ws.terminate();
+      await closing;
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('W8 a socket that answers no ping is terminated', async () => {

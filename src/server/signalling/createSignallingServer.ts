@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { clientIpOf } from '../origins';
-import type { PeerAuth, PeerGrant } from './PeerAuth';
+import type { PeerAuth, PeerGrant, SessionEndListener } from './PeerAuth';
 import { type Dropped, type PendingBound, type PendingLimits, PendingSignals } from './PendingSignals';
 import {
   MAX_TOKEN_LENGTH,
@@ -120,7 +120,11 @@ export interface SignallingServer {
   pendingFor(peerId: string): number;
 }
 
-interface Conn {
+/**
+ * A registered socket's state. It is its own session-end listener (`sessionEnded()`, a method of the
+ * endpoint's Conn class), so registering with the session costs no closure per socket (SPEC.md R18).
+ */
+interface Conn extends SessionEndListener {
   readonly id: string;
   /** The user behind this peer id: every session of one key shares it (the id's key prefix, P1). */
   readonly key: string;
@@ -132,7 +136,8 @@ interface Conn {
   closing: boolean;
   readonly messages: TokenBucket;
   readonly bytes: TokenBucket;
-  unsubscribe: () => void;
+  /** The session this socket is registered with, until it is unregistered. */
+  grant: PeerGrant | null;
 }
 
 /**
@@ -146,8 +151,12 @@ function keyOfPeerId(id: string): string {
 
 interface SocketHooks {
   message(conn: Conn, data: RawData, isBinary: boolean): void;
+  /** A ping from the client: answered here, ws's autoPong being off. */
+  ping(conn: Conn, data: Buffer): void;
   close(conn: Conn): void;
   error(conn: Conn, err: Error & { code?: string }): void;
+  /** Any socket of this endpoint closed, registered or being refused. */
+  gone(ws: SignalSocket): void;
 }
 
 /**
@@ -161,18 +170,22 @@ function createSignalSocketClass(hooks: SocketHooks) {
     conn: Conn | null = null;
 
     override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'close') hooks.gone(this);
       const conn = this.conn;
       if (conn) {
         switch (event) {
           case 'message':
             hooks.message(conn, args[0] as RawData, args[1] as boolean);
             return true;
+          case 'ping':
+            hooks.ping(conn, args[0] as Buffer);
+            return true;
           case 'pong':
             conn.alive = true;
             return true;
           case 'close':
             hooks.close(conn);
-            break; // ws's server listens too (its client set), and sendAndClose's timer
+            break; // sendAndClose's timer listens too
           case 'error':
             hooks.error(conn, args[0] as Error);
             // An 'error' nobody listens to would throw (STYLE 7); the hook has seen it.
@@ -185,8 +198,6 @@ function createSignalSocketClass(hooks: SocketHooks) {
   };
 }
 type SignalSocket = InstanceType<ReturnType<typeof createSignalSocketClass>>;
-
-const noop = (): void => {};
 
 /** Refusals are only counted by default: logging each would let anyone flood the log. */
 const defaultLog: NonNullable<SignallingServerOptions['log']> = (event, fields) => {
@@ -218,6 +229,10 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     maxPayload: opts.maxPayload ?? 64 * 1024,
     // Compression would let a small frame inflate past maxPayload's intent and costs memory per socket.
     perMessageDeflate: false,
+    // Both are closures per socket in ws (its client set's 'close' listener, its pong counter), kept as long
+    // as the socket is open: `open` is the endpoint's own set, and pings are answered by the ping hook.
+    clientTracking: false,
+    autoPong: false,
     WebSocket: createSignalSocketClass({
       message(conn, data, isBinary) {
         try {
@@ -227,10 +242,24 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
           kick(conn, SignalReason.INTERNAL, 1011);
         }
       },
+      ping(conn, data) {
+        // A ping is a message of the flood budget (SPEC.md W7); its pong a write as any other.
+        if (conn.closing) return;
+        conn.alive = true;
+        if (!conn.messages.take(1, now())) {
+          stats.floods++;
+          log('flood', { id: conn.id });
+          return kick(conn, SignalReason.FLOOD, SignalClose.FLOOD);
+        }
+        safely(() => conn.ws.pong(data, false));
+      },
       close(conn) {
         conn.closing = true;
-        conn.unsubscribe();
-        if (conns.get(conn.id) === conn) conns.delete(conn.id);
+        unregister(conn);
+      },
+      gone(ws) {
+        open.delete(ws);
+        if (open.size === 0) allClosed?.();
       },
       error(conn, err) {
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.tooLarge++;
@@ -242,6 +271,9 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   const conns = new Map<string, Conn>();
   /** Sockets accepted only to be told why they are refused (SPEC.md W1); closed within closeGraceMs. */
   const refusing = new Set<WebSocket>();
+  /** Every upgraded socket until it closed, registered or refused: what close() waits for. */
+  const open = new Set<SignalSocket>();
+  let allClosed: (() => void) | null = null;
   let shuttingDown = false;
 
   const stats: Omit<SignallingStats, 'sockets' | 'pending'> = {
@@ -312,9 +344,40 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     if (conn.closing) return;
     conn.closing = true;
     // Unregistered at once: nothing is routed to a socket on its way out.
-    conn.unsubscribe();
-    if (conns.get(conn.id) === conn) conns.delete(conn.id);
+    unregister(conn);
     safely(() => sendAndClose(conn.ws, errorFrame(reason), code, reason));
+  }
+
+  function unregister(conn: Conn): void {
+    conn.grant?.offSessionEnd(conn);
+    conn.grant = null;
+    if (conns.get(conn.id) === conn) conns.delete(conn.id);
+  }
+
+  /** One class per endpoint, so `sessionEnded` reaches this endpoint's state without a closure per socket. */
+  class EndpointConn implements Conn {
+    alive = true;
+    closing = false;
+    grant: PeerGrant | null = null;
+    readonly key: string;
+    readonly messages: TokenBucket;
+    readonly bytes: TokenBucket;
+
+    constructor(
+      readonly id: string,
+      readonly addr: string,
+      readonly ws: SignalSocket,
+      t: number,
+    ) {
+      this.key = keyOfPeerId(id);
+      this.messages = new TokenBucket(rate.burstMessages, rate.messagesPerSecond, t);
+      this.bytes = new TokenBucket(rate.burstBytes, rate.bytesPerSecond, t);
+    }
+
+    sessionEnded(): void {
+      stats.sessionEnded++;
+      kick(this, SignalReason.SESSION_ENDED, SignalClose.SESSION_ENDED);
+    }
   }
 
   function refuse(ws: WebSocket, frame: string, code: number, reason: string): void {
@@ -386,6 +449,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
 
     const id = parsed.ok ? parsed.params.id : '';
     wss.handleUpgrade(req, socket, head, (ws) => {
+      open.add(ws as SignalSocket);
       if (refusal || !grant) return refuse(ws, refusal?.frame ?? errorFrame(SignalReason.UNAUTHORIZED), SignalClose.UNAUTHORIZED, refusal?.reason ?? SignalReason.UNAUTHORIZED);
       if (shuttingDown) return refuse(ws, errorFrame(SignalReason.SHUTTING_DOWN), SignalClose.SERVICE_RESTART, SignalReason.SHUTTING_DOWN);
       attach(ws as SignalSocket, id, grant, clientIpOf(req, opts.clientIpHeader));
@@ -393,18 +457,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   }
 
   function attach(ws: SignalSocket, id: string, grant: PeerGrant, addr: string): void {
-    const t = now();
-    const conn: Conn = {
-      id,
-      key: keyOfPeerId(id),
-      addr,
-      ws,
-      alive: true,
-      closing: false,
-      messages: new TokenBucket(rate.burstMessages, rate.messagesPerSecond, t),
-      bytes: new TokenBucket(rate.burstBytes, rate.bytesPerSecond, t),
-      unsubscribe: noop,
-    };
+    const conn = new EndpointConn(id, addr, ws, now());
 
     ws.conn = conn; // from here its events go to the shared hooks (createSignalSocketClass)
 
@@ -421,11 +474,8 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
       stats.replaced++;
       kick(previous, SignalReason.REPLACED, SignalClose.REPLACED);
     }
-    conn.unsubscribe = grant.onSessionEnd(() => {
-      stats.sessionEnded++;
-      kick(conn, SignalReason.SESSION_ENDED, SignalClose.SESSION_ENDED);
-    });
-    if (conn.closing) return; // onSessionEnd ran at once: the session had already ended
+    conn.grant = grant;
+    grant.onSessionEnd(conn);
 
     ws.send(openFrame());
     const { frames, dropped } = pending.take(id, now());
@@ -495,8 +545,9 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     sweepTimer = undefined;
     pending.clear();
     for (const conn of conns.values()) kick(conn, SignalReason.SHUTTING_DOWN, SignalClose.SERVICE_RESTART);
-    // ws calls back once every tracked client (registered or being refused) has closed; each
-    // close above ends within closeGraceMs.
+    // Done once every socket (registered or being refused) has closed; each close above ends within
+    // closeGraceMs.
+    if (open.size > 0) await new Promise<void>((resolve) => (allClosed = resolve));
     await new Promise<void>((resolve) => wss.close(() => resolve()));
   }
 
