@@ -24,7 +24,7 @@
 //
 // The last line of output is one JSON object with every figure.
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -32,13 +32,14 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import superjson from 'superjson';
 import { WebSocket, WebSocketServer } from 'ws';
-import { randomSecretKey } from '../src/shared/crypto/ed25519';
+import { type Ed25519Backend, randomSecretKey } from '../src/shared/crypto/ed25519';
 import { nodeBackend } from '../src/shared/crypto/nodeBackend';
 import { toB64url } from '../src/shared/encoding';
 import { type Envelope, LIMITS, POST_TIME_WINDOW_MS, PROTOCOL_VERSION, parseEnvelopeBatch, type Post } from '../src/shared/protocol/relay';
 import { envelopeHash, relayOrigin, signEnvelope, signLogin, signPost, verifyPostSignature } from '../src/shared/protocol/signed';
 // @ts-expect-error -- a plain .mjs helper shared with e2e/prodBuild.test.ts, without type declarations
 import { dockerNodeMajor, dockerRuntime, nodeForMajor } from '../scripts/dockerNode.mjs';
+import { cpuProfileBreakdown } from './cpuProfileBreakdown';
 
 const SELF = fileURLToPath(import.meta.url);
 /**
@@ -57,6 +58,8 @@ const CHECKOUT = createHash('sha256').update(REPO).digest('hex').slice(0, 8);
 const BUNDLE = join(CACHE, `relay.bench.${CHECKOUT}.mjs`);
 const GC_HOOK = join(REPO, 'bench/gcOnSignal.mjs');
 const now = (): number => performance.timeOrigin + performance.now(); // comparable across processes
+/** The monotonic clock in µs, the one V8's CPU profiles stamp their samples with (the relay's profile windows). */
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const QUICK = process.env.BENCH_QUICK === '1'; // a smoke run of every phase, figures meaningless
@@ -124,6 +127,8 @@ function procRss(pid: number): number {
 
 interface RelayProc {
   url: string;
+  /** With BENCH_PROFILE: the CPU profile this relay writes when it exits. */
+  profilePath: string | null;
   trpcUrl: string;
   port: number;
   pid: number;
@@ -193,6 +198,12 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   const pid = proc.pid!;
   return {
     url,
+    // Node names the file CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; found after the relay exits.
+    get profilePath() {
+      const dir = process.env.BENCH_PROFILE;
+      const f = dir ? readdirSync(dir).find((name) => name.includes(`.${pid}.`) && name.endsWith('.cpuprofile')) : undefined;
+      return f ? join(dir!, f) : null;
+    },
     trpcUrl: `ws://127.0.0.1:${port}/trpc`,
     port,
     pid,
@@ -251,12 +262,17 @@ function serve(handlers: Record<string, (m: Msg) => Promise<unknown> | unknown>)
 
 interface Child {
   proc: ChildProcess;
+  /** With BENCH_PROFILE (and BENCH_PROFILE_CLIENTS for clients): the CPU profile it writes as it exits. */
+  profilePath: string | null;
   call<T = any>(cmd: string, args?: Record<string, unknown>): Promise<T>;
   kill(): Promise<void>;
 }
+let children = 0;
 function spawnChild(role: string, execPath: string): Promise<Child> {
-  // BENCH_PROFILE=dir: the baselines are profiled as the relay is (clients are not: they are not measured).
-  const prof = process.env.BENCH_PROFILE && role !== 'clients' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, `--cpu-prof-name=${role}.${Date.now()}.cpuprofile`] : [];
+  // BENCH_PROFILE=dir: the baselines are profiled as the relay is; the clients too with BENCH_PROFILE_CLIENTS=1
+  // (what the bench spends of the shared cores on itself).
+  const profileName = `${role}.${Date.now()}.${++children}.cpuprofile`;
+  const prof = process.env.BENCH_PROFILE && (role !== 'clients' || process.env.BENCH_PROFILE_CLIENTS === '1') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, `--cpu-prof-name=${profileName}`] : [];
   const proc = fork(BUNDLE, [role], { execPath, execArgv: ['--expose-gc', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let seq = 0;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>();
@@ -268,6 +284,7 @@ function spawnChild(role: string, execPath: string): Promise<Child> {
   });
   const child: Child = {
     proc,
+    profilePath: prof.length > 0 ? join(process.env.BENCH_PROFILE!, profileName) : null,
     call(cmd, args = {}) {
       const rid = ++seq;
       return new Promise((resolve, reject) => {
@@ -431,14 +448,30 @@ function openSocket(url: string, localAddress: string | undefined): Promise<WebS
   });
 }
 
-/** Minimal tRPC-over-ws client: challenge, login, one `events` subscription; then the `/peerjs` socket. */
+/**
+ * A user's key, made before the user logs in: the secret, its public key (b64url), and a backend that signs
+ * with its KeyObject. nodeBackend keeps only 16 private KeyObjects, and creating one costs ~0.7 ms under
+ * Node 20: more than the relay spends on a whole login.
+ */
+interface UserKey {
+  sk: Uint8Array;
+  publicKey: string;
+  backend: Ed25519Backend;
+}
+
+/**
+ * Minimal tRPC-over-ws client: challenge, login with `key` (a fresh signature over this relay's challenge;
+ * a user who logs in again after a relay restart has had the key all along), one `events` subscription;
+ * then the `/peerjs` socket.
+ */
 async function trpcClient(
   base: string,
   onFrame: (data: Buffer) => void,
   input: object,
-  opts: { localAddress?: string; peerjs: boolean },
+  opts: { localAddress?: string; peerjs: boolean; key: UserKey },
 ): Promise<WebSocket[]> {
-  const backend = nodeBackend();
+  const { key } = opts;
+  const backend = key.backend;
   const ws = await openSocket(`${base.replace('http', 'ws')}/trpc`, opts.localAddress);
   const replies = new Map<number, { resolve: (m: any) => void; reject: (e: Error) => void }>();
   const wait = (id: number) => new Promise<any>((resolve, reject) => replies.set(id, { resolve, reject }));
@@ -458,8 +491,7 @@ async function trpcClient(
   });
   const req = (id: number, method: string, path: string, body: unknown) =>
     ws.send(JSON.stringify({ id, method, params: { path, input: superjson.serialize(body) } }));
-  const sk = randomSecretKey();
-  const publicKey = toB64url(await backend.publicKeyOf(sk));
+  const { sk, publicKey } = key;
   const r1 = wait(1);
   req(1, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION });
   const c1 = await r1;
@@ -486,6 +518,8 @@ async function trpcClient(
   const first = await new Promise<string>((resolve, reject) => {
     sig.once('message', (d: Buffer) => resolve(d.toString()));
     sig.once('error', reject);
+    // Closed before its OPEN (refused, or cut): fail the run with the reason instead of hanging it.
+    sig.once('close', (code, reason) => reject(new Error(`signalling socket closed ${code} ${reason} before OPEN`)));
   });
   if (!first.includes('OPEN')) throw new Error(`signalling refused: ${first}`);
   return [ws, sig];
@@ -529,7 +563,25 @@ async function rawPublisher(base: string, sk: Uint8Array): Promise<{ send(posts:
   };
 }
 
+/** A new user's key (a login then only signs). */
+function makeUserKey(): UserKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const backend: Ed25519Backend = {
+    name: 'node:crypto, one held key',
+    sign: async (_sk, message) => new Uint8Array(cryptoSign(null, message, privateKey)),
+    publicKeyOf: async () => new Uint8Array(Buffer.from(jwk.x!, 'base64url')),
+    verifyRaw: async () => false, // a client here verifies nothing
+  };
+  return { sk: new Uint8Array(Buffer.from(jwk.d!, 'base64url')), publicKey: publicKey.export({ format: 'jwk' }).x!, backend };
+}
+
+/** Users a client process holds keys for at most (a storm's share is 500). */
+const MAX_USER_KEYS = 4096;
+
 async function clientsRole(): Promise<void> {
+  /** Keys made ahead (`prepare`), each used by one login; a login without one makes its own. */
+  let keys: UserKey[] = [];
   let sockets: WebSocket[] = [];
   let counts: number[] = [];
   /** `msgs` frames received since the last reset, all clients together (envelopes per frame = batching). */
@@ -567,6 +619,11 @@ async function clientsRole(): Promise<void> {
     if (!before && complete(i) && ++rosterReached === pages.length) onRosters?.(now());
   };
   serve({
+    /** Makes the keys of the next `n` logins: users have their keys before the storm. */
+    async prepare(m) {
+      keys = Array.from({ length: Math.min(m.n as number, MAX_USER_KEYS) }, makeUserKey);
+      return keys.length;
+    },
     async connect(m) {
       const { url, n, kind, concurrency, presence, peerjs, addressBase, perAddress } = m as unknown as {
         url: string;
@@ -599,7 +656,8 @@ async function clientsRole(): Promise<void> {
                 onPresence(i, data);
               }
             };
-            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, peerjs: peerjs ?? false })));
+            const key = keys.pop() ?? makeUserKey();
+            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, peerjs: peerjs ?? false, key })));
           } else {
             const ws = await openSocket(url, localAddress);
             ws.on('message', kind === 'bare' ? () => bump(i, 1) : (data: Buffer) => bump(i, count(data, EPOCH_NEEDLE)));
@@ -679,6 +737,9 @@ async function framesPerSubscriber(clients: Child[]): Promise<number> {
   const all = await Promise.all(clients.map((c) => c.call<{ frames: number; clients: number }>('msgFrames')));
   return round(all.reduce((a, b) => a + b.frames, 0) / Math.max(1, all.reduce((a, b) => a + b.clients, 0)), 1);
 }
+
+/** Logins in flight at once per client process in the storm and memory phases. */
+const STORM_CONCURRENCY = 500;
 
 async function connectAll(clients: Child[], args: { url: string; n: number; kind: 'trpc' | 'bare' | 'batch'; concurrency?: number; [k: string]: unknown }): Promise<void> {
   const per = Math.ceil(args.n / clients.length);
@@ -899,6 +960,7 @@ async function main(): Promise<void> {
   }
 
   // ---- phase 3: login storm with presence, then memory per client as users meet it ----
+  let afterClientsExit = () => {};
   if (only !== 'throughput') {
     const relay = await startRelay('production');
     const baseNoGc = await relay.rss();
@@ -907,13 +969,21 @@ async function main(): Promise<void> {
     const mapBase = rssByMapping(relay.pid);
     await relay.heapSnapshot();
     const n = CFG.stormClients;
+    // Everyone's CPU for the storm: the relay's own, and the client processes' on the same cores (what the
+    // wall clock spends on them is not the relay's).
+    const clientsCpu = () => clients.reduce((sum, c) => sum + procCpuUs(c.proc.pid!), 0);
+    // 1,000 distinct users, whose keys exist before the relay restarts; each login signs its challenge afresh.
+    await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil(n / clients.length) })));
     const stormCpu0 = relay.cpuUs();
+    const clientsCpu0 = clientsCpu();
+    const stormFromUs = monoUs();
     const start = now();
-    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: 500, addressBase: 0 });
+    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: STORM_CONCURRENCY, addressBase: 0 });
     const loggedInAt = now();
     const allSeeAll = Math.max(...(await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: n })))));
-    // The relay's own CPU for the storm: on a shared machine the wall clock says more about the neighbours.
     const stormCpuUs = relay.cpuUs() - stormCpu0;
+    const stormClientsCpuUs = clientsCpu() - clientsCpu0;
+    const stormToUs = monoUs();
     const presence = (await Promise.all(clients.map((c) => c.call<{ bytes: number; frames: number }>('presence')))).reduce(
       (a, b) => ({ bytes: a.bytes + b.bytes, frames: a.frames + b.frames }),
       { bytes: 0, frames: 0 },
@@ -925,6 +995,8 @@ async function main(): Promise<void> {
     results.stormPresenceAfterLastLoginS = round(Math.max(0, allSeeAll - loggedInAt) / 1000, 2);
     results.stormRelayCpuS = round(stormCpuUs / 1e6, 2);
     results.stormRelayCpuUsPerLogin = Math.round(stormCpuUs / n);
+    results.stormClientsCpuS = round(stormClientsCpuUs / 1e6, 2);
+    results.stormClientsCpuUsPerLogin = Math.round(stormClientsCpuUs / n);
     results.stormPresenceMB = MB(presence.bytes);
     results.stormPresenceFrames = presence.frames;
     results.stormPresenceBytesPerClient = Math.round(presence.bytes / n);
@@ -934,7 +1006,9 @@ async function main(): Promise<void> {
         `(${results.stormPresenceAfterLastLoginS} s after the last login), ${results.stormRelayCpuS} s of relay CPU ` +
         `(${results.stormRelayCpuUsPerLogin} us per login, both upgrades included); presence traffic ` +
         `${results.stormPresenceMB} MB in ${presence.frames} frames (${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
-        `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts)`,
+        `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts); ` +
+        `the ${CFG.clientProcs} client processes used ${results.stormClientsCpuS} s of CPU (${results.stormClientsCpuUsPerLogin} us per login, ` +
+        `${STORM_CONCURRENCY} connects at a time per process)`,
     );
 
     const atNNoGc = await relay.rss();
@@ -963,7 +1037,7 @@ async function main(): Promise<void> {
         `${KiB(results.bytesPerClientAt1k as number)} KiB each at ${n} (${KiB(results.bytesPerClientAt1kNoGc as number)} KiB without forced GC); ${JSON.stringify(counts)}`,
     );
     try {
-      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, concurrency: 500, addressBase: 1000 });
+      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, concurrency: STORM_CONCURRENCY, addressBase: 1000 });
       await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: m })));
       const atMNoGc = await relay.rss();
       const atM = await relay.rssAfterGc();
@@ -983,9 +1057,35 @@ async function main(): Promise<void> {
     }
     await Promise.all(clients.map((c) => c.call('closeAll')));
     await relay.kill();
+    // BENCH_PROFILE: where the relay's storm CPU went, per login (the profile is written as the relay exits).
+    const profile = relay.profilePath;
+    if (profile) {
+      const b = cpuProfileBreakdown(profile, join(REPO, 'dist/server/main.js'), stormFromUs, stormToUs);
+      const perLogin = (share: number) => Math.round((share * stormCpuUs) / n);
+      results.stormRelayCpuUsPerLoginBy = Object.fromEntries(b.shares.map((x) => [x.category, perLogin(x.share)]));
+      console.log(
+        `relay CPU per login in the storm by what it did (${profile}: shares of ${Math.round(b.sampledMs)} sampled ms, scaled to the ` +
+          `${results.stormRelayCpuUsPerLogin} us measured; ${perLogin(b.socketWriteShare)} us of it in kernel socket writes):\n` +
+          b.shares
+            .map((x) => `  ${String(perLogin(x.share)).padStart(5)} us  ${(x.share * 100).toFixed(1).padStart(5)}%  ${x.category}: ${x.top.map((l) => `${l.fn} ${perLogin(l.share)}`).join(', ')}`)
+            .join('\n'),
+      );
+    }
+    // BENCH_PROFILE_CLIENTS=1: the client processes' heaviest functions in the storm, per login (their
+    // profiles are written as they exit, at the end).
+    afterClientsExit = () => {
+      for (const c of clients) {
+        const file = c.profilePath;
+        if (!file) continue;
+        const b = cpuProfileBreakdown(file, BUNDLE, stormFromUs, stormToUs);
+        const perLogin = (share: number) => Math.round((share * stormClientsCpuUs) / n);
+        console.log(`client process ${c.proc.pid} in the storm (${file}), us per login of all clients' CPU: ${b.top.map((l) => `${l.fn} ${perLogin(l.share)}`).join(', ')}`);
+      }
+    };
   }
 
   await Promise.all(clients.map((c) => c.kill()));
+  afterClientsExit();
   results.targets = {
     ratioVsMinimalSigningRelayMin: 0.8,
     stormLoginMaxS: 3,
