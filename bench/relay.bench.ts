@@ -591,6 +591,8 @@ async function clientsRole(): Promise<void> {
   let onlines: number[] = [];
   let presenceBytes = 0;
   let presenceFrames = 0;
+  /** Presence frames by op (snapshot, page, counts, peers, watched). */
+  let presenceOps: Record<string, number> = {};
   let target = Infinity;
   let rosterTarget = Infinity;
   let reached = 0;
@@ -615,6 +617,7 @@ async function clientsRole(): Promise<void> {
       for (const id of ev.left ?? []) page.delete(id);
       for (const u of ev.users) page.add(u.sessionId);
     }
+    if (typeof ev?.op === 'string') presenceOps[ev.op] = (presenceOps[ev.op] ?? 0) + 1;
     if (ev?.op === 'snapshot' || ev?.op === 'counts') onlines[i] = ev.online.browser + ev.online.virtual;
     if (!before && complete(i) && ++rosterReached === pages.length) onRosters?.(now());
   };
@@ -691,7 +694,7 @@ async function clientsRole(): Promise<void> {
         if (rosterReached === pages.length) resolve(now());
       });
     },
-    presence: () => ({ bytes: presenceBytes, frames: presenceFrames }),
+    presence: () => ({ bytes: presenceBytes, frames: presenceFrames, ops: presenceOps }),
     msgFrames: () => ({ frames: msgFrames, clients: counts.length }),
     reset() {
       msgFrames = 0;
@@ -701,6 +704,7 @@ async function clientsRole(): Promise<void> {
       onAll = null;
       presenceBytes = 0;
       presenceFrames = 0;
+      presenceOps = {};
     },
     async closeAll() {
       await Promise.all(
@@ -984,9 +988,13 @@ async function main(): Promise<void> {
     const stormCpuUs = relay.cpuUs() - stormCpu0;
     const stormClientsCpuUs = clientsCpu() - clientsCpu0;
     const stormToUs = monoUs();
-    const presence = (await Promise.all(clients.map((c) => c.call<{ bytes: number; frames: number }>('presence')))).reduce(
-      (a, b) => ({ bytes: a.bytes + b.bytes, frames: a.frames + b.frames }),
-      { bytes: 0, frames: 0 },
+    const presence = (await Promise.all(clients.map((c) => c.call<{ bytes: number; frames: number; ops: Record<string, number> }>('presence')))).reduce(
+      (a, b) => ({
+        bytes: a.bytes + b.bytes,
+        frames: a.frames + b.frames,
+        ops: Object.fromEntries([...new Set([...Object.keys(a.ops), ...Object.keys(b.ops)])].map((op) => [op, (a.ops[op] ?? 0) + (b.ops[op] ?? 0)])),
+      }),
+      { bytes: 0, frames: 0, ops: {} as Record<string, number> },
     );
     results.stormClients = n;
     results.stormLoginS = round((loggedInAt - start) / 1000, 2);
@@ -999,13 +1007,14 @@ async function main(): Promise<void> {
     results.stormClientsCpuUsPerLogin = Math.round(stormClientsCpuUs / n);
     results.stormPresenceMB = MB(presence.bytes);
     results.stormPresenceFrames = presence.frames;
+    results.stormPresenceFramesByOp = presence.ops;
     results.stormPresenceBytesPerClient = Math.round(presence.bytes / n);
     console.log(
       `presence login storm: ${n} clients (presence on, /peerjs socket each, production limits, ${Math.ceil(n / CFG.clientsPerAddress)} addresses) ` +
         `logged in ${results.stormLoginS} s, every client's count and members page complete at ${results.stormRosterCompleteS} s ` +
         `(${results.stormPresenceAfterLastLoginS} s after the last login), ${results.stormRelayCpuS} s of relay CPU ` +
         `(${results.stormRelayCpuUsPerLogin} us per login, both upgrades included); presence traffic ` +
-        `${results.stormPresenceMB} MB in ${presence.frames} frames (${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
+        `${results.stormPresenceMB} MB in ${presence.frames} frames (${JSON.stringify(presence.ops)}; ${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
         `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts); ` +
         `the ${CFG.clientProcs} client processes used ${results.stormClientsCpuS} s of CPU (${results.stormClientsCpuUsPerLogin} us per login, ` +
         `${STORM_CONCURRENCY} connects at a time per process)`,
