@@ -40,6 +40,7 @@ import { envelopeHash, relayOrigin, signEnvelope, signLogin, signPost, verifyPos
 // @ts-expect-error -- a plain .mjs helper shared with e2e/prodBuild.test.ts, without type declarations
 import { dockerNodeMajor, dockerRuntime, nodeForMajor } from '../scripts/dockerNode.mjs';
 import { cpuProfileBreakdown } from './cpuProfileBreakdown';
+import { LeanWebSocket } from './LeanWebSocket';
 
 const SELF = fileURLToPath(import.meta.url);
 /**
@@ -469,19 +470,13 @@ async function trpcClient(
   onFrame: (data: Buffer) => void,
   input: object,
   opts: { localAddress?: string; peerjs: boolean; key: UserKey },
-): Promise<WebSocket[]> {
+): Promise<LeanWebSocket[]> {
   const { key } = opts;
   const backend = key.backend;
-  const ws = await openSocket(`${base.replace('http', 'ws')}/trpc`, opts.localAddress);
   const replies = new Map<number, { resolve: (m: any) => void; reject: (e: Error) => void }>();
   const wait = (id: number) => new Promise<any>((resolve, reject) => replies.set(id, { resolve, reject }));
-  // Closed before it was set up (a login timeout on an overloaded machine): fail the run, do not hang it.
-  ws.once('close', (code, reason) => {
-    for (const r of replies.values()) r.reject(new Error(`closed ${code} ${reason} during setup`));
-    replies.clear();
-  });
   let started = false;
-  ws.on('message', (data: Buffer) => {
+  const ws = await LeanWebSocket.connect(`${base.replace('http', 'ws')}/trpc`, opts.localAddress, (data: Buffer) => {
     if (started) return onFrame(data);
     const m = JSON.parse(data.toString());
     // Switched here, not after the await: the first event can arrive in the same read as `started`.
@@ -489,8 +484,14 @@ async function trpcClient(
     replies.get(m.id)?.resolve(m);
     replies.delete(m.id);
   });
-  const req = (id: number, method: string, path: string, body: unknown) =>
-    ws.send(JSON.stringify({ id, method, params: { path, input: superjson.serialize(body) } }));
+  // Closed before it was set up (a login timeout on an overloaded machine): fail the run, do not hang it.
+  ws.once('close', (code, reason) => {
+    for (const r of replies.values()) r.reject(new Error(`closed ${code} ${reason} during setup`));
+    replies.clear();
+  });
+  // The frames wsLink sends: its key order, the input in superjson's form (`{json}`: these inputs are
+  // plain JSON, for which superjson adds no meta).
+  const req = (id: number, method: string, path: string, body: unknown) => ws.send(JSON.stringify({ id, method, params: { path, input: { json: body } } }));
   const { sk, publicKey } = key;
   const r1 = wait(1);
   req(1, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION });
@@ -510,18 +511,23 @@ async function trpcClient(
   if (!opts.peerjs) return [ws];
   const me = login.result.data.json as { self: { peerId: string }; peerToken: string; info: { peerjs: { path: string; key: string } } };
   const path = me.info.peerjs.path.endsWith('/') ? me.info.peerjs.path : `${me.info.peerjs.path}/`;
-  const sig = new WebSocket(
+  let opened: (first: string) => void = () => {};
+  const first = new Promise<string>((resolve) => (opened = resolve));
+  // Listening from the start: the OPEN frame can arrive in the same read as the upgrade response.
+  const sig = await LeanWebSocket.connect(
     `${base.replace('http', 'ws')}${path}peerjs?key=${me.info.peerjs.key}&id=${me.self.peerId}&token=${me.peerToken}&version=1.5.5`,
-    { perMessageDeflate: false, localAddress: opts.localAddress },
+    opts.localAddress,
+    (d: Buffer) => opened(d.toString()),
   );
-  // Listening before 'open': the OPEN frame can arrive in the same read as the upgrade response.
-  const first = await new Promise<string>((resolve, reject) => {
-    sig.once('message', (d: Buffer) => resolve(d.toString()));
-    sig.once('error', reject);
-    // Closed before its OPEN (refused, or cut): fail the run with the reason instead of hanging it.
-    sig.once('close', (code, reason) => reject(new Error(`signalling socket closed ${code} ${reason} before OPEN`)));
-  });
-  if (!first.includes('OPEN')) throw new Error(`signalling refused: ${first}`);
+  const text = await Promise.race([
+    first,
+    new Promise<never>((_, reject) => {
+      sig.once('error', reject);
+      // Closed before its OPEN (refused, or cut): fail the run with the reason instead of hanging it.
+      sig.once('close', (code, reason) => reject(new Error(`signalling socket closed ${code} ${reason} before OPEN`)));
+    }),
+  ]);
+  if (!text.includes('OPEN')) throw new Error(`signalling refused: ${text}`);
   return [ws, sig];
 }
 
@@ -582,7 +588,7 @@ const MAX_USER_KEYS = 4096;
 async function clientsRole(): Promise<void> {
   /** Keys made ahead (`prepare`), each used by one login; a login without one makes its own. */
   let keys: UserKey[] = [];
-  let sockets: WebSocket[] = [];
+  let sockets: (WebSocket | LeanWebSocket)[] = [];
   let counts: number[] = [];
   /** `msgs` frames received since the last reset, all clients together (envelopes per frame = batching). */
   let msgFrames = 0;
