@@ -146,6 +146,12 @@ interface RelayProc {
 
 let nodeBin = process.execPath;
 
+/** One counter or gauge without labels from the relay's /metrics. */
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
 /** V8 heap space sizes (reserved bytes) by space, from the relay's prom-client default metrics. */
 async function heapSpaces(url: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
@@ -984,6 +990,7 @@ async function main(): Promise<void> {
     const clientsCpu = () => clients.reduce((sum, c) => sum + procCpuUs(c.proc.pid!), 0);
     // 1,000 distinct users, whose keys exist before the relay restarts; each login signs its challenge afresh.
     await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil(n / clients.length) })));
+    const ticks0 = await metric(relay.url, 'peerchat_presence_flushes_total');
     const stormCpu0 = relay.cpuUs();
     const clientsCpu0 = clientsCpu();
     const stormFromUs = monoUs();
@@ -994,6 +1001,7 @@ async function main(): Promise<void> {
     const stormCpuUs = relay.cpuUs() - stormCpu0;
     const stormClientsCpuUs = clientsCpu() - clientsCpu0;
     const stormToUs = monoUs();
+    const ticks = (await metric(relay.url, 'peerchat_presence_flushes_total')) - ticks0;
     const presence = (await Promise.all(clients.map((c) => c.call<{ bytes: number; frames: number; ops: Record<string, number> }>('presence')))).reduce(
       (a, b) => ({
         bytes: a.bytes + b.bytes,
@@ -1014,13 +1022,15 @@ async function main(): Promise<void> {
     results.stormPresenceMB = MB(presence.bytes);
     results.stormPresenceFrames = presence.frames;
     results.stormPresenceFramesByOp = presence.ops;
+    /** Relay turns in which presence went out (SPEC.md P8: one coalesced flush per turn). */
+    results.stormPresenceTicks = ticks;
     results.stormPresenceBytesPerClient = Math.round(presence.bytes / n);
     console.log(
       `presence login storm: ${n} clients (presence on, /peerjs socket each, production limits, ${Math.ceil(n / CFG.clientsPerAddress)} addresses) ` +
         `logged in ${results.stormLoginS} s, every client's count and members page complete at ${results.stormRosterCompleteS} s ` +
         `(${results.stormPresenceAfterLastLoginS} s after the last login), ${results.stormRelayCpuS} s of relay CPU ` +
         `(${results.stormRelayCpuUsPerLogin} us per login, both upgrades included); presence traffic ` +
-        `${results.stormPresenceMB} MB in ${presence.frames} frames (${JSON.stringify(presence.ops)}; ${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
+        `${results.stormPresenceMB} MB in ${presence.frames} frames over ${ticks} relay turns (${JSON.stringify(presence.ops)}; ${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
         `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts); ` +
         `the ${CFG.clientProcs} client processes used ${results.stormClientsCpuS} s of CPU (${results.stormClientsCpuUsPerLogin} us per login, ` +
         `${STORM_CONCURRENCY} connects at a time per process)`,

@@ -156,8 +156,10 @@ export class PresenceFanout {
   private countsPendingSince = -Infinity;
   private countsTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /** Presence events sent (tests, bench): frames = events x recipients. */
+  /** Presence events handed to streams, one per recipient (tests, metrics): one frame each. */
   events = 0;
+  /** Flushes that had presence to send: the relay turns presence went out in (metrics, bench:relay). */
+  flushes = 0;
 
   constructor(private readonly opts: PresenceFanoutOptions) {
     this.pageSize = opts.pageSize ?? LIMITS.presencePageSize;
@@ -292,6 +294,7 @@ export class PresenceFanout {
    * watched diffs, the peer samples, and the counts.
    */
   flush(push: Push): void {
+    this.flushes++;
     const changes = this.changes;
     this.changes = new Map();
     const orderChanged = this.orderChanged;

@@ -397,6 +397,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       eventStreams: () => hub.size,
       onlineByKind: () => sessions.countByKind(),
       messagesRelayed: () => hub.deliveries,
+      presenceEvents: () => hub.presenceEvents,
+      presenceFlushes: () => hub.presenceFlushes,
     },
     { defaultMetrics: options.defaultMetrics },
   );
