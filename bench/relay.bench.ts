@@ -755,7 +755,7 @@ async function framesPerSubscriber(clients: Child[]): Promise<number> {
 }
 
 /** Logins in flight at once per client process in the storm and memory phases. */
-const STORM_CONCURRENCY = 500;
+const STORM_CONCURRENCY = Number(process.env.BENCH_STORM_CONCURRENCY) || 500;
 
 async function connectAll(clients: Child[], args: { url: string; n: number; kind: 'trpc' | 'bare' | 'batch'; concurrency?: number; [k: string]: unknown }): Promise<void> {
   const per = Math.ceil(args.n / clients.length);
