@@ -481,12 +481,19 @@ async function trpcClient(
   const backend = key.backend;
   const replies = new Map<number, { resolve: (m: any) => void; reject: (e: Error) => void }>();
   const wait = (id: number) => new Promise<any>((resolve, reject) => replies.set(id, { resolve, reject }));
+  // As the app's client (wsLink) opens a socket after a restart: the `events` subscription it resends and
+  // the challenge in one frame (the stream starts at login, SPEC.md R7), then the login.
+  const EVENTS = 1;
+  const CHALLENGE = 2;
+  const LOGIN = 3;
   let started = false;
+  let setUp = false;
   const ws = await LeanWebSocket.connect(`${base.replace('http', 'ws')}/trpc`, opts.localAddress, (data: Buffer) => {
-    if (started) return onFrame(data);
+    if (setUp) return onFrame(data);
     const m = JSON.parse(data.toString());
-    // Switched here, not after the await: the first event can arrive in the same read as `started`.
-    if (m.id === 3 && m.result?.type === 'started') started = true;
+    if (m.id === EVENTS && m.result?.type === 'started') started = true;
+    // Switched here, not after the await: the first event can arrive in the same read as the login's answer.
+    if (m.id === LOGIN && started) setUp = true;
     replies.get(m.id)?.resolve(m);
     replies.delete(m.id);
   });
@@ -497,23 +504,22 @@ async function trpcClient(
   });
   // The frames wsLink sends: its key order, the input in superjson's form (`{json}`: these inputs are
   // plain JSON, for which superjson adds no meta).
-  const req = (id: number, method: string, path: string, body: unknown) => ws.send(JSON.stringify({ id, method, params: { path, input: { json: body } } }));
+  const request = (id: number, method: string, path: string, body: unknown) => ({ id, method, params: { input: { json: body }, path } });
   const { sk, publicKey } = key;
-  const r1 = wait(1);
-  req(1, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION });
+  const st = wait(EVENTS);
+  const r1 = wait(CHALLENGE);
+  ws.send(JSON.stringify([request(EVENTS, 'subscription', 'events', input), request(CHALLENGE, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION })]));
   const c1 = await r1;
   if (!c1.result) throw new Error(`challenge failed: ${JSON.stringify(c1)}`);
   const ch = c1.result.data.json;
   const origin = relayOrigin(base)!;
   const signature = await signLogin(backend, sk, { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey, name: 'bench', kind: 'virtual' });
-  const r2 = wait(2);
-  req(2, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey, name: 'bench', kind: 'virtual', nonce: ch.nonce, origin, signature });
+  const r2 = wait(LOGIN);
+  ws.send(JSON.stringify(request(LOGIN, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey, name: 'bench', kind: 'virtual', nonce: ch.nonce, origin, signature })));
+  const started1 = await st;
+  if (started1.result?.type !== 'started') throw new Error(`subscribe failed: ${JSON.stringify(started1)}`);
   const login = await r2;
   if (!login.result) throw new Error(`login failed: ${JSON.stringify(login)}`);
-  const r3 = wait(3);
-  req(3, 'subscription', 'events', input);
-  const st = await r3;
-  if (st.result?.type !== 'started') throw new Error(`subscribe failed: ${JSON.stringify(st)}`);
   if (!opts.peerjs) return [ws];
   const me = login.result.data.json as { self: { peerId: string }; peerToken: string; info: { peerjs: { path: string; key: string } } };
   const path = me.info.peerjs.path.endsWith('/') ? me.info.peerjs.path : `${me.info.peerjs.path}/`;
