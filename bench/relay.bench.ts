@@ -24,7 +24,7 @@
 //
 // The last line of output is one JSON object with every figure.
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -275,6 +275,8 @@ interface Child {
   kill(): Promise<void>;
 }
 let children = 0;
+/** Longest a child may take to answer one call: the memory phase's 4,000 logins at load 20 take < 1 min. */
+const CALL_TIMEOUT_MS = 5 * 60_000;
 function spawnChild(role: string, execPath: string): Promise<Child> {
   // BENCH_PROFILE=dir: the baselines are profiled as the relay is; the clients too with BENCH_PROFILE_CLIENTS=1
   // (what the bench spends of the shared cores on itself).
@@ -295,7 +297,16 @@ function spawnChild(role: string, execPath: string): Promise<Child> {
     call(cmd, args = {}) {
       const rid = ++seq;
       return new Promise((resolve, reject) => {
-        pending.set(rid, { resolve, reject });
+        // A child that stopped answering (a deadlock, a lost socket) fails the run instead of hanging it.
+        const timer = setTimeout(() => {
+          pending.delete(rid);
+          reject(new Error(`${role} (pid ${proc.pid}): ${cmd} did not answer within ${CALL_TIMEOUT_MS / 1000} s`));
+        }, CALL_TIMEOUT_MS);
+        timer.unref();
+        pending.set(rid, {
+          resolve: (v) => (clearTimeout(timer), resolve(v)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        });
         proc.send({ rid, cmd, ...args });
       });
     },
@@ -581,17 +592,26 @@ async function rawPublisher(base: string, sk: Uint8Array): Promise<{ send(posts:
   };
 }
 
-/** A new user's key (a login then only signs). */
+/** PKCS #8 DER of an Ed25519 seed: this prefix, then the 32 bytes. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * A new user's key (a login then only signs). Not generateKeyPairSync: under Node 20 its key-generation job,
+ * freed by a GC that a JWK export set off, deadlocked a client process on a mutex that export held (gdb:
+ * ~KeyGenJob in a weak callback under ExportJWK); the bench then hung for good.
+ */
 function makeUserKey(): UserKey {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' });
+  const sk = randomSecretKey();
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, sk]), format: 'der', type: 'pkcs8' });
+  // SPKI DER of an Ed25519 key ends with the 32 raw bytes.
+  const raw = new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(-32));
   const backend: Ed25519Backend = {
     name: 'node:crypto, one held key',
     sign: async (_sk, message) => new Uint8Array(cryptoSign(null, message, privateKey)),
-    publicKeyOf: async () => new Uint8Array(Buffer.from(jwk.x!, 'base64url')),
+    publicKeyOf: async () => raw,
     verifyRaw: async () => false, // a client here verifies nothing
   };
-  return { sk: new Uint8Array(Buffer.from(jwk.d!, 'base64url')), publicKey: publicKey.export({ format: 'jwk' }).x!, backend };
+  return { sk, publicKey: toB64url(raw), backend };
 }
 
 /** Users a client process holds keys for at most (a storm's share is 500). */
@@ -1068,6 +1088,7 @@ async function main(): Promise<void> {
         `${KiB(results.bytesPerClientAt1k as number)} KiB each at ${n} (${KiB(results.bytesPerClientAt1kNoGc as number)} KiB without forced GC); ${JSON.stringify(counts)}`,
     );
     try {
+      await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil((m - n) / clients.length) })));
       await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, concurrency: STORM_CONCURRENCY, addressBase: 1000 });
       await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: m })));
       const atMNoGc = await relay.rss();
