@@ -24,7 +24,7 @@
 //
 // The last line of output is one JSON object with every figure.
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -32,13 +32,15 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import superjson from 'superjson';
 import { WebSocket, WebSocketServer } from 'ws';
-import { randomSecretKey } from '../src/shared/crypto/ed25519';
+import { type Ed25519Backend, randomSecretKey } from '../src/shared/crypto/ed25519';
 import { nodeBackend } from '../src/shared/crypto/nodeBackend';
 import { toB64url } from '../src/shared/encoding';
 import { type Envelope, LIMITS, POST_TIME_WINDOW_MS, PROTOCOL_VERSION, parseEnvelopeBatch, type Post } from '../src/shared/protocol/relay';
 import { envelopeHash, relayOrigin, signEnvelope, signLogin, signPost, verifyPostSignature } from '../src/shared/protocol/signed';
 // @ts-expect-error -- a plain .mjs helper shared with e2e/prodBuild.test.ts, without type declarations
 import { dockerNodeMajor, dockerRuntime, nodeForMajor } from '../scripts/dockerNode.mjs';
+import { cpuProfileBreakdown } from './cpuProfileBreakdown';
+import { LeanWebSocket } from './LeanWebSocket';
 
 const SELF = fileURLToPath(import.meta.url);
 /**
@@ -57,6 +59,8 @@ const CHECKOUT = createHash('sha256').update(REPO).digest('hex').slice(0, 8);
 const BUNDLE = join(CACHE, `relay.bench.${CHECKOUT}.mjs`);
 const GC_HOOK = join(REPO, 'bench/gcOnSignal.mjs');
 const now = (): number => performance.timeOrigin + performance.now(); // comparable across processes
+/** The monotonic clock in µs, the one V8's CPU profiles stamp their samples with (the relay's profile windows). */
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const QUICK = process.env.BENCH_QUICK === '1'; // a smoke run of every phase, figures meaningless
@@ -124,6 +128,8 @@ function procRss(pid: number): number {
 
 interface RelayProc {
   url: string;
+  /** With BENCH_PROFILE: the CPU profile this relay writes when it exits. */
+  profilePath: string | null;
   trpcUrl: string;
   port: number;
   pid: number;
@@ -139,6 +145,12 @@ interface RelayProc {
 }
 
 let nodeBin = process.execPath;
+
+/** One counter or gauge without labels from the relay's /metrics. */
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
 
 /** V8 heap space sizes (reserved bytes) by space, from the relay's prom-client default metrics. */
 async function heapSpaces(url: string): Promise<Record<string, number>> {
@@ -204,6 +216,12 @@ async function startRelay(limits: 'production' | 'lifted'): Promise<RelayProc> {
   const pid = proc.pid!;
   return {
     url,
+    // Node names the file CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; found after the relay exits.
+    get profilePath() {
+      const dir = process.env.BENCH_PROFILE;
+      const f = dir ? readdirSync(dir).find((name) => name.includes(`.${pid}.`) && name.endsWith('.cpuprofile')) : undefined;
+      return f ? join(dir!, f) : null;
+    },
     trpcUrl: `ws://127.0.0.1:${port}/trpc`,
     port,
     pid,
@@ -262,12 +280,19 @@ function serve(handlers: Record<string, (m: Msg) => Promise<unknown> | unknown>)
 
 interface Child {
   proc: ChildProcess;
+  /** With BENCH_PROFILE (and BENCH_PROFILE_CLIENTS for clients): the CPU profile it writes as it exits. */
+  profilePath: string | null;
   call<T = any>(cmd: string, args?: Record<string, unknown>): Promise<T>;
   kill(): Promise<void>;
 }
+let children = 0;
+/** Longest a child may take to answer one call: the memory phase's 4,000 logins at load 20 take < 1 min. */
+const CALL_TIMEOUT_MS = 5 * 60_000;
 function spawnChild(role: string, execPath: string): Promise<Child> {
-  // BENCH_PROFILE=dir: the baselines are profiled as the relay is (clients are not: they are not measured).
-  const prof = process.env.BENCH_PROFILE && role !== 'clients' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, `--cpu-prof-name=${role}.${Date.now()}.cpuprofile`] : [];
+  // BENCH_PROFILE=dir: the baselines are profiled as the relay is; the clients too with BENCH_PROFILE_CLIENTS=1
+  // (what the bench spends of the shared cores on itself).
+  const profileName = `${role}.${Date.now()}.${++children}.cpuprofile`;
+  const prof = process.env.BENCH_PROFILE && (role !== 'clients' || process.env.BENCH_PROFILE_CLIENTS === '1') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`, `--cpu-prof-name=${profileName}`] : [];
   const proc = fork(BUNDLE, [role], { execPath, execArgv: ['--expose-gc', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let seq = 0;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>();
@@ -279,10 +304,20 @@ function spawnChild(role: string, execPath: string): Promise<Child> {
   });
   const child: Child = {
     proc,
+    profilePath: prof.length > 0 ? join(process.env.BENCH_PROFILE!, profileName) : null,
     call(cmd, args = {}) {
       const rid = ++seq;
       return new Promise((resolve, reject) => {
-        pending.set(rid, { resolve, reject });
+        // A child that stopped answering (a deadlock, a lost socket) fails the run instead of hanging it.
+        const timer = setTimeout(() => {
+          pending.delete(rid);
+          reject(new Error(`${role} (pid ${proc.pid}): ${cmd} did not answer within ${CALL_TIMEOUT_MS / 1000} s`));
+        }, CALL_TIMEOUT_MS);
+        timer.unref();
+        pending.set(rid, {
+          resolve: (v) => (clearTimeout(timer), resolve(v)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        });
         proc.send({ rid, cmd, ...args });
       });
     },
@@ -442,63 +477,91 @@ function openSocket(url: string, localAddress: string | undefined): Promise<WebS
   });
 }
 
-/** Minimal tRPC-over-ws client: challenge, login, one `events` subscription; then the `/peerjs` socket. */
+/**
+ * A user's key, made before the user logs in: the secret, its public key (b64url), and a backend that signs
+ * with its KeyObject. nodeBackend keeps only 16 private KeyObjects, and creating one costs ~0.7 ms under
+ * Node 20: more than the relay spends on a whole login.
+ */
+interface UserKey {
+  sk: Uint8Array;
+  publicKey: string;
+  backend: Ed25519Backend;
+}
+
+/**
+ * Minimal tRPC-over-ws client: challenge, login with `key` (a fresh signature over this relay's challenge;
+ * a user who logs in again after a relay restart has had the key all along), one `events` subscription;
+ * then the `/peerjs` socket.
+ */
 async function trpcClient(
   base: string,
   onFrame: (data: Buffer) => void,
   input: object,
-  opts: { localAddress?: string; peerjs: boolean },
-): Promise<WebSocket[]> {
-  const backend = nodeBackend();
-  const ws = await openSocket(`${base.replace('http', 'ws')}/trpc`, opts.localAddress);
+  opts: { localAddress?: string; peerjs: boolean; key: UserKey },
+): Promise<LeanWebSocket[]> {
+  const { key } = opts;
+  const backend = key.backend;
   const replies = new Map<number, { resolve: (m: any) => void; reject: (e: Error) => void }>();
   const wait = (id: number) => new Promise<any>((resolve, reject) => replies.set(id, { resolve, reject }));
+  // As the app's client (wsLink) opens a socket after a restart: the `events` subscription it resends and
+  // the challenge in one frame (the stream starts at login, SPEC.md R7), then the login.
+  const EVENTS = 1;
+  const CHALLENGE = 2;
+  const LOGIN = 3;
+  let started = false;
+  let setUp = false;
+  const ws = await LeanWebSocket.connect(`${base.replace('http', 'ws')}/trpc`, opts.localAddress, (data: Buffer) => {
+    if (setUp) return onFrame(data);
+    const m = JSON.parse(data.toString());
+    if (m.id === EVENTS && m.result?.type === 'started') started = true;
+    // Switched here, not after the await: the first event can arrive in the same read as the login's answer.
+    if (m.id === LOGIN && started) setUp = true;
+    replies.get(m.id)?.resolve(m);
+    replies.delete(m.id);
+  });
   // Closed before it was set up (a login timeout on an overloaded machine): fail the run, do not hang it.
   ws.once('close', (code, reason) => {
     for (const r of replies.values()) r.reject(new Error(`closed ${code} ${reason} during setup`));
     replies.clear();
   });
-  let started = false;
-  ws.on('message', (data: Buffer) => {
-    if (started) return onFrame(data);
-    const m = JSON.parse(data.toString());
-    // Switched here, not after the await: the first event can arrive in the same read as `started`.
-    if (m.id === 3 && m.result?.type === 'started') started = true;
-    replies.get(m.id)?.resolve(m);
-    replies.delete(m.id);
-  });
-  const req = (id: number, method: string, path: string, body: unknown) =>
-    ws.send(JSON.stringify({ id, method, params: { path, input: superjson.serialize(body) } }));
-  const sk = randomSecretKey();
-  const publicKey = toB64url(await backend.publicKeyOf(sk));
-  const r1 = wait(1);
-  req(1, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION });
+  // The frames wsLink sends: its key order, the input in superjson's form (`{json}`: these inputs are
+  // plain JSON, for which superjson adds no meta).
+  const request = (id: number, method: string, path: string, body: unknown) => ({ id, method, params: { input: { json: body }, path } });
+  const { sk, publicKey } = key;
+  const st = wait(EVENTS);
+  const r1 = wait(CHALLENGE);
+  ws.send(JSON.stringify([request(EVENTS, 'subscription', 'events', input), request(CHALLENGE, 'mutation', 'auth.challenge', { protocol: PROTOCOL_VERSION })]));
   const c1 = await r1;
   if (!c1.result) throw new Error(`challenge failed: ${JSON.stringify(c1)}`);
   const ch = c1.result.data.json;
   const origin = relayOrigin(base)!;
   const signature = await signLogin(backend, sk, { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey, name: 'bench', kind: 'virtual' });
-  const r2 = wait(2);
-  req(2, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey, name: 'bench', kind: 'virtual', nonce: ch.nonce, origin, signature });
+  const r2 = wait(LOGIN);
+  ws.send(JSON.stringify(request(LOGIN, 'mutation', 'auth.login', { protocol: PROTOCOL_VERSION, publicKey, name: 'bench', kind: 'virtual', nonce: ch.nonce, origin, signature })));
+  const started1 = await st;
+  if (started1.result?.type !== 'started') throw new Error(`subscribe failed: ${JSON.stringify(started1)}`);
   const login = await r2;
   if (!login.result) throw new Error(`login failed: ${JSON.stringify(login)}`);
-  const r3 = wait(3);
-  req(3, 'subscription', 'events', input);
-  const st = await r3;
-  if (st.result?.type !== 'started') throw new Error(`subscribe failed: ${JSON.stringify(st)}`);
   if (!opts.peerjs) return [ws];
   const me = login.result.data.json as { self: { peerId: string }; peerToken: string; info: { peerjs: { path: string; key: string } } };
   const path = me.info.peerjs.path.endsWith('/') ? me.info.peerjs.path : `${me.info.peerjs.path}/`;
-  const sig = new WebSocket(
+  let opened: (first: string) => void = () => {};
+  const first = new Promise<string>((resolve) => (opened = resolve));
+  // Listening from the start: the OPEN frame can arrive in the same read as the upgrade response.
+  const sig = await LeanWebSocket.connect(
     `${base.replace('http', 'ws')}${path}peerjs?key=${me.info.peerjs.key}&id=${me.self.peerId}&token=${me.peerToken}&version=1.5.5`,
-    { perMessageDeflate: false, localAddress: opts.localAddress },
+    opts.localAddress,
+    (d: Buffer) => opened(d.toString()),
   );
-  // Listening before 'open': the OPEN frame can arrive in the same read as the upgrade response.
-  const first = await new Promise<string>((resolve, reject) => {
-    sig.once('message', (d: Buffer) => resolve(d.toString()));
-    sig.once('error', reject);
-  });
-  if (!first.includes('OPEN')) throw new Error(`signalling refused: ${first}`);
+  const text = await Promise.race([
+    first,
+    new Promise<never>((_, reject) => {
+      sig.once('error', reject);
+      // Closed before its OPEN (refused, or cut): fail the run with the reason instead of hanging it.
+      sig.once('close', (code, reason) => reject(new Error(`signalling socket closed ${code} ${reason} before OPEN`)));
+    }),
+  ]);
+  if (!text.includes('OPEN')) throw new Error(`signalling refused: ${text}`);
   return [ws, sig];
 }
 
@@ -540,8 +603,35 @@ async function rawPublisher(base: string, sk: Uint8Array): Promise<{ send(posts:
   };
 }
 
+/** PKCS #8 DER of an Ed25519 seed: this prefix, then the 32 bytes. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * A new user's key (a login then only signs). Not generateKeyPairSync: under Node 20 its key-generation job,
+ * freed by a GC that a JWK export set off, deadlocked a client process on a mutex that export held (gdb:
+ * ~KeyGenJob in a weak callback under ExportJWK); the bench then hung for good.
+ */
+function makeUserKey(): UserKey {
+  const sk = randomSecretKey();
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, sk]), format: 'der', type: 'pkcs8' });
+  // SPKI DER of an Ed25519 key ends with the 32 raw bytes.
+  const raw = new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(-32));
+  const backend: Ed25519Backend = {
+    name: 'node:crypto, one held key',
+    sign: async (_sk, message) => new Uint8Array(cryptoSign(null, message, privateKey)),
+    publicKeyOf: async () => raw,
+    verifyRaw: async () => false, // a client here verifies nothing
+  };
+  return { sk, publicKey: toB64url(raw), backend };
+}
+
+/** Users a client process holds keys for at most (a storm's share is 500). */
+const MAX_USER_KEYS = 4096;
+
 async function clientsRole(): Promise<void> {
-  let sockets: WebSocket[] = [];
+  /** Keys made ahead (`prepare`), each used by one login; a login without one makes its own. */
+  let keys: UserKey[] = [];
+  let sockets: (WebSocket | LeanWebSocket)[] = [];
   let counts: number[] = [];
   /** `msgs` frames received since the last reset, all clients together (envelopes per frame = batching). */
   let msgFrames = 0;
@@ -550,6 +640,8 @@ async function clientsRole(): Promise<void> {
   let onlines: number[] = [];
   let presenceBytes = 0;
   let presenceFrames = 0;
+  /** Presence frames by op (snapshot, page, counts, peers, watched). */
+  let presenceOps: Record<string, number> = {};
   let target = Infinity;
   let rosterTarget = Infinity;
   let reached = 0;
@@ -574,10 +666,16 @@ async function clientsRole(): Promise<void> {
       for (const id of ev.left ?? []) page.delete(id);
       for (const u of ev.users) page.add(u.sessionId);
     }
+    if (typeof ev?.op === 'string') presenceOps[ev.op] = (presenceOps[ev.op] ?? 0) + 1;
     if (ev?.op === 'snapshot' || ev?.op === 'counts') onlines[i] = ev.online.browser + ev.online.virtual;
     if (!before && complete(i) && ++rosterReached === pages.length) onRosters?.(now());
   };
   serve({
+    /** Makes the keys of the next `n` logins: users have their keys before the storm. */
+    async prepare(m) {
+      keys = Array.from({ length: Math.min(m.n as number, MAX_USER_KEYS) }, makeUserKey);
+      return keys.length;
+    },
     async connect(m) {
       const { url, n, kind, concurrency, presence, peerjs, addressBase, perAddress } = m as unknown as {
         url: string;
@@ -610,7 +708,8 @@ async function clientsRole(): Promise<void> {
                 onPresence(i, data);
               }
             };
-            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, peerjs: peerjs ?? false })));
+            const key = keys.pop() ?? makeUserKey();
+            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, peerjs: peerjs ?? false, key })));
           } else {
             const ws = await openSocket(url, localAddress);
             ws.on('message', kind === 'bare' ? () => bump(i, 1) : (data: Buffer) => bump(i, count(data, EPOCH_NEEDLE)));
@@ -644,7 +743,7 @@ async function clientsRole(): Promise<void> {
         if (rosterReached === pages.length) resolve(now());
       });
     },
-    presence: () => ({ bytes: presenceBytes, frames: presenceFrames }),
+    presence: () => ({ bytes: presenceBytes, frames: presenceFrames, ops: presenceOps }),
     msgFrames: () => ({ frames: msgFrames, clients: counts.length }),
     reset() {
       msgFrames = 0;
@@ -654,6 +753,7 @@ async function clientsRole(): Promise<void> {
       onAll = null;
       presenceBytes = 0;
       presenceFrames = 0;
+      presenceOps = {};
     },
     async closeAll() {
       await Promise.all(
@@ -690,6 +790,9 @@ async function framesPerSubscriber(clients: Child[]): Promise<number> {
   const all = await Promise.all(clients.map((c) => c.call<{ frames: number; clients: number }>('msgFrames')));
   return round(all.reduce((a, b) => a + b.frames, 0) / Math.max(1, all.reduce((a, b) => a + b.clients, 0)), 1);
 }
+
+/** Logins in flight at once per client process in the storm and memory phases. */
+const STORM_CONCURRENCY = Number(process.env.BENCH_STORM_CONCURRENCY) || 500;
 
 async function connectAll(clients: Child[], args: { url: string; n: number; kind: 'trpc' | 'bare' | 'batch'; concurrency?: number; [k: string]: unknown }): Promise<void> {
   const per = Math.ceil(args.n / clients.length);
@@ -910,6 +1013,7 @@ async function main(): Promise<void> {
   }
 
   // ---- phase 3: login storm with presence, then memory per client as users meet it ----
+  let afterClientsExit = () => {};
   if (only !== 'throughput') {
     const relay = await startRelay('production');
     const baseNoGc = await relay.rss();
@@ -923,16 +1027,30 @@ async function main(): Promise<void> {
       await sleep(Number(process.env.BENCH_HOLD_BASE_S) * 1000);
     }
     const n = CFG.stormClients;
+    // Everyone's CPU for the storm: the relay's own, and the client processes' on the same cores (what the
+    // wall clock spends on them is not the relay's).
+    const clientsCpu = () => clients.reduce((sum, c) => sum + procCpuUs(c.proc.pid!), 0);
+    // 1,000 distinct users, whose keys exist before the relay restarts; each login signs its challenge afresh.
+    await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil(n / clients.length) })));
+    const ticks0 = await metric(relay.url, 'peerchat_presence_flushes_total');
     const stormCpu0 = relay.cpuUs();
+    const clientsCpu0 = clientsCpu();
+    const stormFromUs = monoUs();
     const start = now();
-    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: 500, addressBase: 0 });
+    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: STORM_CONCURRENCY, addressBase: 0 });
     const loggedInAt = now();
     const allSeeAll = Math.max(...(await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: n })))));
-    // The relay's own CPU for the storm: on a shared machine the wall clock says more about the neighbours.
     const stormCpuUs = relay.cpuUs() - stormCpu0;
-    const presence = (await Promise.all(clients.map((c) => c.call<{ bytes: number; frames: number }>('presence')))).reduce(
-      (a, b) => ({ bytes: a.bytes + b.bytes, frames: a.frames + b.frames }),
-      { bytes: 0, frames: 0 },
+    const stormClientsCpuUs = clientsCpu() - clientsCpu0;
+    const stormToUs = monoUs();
+    const ticks = (await metric(relay.url, 'peerchat_presence_flushes_total')) - ticks0;
+    const presence = (await Promise.all(clients.map((c) => c.call<{ bytes: number; frames: number; ops: Record<string, number> }>('presence')))).reduce(
+      (a, b) => ({
+        bytes: a.bytes + b.bytes,
+        frames: a.frames + b.frames,
+        ops: Object.fromEntries([...new Set([...Object.keys(a.ops), ...Object.keys(b.ops)])].map((op) => [op, (a.ops[op] ?? 0) + (b.ops[op] ?? 0)])),
+      }),
+      { bytes: 0, frames: 0, ops: {} as Record<string, number> },
     );
     results.stormClients = n;
     results.stormLoginS = round((loggedInAt - start) / 1000, 2);
@@ -941,16 +1059,23 @@ async function main(): Promise<void> {
     results.stormPresenceAfterLastLoginS = round(Math.max(0, allSeeAll - loggedInAt) / 1000, 2);
     results.stormRelayCpuS = round(stormCpuUs / 1e6, 2);
     results.stormRelayCpuUsPerLogin = Math.round(stormCpuUs / n);
+    results.stormClientsCpuS = round(stormClientsCpuUs / 1e6, 2);
+    results.stormClientsCpuUsPerLogin = Math.round(stormClientsCpuUs / n);
     results.stormPresenceMB = MB(presence.bytes);
     results.stormPresenceFrames = presence.frames;
+    results.stormPresenceFramesByOp = presence.ops;
+    /** Relay turns in which presence went out (SPEC.md P8: one coalesced flush per turn). */
+    results.stormPresenceTicks = ticks;
     results.stormPresenceBytesPerClient = Math.round(presence.bytes / n);
     console.log(
       `presence login storm: ${n} clients (presence on, /peerjs socket each, production limits, ${Math.ceil(n / CFG.clientsPerAddress)} addresses) ` +
         `logged in ${results.stormLoginS} s, every client's count and members page complete at ${results.stormRosterCompleteS} s ` +
         `(${results.stormPresenceAfterLastLoginS} s after the last login), ${results.stormRelayCpuS} s of relay CPU ` +
         `(${results.stormRelayCpuUsPerLogin} us per login, both upgrades included); presence traffic ` +
-        `${results.stormPresenceMB} MB in ${presence.frames} frames (${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
-        `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts)`,
+        `${results.stormPresenceMB} MB in ${presence.frames} frames over ${ticks} relay turns (${JSON.stringify(presence.ops)}; ${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
+        `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts); ` +
+        `the ${CFG.clientProcs} client processes used ${results.stormClientsCpuS} s of CPU (${results.stormClientsCpuUsPerLogin} us per login, ` +
+        `${STORM_CONCURRENCY} connects at a time per process)`,
     );
 
     const atNNoGc = await relay.rss();
@@ -984,7 +1109,8 @@ async function main(): Promise<void> {
         `${KiB(results.bytesPerClientAt1k as number)} KiB each at ${n} (${KiB(results.bytesPerClientAt1kNoGc as number)} KiB without forced GC); ${JSON.stringify(counts)}`,
     );
     try {
-      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, concurrency: 500, addressBase: 1000 });
+      await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil((m - n) / clients.length) })));
+      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, concurrency: STORM_CONCURRENCY, addressBase: 1000 });
       await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: m })));
       const atMNoGc = await relay.rss();
       const atM = await relay.rssAfterGc();
@@ -1004,9 +1130,35 @@ async function main(): Promise<void> {
     }
     await Promise.all(clients.map((c) => c.call('closeAll')));
     await relay.kill();
+    // BENCH_PROFILE: where the relay's storm CPU went, per login (the profile is written as the relay exits).
+    const profile = relay.profilePath;
+    if (profile) {
+      const b = cpuProfileBreakdown(profile, join(REPO, 'dist/server/main.js'), stormFromUs, stormToUs);
+      const perLogin = (share: number) => Math.round((share * stormCpuUs) / n);
+      results.stormRelayCpuUsPerLoginBy = Object.fromEntries(b.shares.map((x) => [x.category, perLogin(x.share)]));
+      console.log(
+        `relay CPU per login in the storm by what it did (${profile}: shares of ${Math.round(b.sampledMs)} sampled ms, scaled to the ` +
+          `${results.stormRelayCpuUsPerLogin} us measured; ${perLogin(b.socketWriteShare)} us of it in kernel socket writes):\n` +
+          b.shares
+            .map((x) => `  ${String(perLogin(x.share)).padStart(5)} us  ${(x.share * 100).toFixed(1).padStart(5)}%  ${x.category}: ${x.top.map((l) => `${l.fn} ${perLogin(l.share)}`).join(', ')}`)
+            .join('\n'),
+      );
+    }
+    // BENCH_PROFILE_CLIENTS=1: the client processes' heaviest functions in the storm, per login (their
+    // profiles are written as they exit, at the end).
+    afterClientsExit = () => {
+      for (const c of clients) {
+        const file = c.profilePath;
+        if (!file) continue;
+        const b = cpuProfileBreakdown(file, BUNDLE, stormFromUs, stormToUs);
+        const perLogin = (share: number) => Math.round((share * stormClientsCpuUs) / n);
+        console.log(`client process ${c.proc.pid} in the storm (${file}), us per login of all clients' CPU: ${b.top.map((l) => `${l.fn} ${perLogin(l.share)}`).join(', ')}`);
+      }
+    };
   }
 
   await Promise.all(clients.map((c) => c.kill()));
+  afterClientsExit();
   results.targets = {
     ratioVsMinimalSigningRelayMin: 0.8,
     stormLoginMaxS: 3,

@@ -234,9 +234,14 @@ export class EventHub {
     return this.streams.size;
   }
 
-  /** Presence events sent (tests, bench): frames = events x recipients. */
+  /** Presence events sent (tests, metrics): frames = events x recipients. */
   get presenceEvents(): number {
     return this.presenceFanout.events;
+  }
+
+  /** Relay turns in which presence went out (metrics): a storm's events over its ticks. */
+  get presenceFlushes(): number {
+    return this.presenceFanout.flushes;
   }
 
   /** `presence.view` of one connection (SPEC.md P9-P11): its presence streams show that from the next turn. */

@@ -34,6 +34,14 @@ export interface PresenceFanoutOptions {
    * count per turn to every stream would be O(N^2) frames again. @default 250
    */
   countsIntervalMs?: number;
+  /**
+   * Changed counts wait for a pause this long in their changes (SPEC.md P8): in a login storm they change
+   * every turn, and each counts event is a frame to every stream (~80% of a 1,000-login storm's presence
+   * frames were counts at one per 250 ms). 0: no waiting. @default 50
+   */
+  countsQuietMs?: number;
+  /** ...but never longer than this after the first change not yet sent: the bound on stale counts. @default 1000 */
+  countsMaxDelayMs?: number;
   /** @default Date.now */
   now?: () => number;
   /** Picks the peer samples. @default Math.random */
@@ -107,6 +115,8 @@ export class PresenceFanout {
   private readonly pageSize: number;
   private readonly sampleSize: number;
   private readonly countsIntervalMs: number;
+  private readonly countsQuietMs: number;
+  private readonly countsMaxDelayMs: number;
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -141,15 +151,22 @@ export class PresenceFanout {
   private countsVersion = 0;
   private countsSentVersion = 0;
   private countsSentAt = -Infinity;
+  /** When the counts last changed, and when they first changed after the last counts event (P8's bounds). */
+  private countsChangedAt = -Infinity;
+  private countsPendingSince = -Infinity;
   private countsTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /** Presence events sent (tests, bench): frames = events x recipients. */
+  /** Presence events handed to streams, one per recipient (tests, metrics): one frame each. */
   events = 0;
+  /** Flushes that had presence to send: the relay turns presence went out in (metrics, bench:relay). */
+  flushes = 0;
 
   constructor(private readonly opts: PresenceFanoutOptions) {
     this.pageSize = opts.pageSize ?? LIMITS.presencePageSize;
     this.sampleSize = opts.sampleSize ?? LIMITS.presenceSampleSize;
     this.countsIntervalMs = opts.countsIntervalMs ?? 250;
+    this.countsQuietMs = opts.countsQuietMs ?? 50;
+    this.countsMaxDelayMs = opts.countsMaxDelayMs ?? 1000;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
   }
@@ -168,7 +185,7 @@ export class PresenceFanout {
       this.roster.delete(id);
       this.order.splice(this.indexOf(e.user), 1);
       this.counts[e.user.kind]--;
-      this.countsVersion++;
+      this.countsChanged();
       this.byUser.delete(e.user.userId, id);
       this.orderChanged = true;
       if (this.changes.get(id)?.isNew) this.changes.delete(id);
@@ -185,7 +202,7 @@ export class PresenceFanout {
     } else {
       this.order.splice(this.insertionPoint(user), 0, entry);
       this.counts[user.kind]++;
-      this.countsVersion++;
+      this.countsChanged();
       this.byUser.add(user.userId, id);
       this.orderChanged = true;
     }
@@ -277,6 +294,7 @@ export class PresenceFanout {
    * watched diffs, the peer samples, and the counts.
    */
   flush(push: Push): void {
+    this.flushes++;
     const changes = this.changes;
     this.changes = new Map();
     const orderChanged = this.orderChanged;
@@ -372,10 +390,22 @@ export class PresenceFanout {
     }
   }
 
-  /** Are the counts to go out now? If they changed too soon after the last, a timer asks for a flush later. */
+  private countsChanged(): void {
+    const now = this.now();
+    if (this.countsVersion === this.countsSentVersion) this.countsPendingSince = now;
+    this.countsVersion++;
+    this.countsChangedAt = now;
+  }
+
+  /**
+   * Are the counts to go out now (P8)? Not sooner than countsIntervalMs after the last, and only once their
+   * changes paused for countsQuietMs or the oldest unsent change is countsMaxDelayMs old. If not yet, a timer
+   * asks for a flush then (a flush before it, for other changes, looks again).
+   */
   private countsDue(): boolean {
     if (this.countsVersion === this.countsSentVersion) return false;
-    const wait = this.countsSentAt + this.countsIntervalMs - this.now();
+    const settled = Math.min(this.countsChangedAt + this.countsQuietMs, this.countsPendingSince + this.countsMaxDelayMs);
+    const wait = Math.max(this.countsSentAt + this.countsIntervalMs, settled) - this.now();
     if (wait > 0) {
       this.countsTimer ??= setTimeout(() => {
         this.countsTimer = null;

@@ -110,6 +110,14 @@ export type { AppRouter };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Connections the kernel may hold for accept() (capped by net.core.somaxconn). A relay restart makes every
+ * client reconnect at once, each with two sockets (/trpc, /peerjs): with Node's default of 511, a storm of
+ * 1,000 logins overflowed the queue (bench:relay: ~2,000 ListenOverflows), and each dropped handshake waits
+ * for the kernel's SYN-ACK retransmit, 1 s and then doubling, however idle the relay is by then.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 export async function createRelay(options: RelayOptions): Promise<Relay> {
   const config = resolveConfig(options);
   const log = options.logger ?? createLogger('info');
@@ -397,6 +405,8 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
       eventStreams: () => hub.size,
       onlineByKind: () => sessions.countByKind(),
       messagesRelayed: () => hub.deliveries,
+      presenceEvents: () => hub.presenceEvents,
+      presenceFlushes: () => hub.presenceFlushes,
     },
     { defaultMetrics: options.defaultMetrics },
   );
@@ -471,7 +481,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+    server.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1', backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

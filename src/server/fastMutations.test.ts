@@ -1,5 +1,6 @@
-// SPEC.md R17: chat.post's fast path (router.ts createFastMutations, trpcWsAdapter.ts `fastMutations`)
-// answers exactly what the tRPC procedure answers, and a frame's replies leave in one write.
+// SPEC.md R17, R19: the fast paths of chat.post, auth.challenge and auth.login (router.ts
+// createFastMutations, trpcWsAdapter.ts `fastMutations`) answer exactly what the tRPC procedures answer, and
+// a frame's replies leave in one write.
 //
 // One relay drives both paths: an input without superjson meta takes the fast path, the same input with an
 // empty `meta` (which superjson deserializes to the same value) takes tRPC's procedure call. For the same
@@ -8,9 +9,10 @@ import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { LIMITS } from '../shared/protocol/relay';
+import { LIMITS, PROTOCOL_VERSION } from '../shared/protocol/relay';
+import { relayOrigin, signLogin } from '../shared/protocol/signed';
 import type { Relay } from './createRelay';
-import { identity, login, makePost, rawClient, startTestRelay } from './testKit';
+import { backend, identity, login, makePost, rawClient, rawSocket, startTestRelay } from './testKit';
 
 let relay: Relay;
 const closers: (() => Promise<void>)[] = [];
@@ -57,10 +59,10 @@ function exchange(ws: WebSocket, frame: unknown, ids: number[]): Promise<string[
   });
 }
 
-const mutation = (id: number, input: unknown, meta?: object) => ({
+const mutation = (id: number, input: unknown, meta?: object, path = 'chat.post') => ({
   id,
   method: 'mutation',
-  params: { path: 'chat.post', input: meta ? { json: input, meta } : { json: input } },
+  params: { path, input: meta ? { json: input, meta } : { json: input } },
 });
 /** The reason of an error reply (superjson wraps the error shape in `json`). */
 const reasonOf = (reply: string): unknown => JSON.parse(reply).error?.json?.data?.reason;
@@ -164,6 +166,86 @@ describe('chat.post fast path', () => {
       assert.equal(writes, 1, `the ${ids.length} replies took ${writes} writes`);
     } finally {
       Object.assign(proto, original);
+    }
+  });
+});
+
+describe('auth fast paths', () => {
+  // A fixed clock: the challenge's expiresAt and relayTime, and the session's `since`, are the same on both paths.
+  const clock = 1_800_000_000_000;
+  let r: Relay;
+  before(async () => {
+    r = await startTestRelay({ clock: () => clock });
+  });
+  after(() => r.close());
+
+  /** Two fresh sockets: one sends plain inputs (the fast path), the other the same with an empty `meta` (tRPC's). */
+  async function pair(): Promise<{ fast: WebSocket; trpc: WebSocket }> {
+    const [fast, trpc] = await Promise.all([rawSocket(r), rawSocket(r)]);
+    closers.push(async () => void (fast.close(), trpc.close()));
+    return { fast, trpc };
+  }
+  const call = async (ws: WebSocket, id: number, path: string, input: unknown, meta?: object) => (await exchange(ws, mutation(id, input, meta, path), [id]))[0]!;
+  /** The reply with each random value (nonce, session and peer ids, token) replaced by its name. */
+  function masked(reply: string): string {
+    const data = JSON.parse(reply).result?.data?.json as Record<string, unknown> | undefined;
+    const self = data?.self as Record<string, string> | undefined;
+    const random: [string, unknown][] = [
+      ['NONCE', data?.nonce],
+      ['SESSION', self?.sessionId],
+      ['PEER', self?.peerId],
+      ['TOKEN', data?.peerToken],
+    ];
+    let out = reply;
+    for (const [name, value] of random) if (typeof value === 'string') out = out.split(JSON.stringify(value)).join(`"${name}"`);
+    return out;
+  }
+
+  it('R17 R19 auth.challenge and auth.login answer byte-identically to their procedures, refusals included', async () => {
+    const { fast, trpc } = await pair();
+    const id = await identity();
+    const origin = relayOrigin(r.trpcUrl)!;
+    const refused = async (ws: WebSocket, n: number, path: string, input: unknown, meta?: object) => call(ws, n, path, input, meta);
+    // Refusals before any login: a bad input, another protocol, an unknown nonce.
+    const badLogin = { protocol: PROTOCOL_VERSION, publicKey: id.publicKey, name: 'a', kind: 'browser', nonce: 'x'.repeat(43), origin, signature: 'y'.repeat(86) };
+    const before: [string, string, unknown][] = [
+      ['BAD_INPUT', 'auth.challenge', { protocol: 'three' }],
+      ['BAD_INPUT', 'auth.challenge', undefined],
+      ['PROTOCOL_MISMATCH', 'auth.challenge', { protocol: 1 }],
+      ['BAD_INPUT', 'auth.login', { protocol: PROTOCOL_VERSION }],
+      ['PROTOCOL_MISMATCH', 'auth.login', { ...badLogin, protocol: 1 }],
+      ['NO_CHALLENGE', 'auth.login', badLogin],
+    ];
+    let n = 10;
+    for (const [reason, path, input] of before) {
+      const a = await refused(fast, n, path, input);
+      const b = await refused(trpc, n++, path, input, {});
+      assert.equal(a, b, `${path} ${reason}: the paths differ`);
+      assert.equal(reasonOf(a), reason, a);
+    }
+
+    // The challenge, then a login of one key on each socket (two sessions of one key, P2).
+    const challenges = [await call(fast, 1, 'auth.challenge', { protocol: PROTOCOL_VERSION }), await call(trpc, 1, 'auth.challenge', { protocol: PROTOCOL_VERSION }, {})];
+    assert.equal(masked(challenges[0]!), masked(challenges[1]!));
+    assert.match(challenges[0]!, /^\{"id":1,"result":\{"type":"data","data":\{"json":\{"nonce":/);
+    const logins: string[] = [];
+    for (const [i, ws] of [fast, trpc].entries()) {
+      const ch = JSON.parse(challenges[i]!).result.data.json as { nonce: string; relayKey: string };
+      const fields = { nonce: ch.nonce, relayKey: ch.relayKey, origin, publicKey: id.publicKey, name: 'alice', kind: 'browser' as const };
+      const signature = await signLogin(backend, id.secretKey, fields);
+      logins.push(await call(ws, 2, 'auth.login', { protocol: PROTOCOL_VERSION, ...fields, signature }, i === 0 ? undefined : {}));
+    }
+    assert.ok(JSON.parse(logins[0]!).result, logins[0]);
+    assert.equal(masked(logins[0]!), masked(logins[1]!));
+    assert.notEqual(logins[0], logins[1], 'two sessions');
+
+    // Logged in: both procedures refuse again, alike.
+    for (const path of ['auth.challenge', 'auth.login']) {
+      const input = path === 'auth.challenge' ? { protocol: PROTOCOL_VERSION } : badLogin;
+      const a = await refused(fast, n, path, input);
+      const b = await refused(trpc, n++, path, input, {});
+      assert.equal(a, b, `${path}: the paths differ`);
+      assert.equal(reasonOf(a), 'ALREADY_LOGGED_IN', a);
     }
   });
 });

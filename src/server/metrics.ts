@@ -9,6 +9,9 @@ export interface MetricsSources {
   eventStreams: () => number;
   onlineByKind: () => Record<string, number>;
   messagesRelayed: () => number;
+  /** Presence events sent, one per recipient, and the relay turns they went out in (SPEC.md P8). */
+  presenceEvents: () => number;
+  presenceFlushes: () => number;
 }
 
 export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: boolean } = {}): Registry {
@@ -56,6 +59,24 @@ export function createMetrics(src: MetricsSources, opts: { defaultMetrics?: bool
     collect() {
       this.reset();
       this.inc(src.messagesRelayed());
+    },
+  });
+  new Counter({
+    name: 'peerchat_presence_events_total',
+    help: 'Presence events sent to event streams (one per recipient: one frame each).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(src.presenceEvents());
+    },
+  });
+  new Counter({
+    name: 'peerchat_presence_flushes_total',
+    help: 'Relay turns in which presence changes went out (coalesced per turn, SPEC.md P8).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(src.presenceFlushes());
     },
   });
   for (const dir of ['in', 'out'] as const) {

@@ -63,10 +63,12 @@ describe('operations', () => {
     assert.equal(pre.headers.get('access-control-allow-origin'), '*');
   });
 
-  it('R13 GET /metrics exposes connections, online users by kind, relayed messages, bytes per family, rejections', async () => {
+  it('R13 GET /metrics exposes connections, online users by kind, relayed messages, presence events and turns, bytes per family, rejections', async () => {
     const a = await loggedIn(relay, { kind: 'browser' });
     const b = await loggedIn(relay, { kind: 'virtual' });
     const events = collectEvents(b.client, { presence: false });
+    const watcher = collectEvents(a.client, { presence: true });
+    await watcher.until(() => watcher.events.some((e) => e.t === 'presence' && e.op === 'snapshot'));
     const env = await a.client.chat.post.mutate(await makePost(a.id));
     await events.until(() => events.envelopes.some((e) => e.id === env.id));
     await refusal(a.client.chat.post.mutate({ ...(await makePost(a.id)), text: 'tampered' }));
@@ -83,6 +85,9 @@ describe('operations', () => {
     assert.ok(value(/^peerchat_bytes_out_total\{family="events"\} (\d+)$/m) > 0);
     assert.ok(value(/^peerchat_bytes_out_total\{family="chat"\} (\d+)$/m) > 0);
     assert.equal(value(/^peerchat_rejections_total\{reason="BAD_SIGNATURE"\} (\d+)$/m), 1);
+    assert.ok(value(/^peerchat_presence_events_total (\d+)$/m) >= 1, 'the snapshot');
+    assert.ok(value(/^peerchat_presence_flushes_total (\d+)$/m) >= 1);
+    watcher.stop();
     events.stop();
     await a.close();
     await b.close();

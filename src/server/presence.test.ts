@@ -212,7 +212,7 @@ async function drain(stream: EventStream): Promise<RelayEvent[]> {
 
 function hubWith(presence: NonNullable<ConstructorParameters<typeof EventHub>[1]['presence']> = {}) {
   const bus = createInProcessBus();
-  const hub = new EventHub(bus, { maxQueued: 10_000, maxBufferedBytes: 1 << 30, presence: { countsIntervalMs: 0, ...presence } });
+  const hub = new EventHub(bus, { maxQueued: 10_000, maxBufferedBytes: 1 << 30, presence: { countsIntervalMs: 0, countsQuietMs: 0, ...presence } });
   return { bus, hub };
 }
 
@@ -390,6 +390,47 @@ describe('P8-P12 lazy presence (EventHub)', () => {
     hub.flush();
     sample = (await peersOf()).at(-1)!;
     assert.equal(sample.length, S, 'a new sample on request');
+    hub.close();
+  });
+
+  it('P8 while logins keep coming the counts wait for a pause, at most countsMaxDelayMs; the last counts reach everyone countsQuietMs after the storm', async () => {
+    let t = 1_000_000;
+    const { bus, hub } = hubWith({ countsIntervalMs: 250, countsQuietMs: 50, countsMaxDelayMs: 1000, now: () => t });
+    const first = fakeUser(0, 'browser');
+    bus.publishPresence({ op: 'join', user: first });
+    const streams = [presenceStream(hub, first)];
+    hub.flush();
+    await drain(streams[0]!);
+    // A storm: a login every 10 ms for 1.5 s, each with its stream, one relay turn each.
+    const sentAt: number[][] = [[]];
+    const start = t;
+    const n = 150;
+    for (let i = 1; i <= n; i++) {
+      t += 10;
+      const u = fakeUser(i, 'browser');
+      bus.publishPresence({ op: 'join', user: u });
+      streams.push(presenceStream(hub, u));
+      sentAt.push([]);
+      hub.flush();
+      for (const [k, s] of streams.entries()) for (const e of await drain(s)) if (isPresence('counts')(e)) sentAt[k]!.push(t - start);
+    }
+    const stormEnd = t;
+    const seen = sentAt[0]!;
+    // At 250 ms apart the first stream would have been sent the counts 6 times during these 1.5 s.
+    assert.equal(seen.length, 1, `counts sent at ${seen.join(', ')} ms: once per countsMaxDelayMs while the logins keep coming`);
+    assert.ok(seen[0]! <= 1000 + 10, `the first change waited ${seen[0]} ms, more than countsMaxDelayMs`);
+    // The storm is over: the next turn inside countsQuietMs sends nothing, the first one after it the final counts.
+    t = stormEnd + 40;
+    hub.flush();
+    for (const s of streams) assert.deepEqual((await drain(s)).filter(isPresence('counts')), [], 'no counts before the pause');
+    t = stormEnd + 50;
+    hub.flush();
+    for (const [k, s] of streams.entries()) {
+      const counts = (await drain(s)).filter(isPresence('counts'));
+      // The last stream's snapshot already held the final counts: it is not sent them again.
+      if (k === n) assert.deepEqual(counts, []);
+      else assert.deepEqual(counts.map((e) => e.online), [{ browser: n + 1, virtual: 0 }], `stream ${k} has the final counts`);
+    }
     hub.close();
   });
 

@@ -10,6 +10,7 @@ import {
   type Challenge,
   CloseCode,
   type Envelope,
+  type LoginInput,
   type LoginOutput,
   LIMITS,
   POST_TIME_WINDOW_MS,
@@ -151,6 +152,73 @@ function createPostMessage(d: RouterDeps): (session: Session, post: Post, exact:
 }
 
 /**
+ * auth.challenge and auth.login once their input passed its schema (SPEC.md L1-L9): one body for the tRPC
+ * procedure and the fast path, so both check the same things in the same order.
+ */
+type ChallengeInput = ReturnType<typeof zChallengeInput.parse>;
+
+function createLogin(d: RouterDeps, infoReply: ServerInfo) {
+  return {
+    async challenge(s: RelaySocket, input: ChallengeInput): Promise<Challenge> {
+      if (input.protocol !== PROTOCOL_VERSION) throw relayError(RelayReason.PROTOCOL_MISMATCH, `relay speaks protocol ${PROTOCOL_VERSION}`);
+      if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
+      await consume(d.limiters.logins, s.ip);
+      const c = d.challenges.issue(s.connId);
+      return { nonce: c.nonce, expiresAt: c.expiresAt, relayKey: d.relayKey, relayTime: d.now() };
+    },
+
+    async login(s: RelaySocket, input: LoginInput): Promise<LoginOutput> {
+      if (input.protocol !== PROTOCOL_VERSION) throw relayError(RelayReason.PROTOCOL_MISMATCH, `relay speaks protocol ${PROTOCOL_VERSION}`);
+      if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
+      if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
+      await consume(d.limiters.logins, s.ip);
+      // The nonce is spent before anything else is checked: one nonce, one attempt (SPEC.md L3).
+      const c = d.challenges.consume(s.connId, input.nonce);
+      if (!c.ok) throw relayError(c.reason);
+      const key = fromB64url(input.publicKey);
+      if (!key || checkPublicKey(key) !== null) throw relayError(RelayReason.BAD_KEY);
+      if (input.origin === undefined) throw relayError(RelayReason.BAD_INPUT, 'origin is required');
+      // Signed for another relay's origin: a relay that passed our challenge on to its own client (L9).
+      if (!d.acceptsOrigin(input.origin, s)) throw relayError(RelayReason.WRONG_RELAY, 'login signed for another origin');
+      const fields = { nonce: input.nonce, relayKey: d.relayKey, origin: input.origin, publicKey: input.publicKey, name: input.name, kind: input.kind };
+      const v = await verifyLogin(d.backend, fields, input.signature);
+      if (!v.ok) throw relayError(v.reason === 'NON_CANONICAL_KEY' || v.reason === 'SMALL_ORDER_KEY' ? RelayReason.BAD_KEY : RelayReason.BAD_SIGNATURE);
+      // The socket may have closed while we verified; a session for it would never end.
+      if (s.readyState !== s.OPEN || s.closing) throw relayError(RelayReason.NOT_LOGGED_IN, 'connection closed');
+      if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
+      const session = d.sessions.open({ userId: input.publicKey, name: input.name, kind: input.kind, connId: s.connId });
+      d.challenges.loggedIn(s.connId, input.nonce);
+      d.onLogin(s, session);
+      d.log.debug('login', { conn: s.connId, session: session.user.sessionId, kind: input.kind });
+      return { self: session.user, peerToken: session.peerToken, info: infoReply };
+    },
+  };
+}
+
+/**
+ * Every login answers with the server info. superjson walks each object of a reply (the info is ~40
+ * values: a third of the login reply's serialization); it leaves a PreEncoded as it is, and JSON.stringify
+ * writes the same fields in the same order, so the wire is unchanged.
+ */
+const infoReplies = new WeakMap<ServerInfo, ServerInfo>();
+function infoReplyOf(info: ServerInfo): ServerInfo {
+  let reply = infoReplies.get(info);
+  if (!reply) infoReplies.set(info, (reply = new PreEncoded(info) as unknown as ServerInfo));
+  return reply;
+}
+
+/** superjson's form of an input with nothing but JSON values: its `json` is the input itself. */
+const takesPlainJson = (sent: unknown): boolean =>
+  typeof sent === 'object' && sent !== null && !Array.isArray(sent) && (sent as { meta?: unknown }).meta === undefined;
+
+/** The schema's parse of a plain-JSON input, failing as tRPC's input middleware does (same error shape and issues). */
+function parsed<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: unknown } }, sent: unknown): T {
+  const r = schema.safeParse((sent as { json?: unknown }).json);
+  if (!r.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: r.error });
+  return r.data;
+}
+
+/**
  * Procedures the adapter serves without tRPC's procedure call (trpcWsAdapter.ts `fastMutations`): chat.post,
  * the relay's hot path. Same checks in the procedure's order -- login (`authed`), shutting down (`writer`),
  * the zPost schema with tRPC's own error for a failure -- then the same postMessage; the reply splices the
@@ -158,20 +226,36 @@ function createPostMessage(d: RouterDeps): (session: Session, post: Post, exact:
  */
 export function createFastMutations(d: RouterDeps): Record<string, FastMutation<RelaySocket>> {
   const postMessage = createPostMessage(d);
+  const infoReply = infoReplyOf(d.info);
+  const infoJson = PreEncoded.jsonOf(infoReply as unknown as PreEncoded);
+  const auth = createLogin(d, infoReply);
   return {
     'chat.post': {
-      // superjson's form of an input with nothing but JSON values: its `json` is the input itself.
-      takes: (sent) => typeof sent === 'object' && sent !== null && !Array.isArray(sent) && (sent as { meta?: unknown }).meta === undefined,
+      takes: takesPlainJson,
       run(socket, sent) {
         const session = sessionOf(socket);
         if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
-        const parsed = zPost.safeParse((sent as { json?: unknown }).json);
-        // What tRPC's input middleware throws for a zod failure (so the error shape and its issues match).
-        if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: parsed.error });
-        return postMessage(session, parsed.data, true);
+        return postMessage(session, parsed(zPost, sent), true);
       },
       output: (minted) => (minted as Minted).env,
       jsonOf: (minted) => ((minted as Minted).exact ? (minted as Minted).json : undefined),
+    },
+    // A login storm (a relay restart) is every client's challenge and login at once (SPEC.md R19): the
+    // procedure call, the input's superjson copy and the reply's superjson walk were ~10% of a login's CPU.
+    // Both replies hold JSON values only, so superjson's form is `{json: output}`.
+    'auth.challenge': {
+      takes: takesPlainJson,
+      run: (socket, sent) => auth.challenge(socket, parsed(zChallengeInput, sent)),
+      jsonOf: (c) => JSON.stringify(c as Challenge),
+    },
+    'auth.login': {
+      takes: takesPlainJson,
+      run: (socket, sent) => auth.login(socket, parsed(zLoginInput, sent)),
+      // JSON.stringify of the output, key order included, with the info's JSON made once.
+      jsonOf: (out) => {
+        const o = out as LoginOutput;
+        return `{"self":${JSON.stringify(o.self)},"peerToken":${JSON.stringify(o.peerToken)},"info":${infoJson}}`;
+      },
     },
   };
 }
@@ -179,10 +263,8 @@ export function createFastMutations(d: RouterDeps): Record<string, FastMutation<
 export function createRouter(d: RouterDeps) {
   const channelIds = new Set(d.config.channels.map((c) => c.id));
   const postMessage = createPostMessage(d);
-  // Every login answers with the server info. superjson walks each object of a reply (the info is ~40
-  // values: a third of the login reply's serialization); it leaves a PreEncoded as it is, and JSON.stringify
-  // writes the same fields in the same order, so the wire is unchanged.
-  const infoReply = new PreEncoded(d.info) as unknown as ServerInfo;
+  const infoReply = infoReplyOf(d.info);
+  const auth = createLogin(d, infoReply);
 
   const authed = t.procedure.use(({ ctx, next }) => next({ ctx: { ...ctx, session: sessionOf(ctx.socket) } }));
   const writer = authed.use(({ next }) => {
@@ -194,40 +276,10 @@ export function createRouter(d: RouterDeps) {
     info: t.procedure.query((): ServerInfo => infoReply),
 
     auth: t.router({
-      challenge: t.procedure.input(zChallengeInput).mutation(async ({ ctx, input }): Promise<Challenge> => {
-        if (input.protocol !== PROTOCOL_VERSION) throw relayError(RelayReason.PROTOCOL_MISMATCH, `relay speaks protocol ${PROTOCOL_VERSION}`);
-        if (ctx.socket.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
-        await consume(d.limiters.logins, ctx.socket.ip);
-        const c = d.challenges.issue(ctx.socket.connId);
-        return { nonce: c.nonce, expiresAt: c.expiresAt, relayKey: d.relayKey, relayTime: d.now() };
-      }),
-
-      login: t.procedure.input(zLoginInput).mutation(async ({ ctx, input }): Promise<LoginOutput> => {
-        const s = ctx.socket;
-        if (input.protocol !== PROTOCOL_VERSION) throw relayError(RelayReason.PROTOCOL_MISMATCH, `relay speaks protocol ${PROTOCOL_VERSION}`);
-        if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
-        if (d.isShuttingDown()) throw relayError(RelayReason.SHUTTING_DOWN);
-        await consume(d.limiters.logins, s.ip);
-        // The nonce is spent before anything else is checked: one nonce, one attempt (SPEC.md L3).
-        const c = d.challenges.consume(s.connId, input.nonce);
-        if (!c.ok) throw relayError(c.reason);
-        const key = fromB64url(input.publicKey);
-        if (!key || checkPublicKey(key) !== null) throw relayError(RelayReason.BAD_KEY);
-        if (input.origin === undefined) throw relayError(RelayReason.BAD_INPUT, 'origin is required');
-        // Signed for another relay's origin: a relay that passed our challenge on to its own client (L9).
-        if (!d.acceptsOrigin(input.origin, s)) throw relayError(RelayReason.WRONG_RELAY, 'login signed for another origin');
-        const fields = { nonce: input.nonce, relayKey: d.relayKey, origin: input.origin, publicKey: input.publicKey, name: input.name, kind: input.kind };
-        const v = await verifyLogin(d.backend, fields, input.signature);
-        if (!v.ok) throw relayError(v.reason === 'NON_CANONICAL_KEY' || v.reason === 'SMALL_ORDER_KEY' ? RelayReason.BAD_KEY : RelayReason.BAD_SIGNATURE);
-        // The socket may have closed while we verified; a session for it would never end.
-        if (s.readyState !== s.OPEN || s.closing) throw relayError(RelayReason.NOT_LOGGED_IN, 'connection closed');
-        if (s.session) throw relayError(RelayReason.ALREADY_LOGGED_IN);
-        const session = d.sessions.open({ userId: input.publicKey, name: input.name, kind: input.kind, connId: s.connId });
-        d.challenges.loggedIn(s.connId, input.nonce);
-        d.onLogin(s, session);
-        d.log.debug('login', { conn: s.connId, session: session.user.sessionId, kind: input.kind });
-        return { self: session.user, peerToken: session.peerToken, info: infoReply };
-      }),
+      // Served by the adapter's fast path (createFastMutations) for every input without superjson meta; these
+      // definitions are the reference (the router type, and inputs that carry meta).
+      challenge: t.procedure.input(zChallengeInput).mutation(({ ctx, input }): Promise<Challenge> => auth.challenge(ctx.socket, input)),
+      login: t.procedure.input(zLoginInput).mutation(({ ctx, input }): Promise<LoginOutput> => auth.login(ctx.socket, input)),
     }),
 
     chat: t.router({

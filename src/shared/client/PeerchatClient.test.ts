@@ -201,9 +201,12 @@ describe('PeerchatClient', () => {
     const Ws = hookedWs((ws, data) => {
       if (cutOnce && data.includes('"chat.post"')) {
         cutOnce = false;
-        // Read nothing more at once, so the answer cannot slip in before the cut (under load it once did:
-        // the relay answered within the same poll phase); the post itself still goes out.
-        (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+        // Read nothing more at once, so the answer cannot slip in before the cut (under load it did: the
+        // relay answered within the same poll phase). Not by pause() alone: ws resumes its socket once its
+        // receiver drains, so an earlier answer still being read let this one in. The post still goes out.
+        const socket = (ws as unknown as { _socket: { pause(): void; removeAllListeners(event: string): void } })._socket;
+        socket.pause();
+        socket.removeAllListeners('data');
         setImmediate(() => cut(ws));
       }
     });
