@@ -24,6 +24,8 @@ export function liveRead<T>(
     try {
       do {
         again = false;
+        // A read scheduled just before the disposer ran does not start after it.
+        if (closed) return;
         const value = await read();
         if (!closed) onValue(value);
       } while (again && !closed);
