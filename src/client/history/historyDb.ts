@@ -72,13 +72,17 @@ export class HistoryReader {
 
   /** From `fromId` (inclusive) to the newest, at most the newest `limit`, oldest first. */
   async fromNewest(channel: string, fromId: string, limit: number): Promise<Envelope[]> {
-    const rows = await this.#messages
+    const rows = await this.#newest(channel, fromId, limit).toArray();
+    return rows.reverse().map((r) => r.env);
+  }
+
+  /** The channel's rows from `fromId` (inclusive), newest first, at most `limit`. */
+  #newest(channel: string, fromId: string, limit: number) {
+    return this.#messages
       .where('[channel+id]')
       .between([channel, fromId], [channel, Dexie.maxKey], true, true)
       .reverse()
-      .limit(limit)
-      .toArray();
-    return rows.reverse().map((r) => r.env);
+      .limit(limit);
   }
 
   /**
@@ -89,12 +93,7 @@ export class HistoryReader {
    * time than storing them (bench:client).
    */
   async fromNewestKnown(channel: string, fromId: string, limit: number, known: ReadonlyMap<string, Envelope>): Promise<Envelope[]> {
-    const ids = await this.#messages
-      .where('[channel+id]')
-      .between([channel, fromId], [channel, Dexie.maxKey], true, true)
-      .reverse()
-      .limit(limit)
-      .primaryKeys();
+    const ids = await this.#newest(channel, fromId, limit).primaryKeys();
     ids.reverse();
     const missing = ids.filter((id) => !known.has(id));
     // The missing ones are mostly neighbours too (a catch-up part, a live message at the end): one range.
