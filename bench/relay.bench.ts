@@ -469,6 +469,23 @@ const count = (data: Buffer, needle: Buffer): number => {
   return c;
 };
 
+/**
+ * A subscriber's socket, `onMessage` listening from its first frame. `lean`: LeanWebSocket, for the storm
+ * and memory phases, where the clients' own connect cost shares the cores with the relay being measured.
+ * Otherwise `ws`, as the baselines' subscribers use: in the throughput phase the relay's and the baselines'
+ * subscribers receive through the same code (LeanWebSocket's receive path is not `ws`'s, and the
+ * subscribers' CPU is on the same two cores as the server whose rate is measured).
+ */
+function subscriberSocket(url: string, localAddress: string | undefined, onMessage: (data: Buffer) => void, lean: boolean): Promise<WebSocket | LeanWebSocket> {
+  if (lean) return LeanWebSocket.connect(url, localAddress, onMessage);
+  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
+  ws.on('message', onMessage); // from construction: a frame in the same read as the 101 is not missed
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
 function openSocket(url: string, localAddress: string | undefined): Promise<WebSocket> {
   const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
   return new Promise((resolve, reject) => {
@@ -497,8 +514,8 @@ async function trpcClient(
   base: string,
   onFrame: (data: Buffer) => void,
   input: object,
-  opts: { localAddress?: string; peerjs: boolean; key: UserKey },
-): Promise<LeanWebSocket[]> {
+  opts: { localAddress?: string; peerjs: boolean; key: UserKey; lean: boolean },
+): Promise<(WebSocket | LeanWebSocket)[]> {
   const { key } = opts;
   const backend = key.backend;
   const replies = new Map<number, { resolve: (m: any) => void; reject: (e: Error) => void }>();
@@ -510,7 +527,7 @@ async function trpcClient(
   const LOGIN = 3;
   let started = false;
   let setUp = false;
-  const ws = await LeanWebSocket.connect(`${base.replace('http', 'ws')}/trpc`, opts.localAddress, (data: Buffer) => {
+  const ws = await subscriberSocket(`${base.replace('http', 'ws')}/trpc`, opts.localAddress, (data: Buffer) => {
     if (setUp) return onFrame(data);
     const m = JSON.parse(data.toString());
     if (m.id === EVENTS && m.result?.type === 'started') started = true;
@@ -518,7 +535,7 @@ async function trpcClient(
     if (m.id === LOGIN && started) setUp = true;
     replies.get(m.id)?.resolve(m);
     replies.delete(m.id);
-  });
+  }, opts.lean);
   // Closed before it was set up (a login timeout on an overloaded machine): fail the run, do not hang it.
   ws.once('close', (code, reason) => {
     for (const r of replies.values()) r.reject(new Error(`closed ${code} ${reason} during setup`));
@@ -548,10 +565,11 @@ async function trpcClient(
   let opened: (first: string) => void = () => {};
   const first = new Promise<string>((resolve) => (opened = resolve));
   // Listening from the start: the OPEN frame can arrive in the same read as the upgrade response.
-  const sig = await LeanWebSocket.connect(
+  const sig = await subscriberSocket(
     `${base.replace('http', 'ws')}${path}peerjs?key=${me.info.peerjs.key}&id=${me.self.peerId}&token=${me.peerToken}&version=1.5.5`,
     opts.localAddress,
     (d: Buffer) => opened(d.toString()),
+    opts.lean,
   );
   const text = await Promise.race([
     first,
@@ -677,13 +695,15 @@ async function clientsRole(): Promise<void> {
       return keys.length;
     },
     async connect(m) {
-      const { url, n, kind, concurrency, presence, peerjs, addressBase, perAddress } = m as unknown as {
+      const { url, n, kind, concurrency, presence, peerjs, lean, addressBase, perAddress } = m as unknown as {
         url: string;
         n: number;
         kind: 'trpc' | 'bare' | 'batch';
         concurrency: number;
         presence?: boolean;
         peerjs?: boolean;
+        /** Storm and memory phases: LeanWebSocket (see subscriberSocket). */
+        lean?: boolean;
         /** Client k of this call connects from 127.1.x.y, address number addressBase + floor(k / perAddress). */
         addressBase?: number;
         perAddress?: number;
@@ -709,7 +729,7 @@ async function clientsRole(): Promise<void> {
               }
             };
             const key = keys.pop() ?? makeUserKey();
-            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, peerjs: peerjs ?? false, key })));
+            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, peerjs: peerjs ?? false, key, lean: lean ?? false })));
           } else {
             const ws = await openSocket(url, localAddress);
             ws.on('message', kind === 'bare' ? () => bump(i, 1) : (data: Buffer) => bump(i, count(data, EPOCH_NEEDLE)));
@@ -1037,7 +1057,7 @@ async function main(): Promise<void> {
     const clientsCpu0 = clientsCpu();
     const stormFromUs = monoUs();
     const start = now();
-    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, concurrency: STORM_CONCURRENCY, addressBase: 0 });
+    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, lean: true, concurrency: STORM_CONCURRENCY, addressBase: 0 });
     const loggedInAt = now();
     const allSeeAll = Math.max(...(await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: n })))));
     const stormCpuUs = relay.cpuUs() - stormCpu0;
@@ -1110,7 +1130,7 @@ async function main(): Promise<void> {
     );
     try {
       await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil((m - n) / clients.length) })));
-      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, concurrency: STORM_CONCURRENCY, addressBase: 1000 });
+      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, lean: true, concurrency: STORM_CONCURRENCY, addressBase: 1000 });
       await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: m })));
       const atMNoGc = await relay.rss();
       const atM = await relay.rssAfterGc();
