@@ -50,11 +50,75 @@ it('G2 verifyEnvelopes checks every signature of every envelope, many in flight,
   assert.equal(checks.length, envs.length);
   checks.forEach((c, i) => assert.equal(c.ok, i !== 37 && i !== 150, `envelope ${i}`));
   assert.deepEqual(checks[37], { ok: false, reason: 'BAD_SIGNATURE' });
-  // Both signatures of every envelope are checked (no short cut), and never more than the bound at once:
+  // Both signatures of every envelope are checked (unlinked envelopes: no chain to check a countersignature
+  // through, R6), and never more than the bound at once:
   // two per envelope in flight.
   assert.equal(calls, 2 * envs.length);
   assert.ok(peak > 2, `verifications overlapped (peak ${peak})`);
   assert.ok(peak <= 2 * VERIFY_CONCURRENCY, `peak ${peak} within 2 x VERIFY_CONCURRENCY`);
+});
+
+/** `n` envelopes of one channel in one epoch, each linked to the one before (SPEC.md R6), as the relay mints them. */
+async function chain(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
+  const b = nodeBackend();
+  const relaySecret = randomSecretKey();
+  const author = randomSecretKey();
+  const relayKey = toB64url(await b.publicKeyOf(relaySecret));
+  const authorKey = toB64url(await b.publicKeyOf(author));
+  const envs: Envelope[] = [];
+  for (let i = 0; i < n; i++) {
+    const ts = 1_700_000_000_000 + i;
+    const post = await signPost(b, author, {
+      channel: 'general', clientId: `c${i}`, text: `m${i}`, attachments: [], replyTo: null, author: authorKey, relay: relayKey, sentAt: ts,
+    });
+    const prev = envs.at(-1);
+    envs.push(await signEnvelope(b, relaySecret, { id: `01HZZZZZZZZZZZZZZZZZZZ${String(i).padStart(4, '0')}`, ts, epoch: 'e', prev: prev ? { id: prev.id, hash: envelopeHash(prev) } : null, post, relay: relayKey }));
+  }
+  return { envs, relayKey };
+}
+
+/** A node:crypto backend that counts its verifies. */
+function countingBackend(): { backend: Ed25519Backend; calls: () => number } {
+  const real = nodeBackend();
+  let calls = 0;
+  return { backend: { ...real, name: 'counting', verifyRaw: (k, m, sig) => (calls++, real.verifyRaw(k, m, sig)) }, calls: () => calls };
+}
+
+it('G2 R6 a chain\'s countersignatures are checked once, the rest through the prev hashes the relay signed', async () => {
+  const { envs, relayKey } = await chain(50);
+  const { backend, calls } = countingBackend();
+  const shuffled = [...envs.filter((_, i) => i % 2 === 1), ...envs.filter((_, i) => i % 2 === 0).reverse()];
+  assert.notDeepEqual(shuffled, envs);
+  for (const batch of [envs, shuffled]) {
+    const before = calls();
+    const checks = await verifyEnvelopes(backend, batch, relayKey);
+    assert.deepEqual(checks, batch.map(() => ({ ok: true })));
+    // Every author signature, and one countersignature: the newest's; the others are linked to it.
+    assert.equal(calls() - before, 50 + 1);
+  }
+  // Split into slices (as the verify pool hands them out), each slice's newest is checked directly.
+  const before = calls();
+  for (let i = 0; i < 50; i += 10) await verifyEnvelopes(backend, envs.slice(i, i + 10), relayKey);
+  assert.equal(calls() - before, 50 + 5);
+});
+
+it('G2 R6 a forged link costs only itself: its predecessor is checked directly, results as verifyEnvelope\'s', async () => {
+  const { envs, relayKey } = await chain(40);
+  const b = nodeBackend();
+  const forged = [...envs];
+  forged[10] = { ...envs[10]!, rsig: envs[11]!.rsig }; // a countersignature that is not this envelope's
+  forged[20] = { ...envs[20]!, post: { ...envs[20]!.post, text: 'forged' } }; // content changed after signing
+  forged[30] = { ...envs[30]!, prev: { id: envs[28]!.id, hash: envelopeHash(envs[28]!) } }; // relinked past 29
+  forged[39] = { ...envs[39]!, rsig: envs[38]!.rsig }; // the newest, the chain's head
+  const expected = await Promise.all(forged.map((e) => verifyEnvelope(b, e, relayKey)));
+  assert.deepEqual(
+    expected.flatMap((c, i) => (c.ok ? [] : [i])),
+    [10, 20, 30, 39],
+  );
+  assert.deepEqual(await verifyEnvelopes(b, forged, relayKey), expected);
+  assert.deepEqual(await verifyEnvelopes(b, forged, relayKey, 1), expected, 'one in flight');
+  // Alone in its batch, the forged head fails as well: no successor vouches for it.
+  assert.deepEqual(await verifyEnvelopes(b, [forged[39]!], relayKey), [expected[39]]);
 });
 
 it('M7 the relay-attested author name is covered by the relay signature; envelopes without one still verify', async () => {

@@ -280,19 +280,24 @@ function checkDecoded(backend: Ed25519Backend, key: DecodedKey, bytes: Uint8Arra
   return backend.verifyRaw(key.bytes, bytes, sig).then(okOrBad);
 }
 
+/** An envelope of a batch, prepared: what its signatures cover, or the reason it already failed. */
+interface Prepared {
+  envBytes: Uint8Array;
+  rsig: Uint8Array | null;
+  postBytes: Uint8Array;
+  postSig: Uint8Array | null;
+  /** `envelopeHash` of the envelope, base64url; '' when its rsig is not base64url (nothing links to it). */
+  hash: string;
+}
+
 /**
- * `verifyEnvelope` for a batch: the same checks with the same results (signed.test.ts holds the two to
- * that on good and forged envelopes), less work per envelope: each key decoded and checked once (a
- * bounded cache, DECODED_KEYS_MAX), the author's signature decoded once for both its check and the post's digest, the digest hashed
- * without concatenating, one promise per signature. In a bench:client profile of the verify worker these
- * were about half of the JS time around the two WebCrypto verifies.
+ * The checks before the signatures and the bytes the signatures cover, with less work than verifyEnvelope
+ * (signed.test.ts holds the two to the same results): each key decoded and checked once (a bounded cache,
+ * DECODED_KEYS_MAX), the author's signature decoded once for both its check and the post's digest, the
+ * digests hashed without concatenating. In a bench:client profile of the verify worker these were about
+ * half of the JS time around the two WebCrypto verifies.
  */
-function verifyInBatch(
-  backend: Ed25519Backend,
-  e: Envelope,
-  relayKey: string,
-  encode: (text: string) => Uint8Array,
-): SignedCheck | Promise<SignedCheck> {
+function prepare(e: Envelope, relayKey: string, encode: (text: string) => Uint8Array): Prepared | SignedCheck {
   if (e.relay !== relayKey || e.post.relay !== relayKey) return { ok: false, reason: 'WRONG_RELAY' };
   if (Math.abs(e.ts - e.post.sentAt) > POST_TIME_WINDOW_MS) return { ok: false, reason: 'STALE_POST' };
   for (const a of e.post.attachments) if (a.uploader !== e.post.author) return { ok: false, reason: 'WRONG_AUTHOR' };
@@ -300,12 +305,10 @@ function verifyInBatch(
   const postSig = fromB64url(e.post.sig);
   const digest = toB64url(createSha256().update(postBytes).update(postSig ?? EMPTY).digest());
   const envBytes = signingBytes('envelope', envelopeFields(e, digest), encode);
-  // All of the envelope's signatures start at once, as in verifyEnvelope; the first failure in the order
-  // relay, author, attachments is the reason.
-  const relay = checkDecoded(backend, decodedKey(e.relay), envBytes, fromB64url(e.rsig));
-  const author = checkDecoded(backend, decodedKey(e.post.author), postBytes, postSig);
-  const attachments = e.post.attachments.map((a) => verifyAttachment(backend, a, relayKey));
-  return firstFailure([relay, author, ...attachments]);
+  const rsig = fromB64url(e.rsig);
+  // envelopeHash(e), from the bytes already built (its rsig decodes as envelopeHash decodes it).
+  const hash = rsig ? toB64url(createSha256().update(envBytes).update(rsig).digest()) : '';
+  return { envBytes, rsig, postBytes, postSig, hash };
 }
 
 const EMPTY = new Uint8Array(0);
@@ -320,20 +323,69 @@ async function firstFailure(checks: (SignedCheck | Promise<SignedCheck>)[]): Pro
   return first;
 }
 
-/** `verifyEnvelope` over many envelopes (the same checks on each), results in input order. */
+/**
+ * `verifyEnvelope` over many envelopes (the same checks on each), results in input order.
+ *
+ * A relay countersignature is checked once per chain (SPEC.md G2, R6): where the batch holds an
+ * envelope's successor in its channel, whose `prev.hash` is this envelope's `envelopeHash` -- a SHA-256 of
+ * everything its rsig covers and of the rsig itself -- and the successor's own countersignature holds
+ * (checked, or proven the same way by its own successor), the relay has signed this envelope's exact bytes
+ * through that link, and its rsig is not checked again. The newest envelope of each chain is checked
+ * directly, and so is any envelope whose successor's countersignature fails: a forged successor never
+ * costs an honest envelope its place. Author and attachment signatures are each checked.
+ */
 export async function verifyEnvelopes(
   backend: Ed25519Backend,
   envs: readonly Envelope[],
   relayKey: string,
   concurrency: number = VERIFY_CONCURRENCY,
 ): Promise<SignedCheck[]> {
-  const out = new Array<SignedCheck>(envs.length);
   const encode = utf8Batch();
+  const prepared = envs.map((e) => prepare(e, relayKey, encode));
+  const byHash = new Map<string, number>();
+  prepared.forEach((p, i) => {
+    if ('envBytes' in p && p.hash && !byHash.has(p.hash)) byHash.set(p.hash, i);
+  });
+  /** successor[i]: the index of the envelope whose prev links to envelope i (-1: none in the batch). */
+  const successor = new Int32Array(envs.length).fill(-1);
+  envs.forEach((e, j) => {
+    const i = e.prev && 'envBytes' in prepared[j]! ? byHash.get(e.prev.hash) : undefined;
+    if (i !== undefined && i !== j && envs[i]!.id === e.prev!.id && successor[i] === -1) successor[i] = j;
+  });
+  const relayKeyBytes = decodedKey(relayKey);
+  /** The countersignature checks, made as envelopes take their turn (a direct check is one verify in flight). */
+  const relayChecks = new Array<Promise<SignedCheck> | SignedCheck | undefined>(envs.length);
+  const direct = (i: number) => checkDecoded(backend, relayKeyBytes, (prepared[i] as Prepared).envBytes, (prepared[i] as Prepared).rsig);
+  const relayCheck = (i: number): Promise<SignedCheck> | SignedCheck => {
+    // Walk to the first envelope up the chain whose check exists or that has no successor (a loop would
+    // need a SHA-256 cycle; the walk is bounded all the same), then link the checks back down to i.
+    const path: number[] = [];
+    let at = i;
+    while (relayChecks[at] === undefined && successor[at]! >= 0 && path.length < envs.length) {
+      path.push(at);
+      at = successor[at]!;
+    }
+    relayChecks[at] ??= direct(at);
+    for (let k = path.length - 1; k >= 0; k--) {
+      const link = path[k]!;
+      relayChecks[link] = Promise.resolve(relayChecks[successor[link]!]!).then((r) => (r.ok ? OK : direct(link)));
+    }
+    return relayChecks[i]!;
+  };
+  const out = new Array<SignedCheck>(envs.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < envs.length) {
       const i = next++;
-      out[i] = await verifyInBatch(backend, envs[i]!, relayKey, encode);
+      const p = prepared[i]!;
+      if (!('envBytes' in p)) {
+        out[i] = p;
+        continue;
+      }
+      const author = checkDecoded(backend, decodedKey(envs[i]!.post.author), p.postBytes, p.postSig);
+      const attachments = envs[i]!.post.attachments.map((a) => verifyAttachment(backend, a, relayKey));
+      // The first failure in the order relay, author, attachments is the reason, as in verifyEnvelope.
+      out[i] = await firstFailure([relayCheck(i), author, ...attachments]);
     }
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, concurrency), envs.length) }, worker));
