@@ -6,7 +6,8 @@ import { fromB64url, toB64url } from '../encoding';
 import { type Envelope, LIMITS, POST_TIME_WINDOW_MS, zEnvelope } from './relay';
 import { attachmentFields, countersign, envelopeHash, signAttachment, verifyAttachment, postDigest, postSigningBytes, VERIFY_CONCURRENCY, signEnvelope, signPost, verifyEnvelope, verifyEnvelopes, verifyPostSignature } from './signed';
 
-async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
+/** `n` envelopes of one channel; `linked`: each linked to the one before (SPEC.md R6), as the relay mints them. */
+async function envelopes(n: number, linked = false): Promise<{ envs: Envelope[]; relayKey: string }> {
   const b = nodeBackend();
   const relaySecret = randomSecretKey();
   const author = randomSecretKey();
@@ -18,7 +19,8 @@ async function envelopes(n: number): Promise<{ envs: Envelope[]; relayKey: strin
     const post = await signPost(b, author, {
       channel: 'general', clientId: `c${i}`, text: `m${i}`, attachments: [], replyTo: null, author: authorKey, relay: relayKey, sentAt: ts,
     });
-    envs.push(await signEnvelope(b, relaySecret, { id: `01HZZZZZZZZZZZZZZZZZZZ${String(i).padStart(4, '0')}`, ts, epoch: 'e', prev: null, post, relay: relayKey }));
+    const prev = linked ? envs.at(-1) : undefined;
+    envs.push(await signEnvelope(b, relaySecret, { id: `01HZZZZZZZZZZZZZZZZZZZ${String(i).padStart(4, '0')}`, ts, epoch: 'e', prev: prev ? { id: prev.id, hash: envelopeHash(prev) } : null, post, relay: relayKey }));
   }
   return { envs, relayKey };
 }
@@ -58,25 +60,6 @@ it('G2 verifyEnvelopes checks every signature of every envelope, many in flight,
   assert.ok(peak <= 2 * VERIFY_CONCURRENCY, `peak ${peak} within 2 x VERIFY_CONCURRENCY`);
 });
 
-/** `n` envelopes of one channel in one epoch, each linked to the one before (SPEC.md R6), as the relay mints them. */
-async function chain(n: number): Promise<{ envs: Envelope[]; relayKey: string }> {
-  const b = nodeBackend();
-  const relaySecret = randomSecretKey();
-  const author = randomSecretKey();
-  const relayKey = toB64url(await b.publicKeyOf(relaySecret));
-  const authorKey = toB64url(await b.publicKeyOf(author));
-  const envs: Envelope[] = [];
-  for (let i = 0; i < n; i++) {
-    const ts = 1_700_000_000_000 + i;
-    const post = await signPost(b, author, {
-      channel: 'general', clientId: `c${i}`, text: `m${i}`, attachments: [], replyTo: null, author: authorKey, relay: relayKey, sentAt: ts,
-    });
-    const prev = envs.at(-1);
-    envs.push(await signEnvelope(b, relaySecret, { id: `01HZZZZZZZZZZZZZZZZZZZ${String(i).padStart(4, '0')}`, ts, epoch: 'e', prev: prev ? { id: prev.id, hash: envelopeHash(prev) } : null, post, relay: relayKey }));
-  }
-  return { envs, relayKey };
-}
-
 /** A node:crypto backend that counts its verifies. */
 function countingBackend(): { backend: Ed25519Backend; calls: () => number } {
   const real = nodeBackend();
@@ -85,7 +68,7 @@ function countingBackend(): { backend: Ed25519Backend; calls: () => number } {
 }
 
 it('G2 R6 a chain\'s countersignatures are checked once, the rest through the prev hashes the relay signed', async () => {
-  const { envs, relayKey } = await chain(50);
+  const { envs, relayKey } = await envelopes(50, true);
   const { backend, calls } = countingBackend();
   const shuffled = [...envs.filter((_, i) => i % 2 === 1), ...envs.filter((_, i) => i % 2 === 0).reverse()];
   assert.notDeepEqual(shuffled, envs);
@@ -103,7 +86,7 @@ it('G2 R6 a chain\'s countersignatures are checked once, the rest through the pr
 });
 
 it('G2 R6 a forged link costs only itself: its predecessor is checked directly, results as verifyEnvelope\'s', async () => {
-  const { envs, relayKey } = await chain(40);
+  const { envs, relayKey } = await envelopes(40, true);
   const b = nodeBackend();
   const forged = [...envs];
   forged[10] = { ...envs[10]!, rsig: envs[11]!.rsig }; // a countersignature that is not this envelope's
