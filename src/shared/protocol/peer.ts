@@ -36,7 +36,7 @@ export const PeerKind = {
   RECON_REPLY: 3,
   /** Ask for envelopes by id. */
   GET_MSGS: 4,
-  /** Envelopes answering GET_MSGS; several per request, the last one has `last: true`. */
+  /** Envelopes answering GET_MSGS, in parts, the last one has `last: true` (and names what did not fit `later`). */
   MSGS: 5,
   /** "I hold attachment id (sha256)": a few dozen bytes, never the content (SPEC.md G6). */
   OFFER: 6,
