@@ -16,7 +16,7 @@ import type { Envelope } from '../protocol/relay';
 import { MemoryStore } from '../store/MemoryStore';
 import type { Clock } from './Clock';
 import { SyncSim } from './testing/SyncSim';
-import { type Tamper, kindOf, tamperTransport } from './testing/tamper';
+import { type Tamper, kindOf, overrideLink, tamperTransport, wrapLinks } from './testing/tamper';
 
 /** A MemoryStore whose putMessages take `ms` of the simulated clock each (IndexedDB under load); only the first `slow` of them. */
 class SlowWriteStore extends MemoryStore {
@@ -210,6 +210,58 @@ describe('G5 a GET_MSGS answer is cut by bytes; the rest is `later`', () => {
   it('G5 G13 a later list in a part that is not the last is BAD_FRAME', async () => {
     const r = await catchUpThrough(49, 60, (b) => ({ ...b, envs: b.envs.slice(0, 1), later: b.envs.slice(1).map((e) => e.id), last: false }));
     assert.deepEqual(r.dropped, ['BAD_FRAME:true']);
+  });
+});
+
+describe('G5 later cannot stall', () => {
+  it('G5 a holder answering one envelope and `later` just before each deadline holds its ids one deadline at most', async () => {
+    const sim = await SyncSim.create({ seed: 59 });
+    const all = await sim.fx.envelopes(300);
+    let asked = 0;
+    // Each answer cut to one envelope (the rest `later`) and sent 25 s late: with a fresh deadline per
+    // re-ask, 128 ids would take 128 x 25 s from one request.
+    const staller = await sim.addPeer({
+      start: false,
+      wrap: (t) =>
+        wrapLinks(t, (link) => {
+          const assembler = new ControlAssembler();
+          return overrideLink(link, {
+            send: (frame) => {
+              const d = decodeFrame(frame);
+              if (!d.ok || d.frame.kind !== PeerKind.MSGS) return link.send(frame);
+              const whole = assembler.push(d.frame);
+              if (!(whole instanceof Uint8Array)) return true;
+              asked++;
+              const b = parseControl(PeerKind.MSGS, whole)!;
+              const cut = { ...b, envs: b.envs.slice(0, 1), later: [...b.envs.slice(1).map((e) => e.id), ...(b.later ?? [])] };
+              sim.clock.setTimeout(() => {
+                if (!link.closed) for (const f of encodeControl(PeerKind.MSGS, d.frame.reqId, cut)!) link.send(f);
+              }, 25_000);
+              return true;
+            },
+          });
+        }),
+    });
+    const honest = await sim.addPeer({ start: false });
+    for (const p of [staller, honest]) await p.engine.addMessages(all);
+    const victim = await sim.addPeer({ start: false });
+    const dropped: string[] = [];
+    victim.engine.on('peerDropped', (e) => dropped.push(`${e.reason}:${e.banned}`));
+    for (const p of [staller, victim]) await sim.start(p);
+    const t0 = sim.clock.now();
+    void victim.engine.syncNow();
+    // The staller is asked first; the honest holder comes online while its answers are late.
+    await sim.round();
+    await sim.start(honest);
+    while ((await victim.store.countMessages()) < all.length && sim.clock.now() - t0 < 120_000) await sim.round();
+    assert.ok(asked > 0, 'the victim asked the staller');
+    assert.deepEqual(dropped, []);
+    assert.equal(await victim.store.countMessages(), all.length);
+    // The staller's requests end at their first deadline (30 s), re-asks included; the next resync (60 s)
+    // finds the ids at the honest holder. A fresh deadline per re-ask let it send one envelope per 25 s.
+    const seconds = (sim.clock.now() - t0) / 1000;
+    assert.ok(seconds <= 70, `${seconds} s`);
+    await sim.stopAll();
   });
 });
 
