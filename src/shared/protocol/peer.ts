@@ -19,7 +19,10 @@ import { LIMITS, zDigest, zEnvelope, zUlid } from './relay';
 // 2: envelopes carry posts bound to a relay and a client time (SPEC.md M6), which version-1 peers lack.
 // 3: envelopes may carry the relay-attested `authorName` (M7); a version-2 peer would strip it, fail the
 //    relay signature and ban an honest peer for BAD_SIGNATURE, so it hears PROTOCOL_MISMATCH instead.
-export const PEER_PROTOCOL_VERSION = 3;
+// 4: a GET_MSGS answer holds at most maxMsgsAnswerBytes of envelopes and names the rest `later` (G5); a
+//    version-3 responder would answer in full and overflow the asker's inbox, a version-3 asker would take
+//    the unsent ids for missing.
+export const PEER_PROTOCOL_VERSION = 4;
 
 /** Frame kinds. Values are wire bytes: never renumber, only add. BYE keeps 0 in every version. */
 export const PeerKind = {
@@ -33,7 +36,7 @@ export const PeerKind = {
   RECON_REPLY: 3,
   /** Ask for envelopes by id. */
   GET_MSGS: 4,
-  /** Envelopes answering GET_MSGS; several per request, the last one has `last: true`. */
+  /** Envelopes answering GET_MSGS, in parts, the last one has `last: true` (and names what did not fit `later`). */
   MSGS: 5,
   /** "I hold attachment id (sha256)": a few dozen bytes, never the content (SPEC.md G6). */
   OFFER: 6,
@@ -92,6 +95,13 @@ export const PEER_LIMITS = {
   maxControlBodyBytes: 256 * 1024,
   /** Ids in one GET_MSGS, WANT or HAVE. */
   maxIdsPerRequest: 128,
+  /**
+   * Envelope bytes (their JSON) in one answer to a GET_MSGS, over all its MSGS parts; what does not fit is
+   * named in the final part's `later` and asked for again (G5). At least one envelope goes out whatever its
+   * size. So what an asker can have in flight is GETS_PER_PEER x this (1 MiB), whatever the messages'
+   * length, and its inbox is sized from that (Conn INBOX_MAX_BYTES): 128 ids of 8.5 KB were 1.1 MB.
+   */
+  maxMsgsAnswerBytes: 128 * 1024,
   /** Chunk indices in one GET_CHUNKS. */
   maxChunksPerRequest: 16,
   /**
@@ -171,6 +181,11 @@ export const zMsgsBody = z.object({
   envs: z.array(zEnvelope).max(PEER_LIMITS.maxIdsPerRequest),
   /** Requested ids this peer does not hold. */
   missing: z.array(zUlid).max(PEER_LIMITS.maxIdsPerRequest),
+  /**
+   * Final part only: requested ids this peer holds but did not send, as the answer was full
+   * (maxMsgsAnswerBytes); the asker asks for them again. Never in an answer without envelopes (G5).
+   */
+  later: z.array(zUlid).max(PEER_LIMITS.maxIdsPerRequest).optional(),
   last: z.boolean(),
 });
 export const zOfferBody = z.object({ id: zUlid, sha256: zDigest });

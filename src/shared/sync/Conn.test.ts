@@ -151,4 +151,20 @@ describe('G13 progress on a link (attachment side)', () => {
     assert.equal(c.chunkAsked('a', 0), false, 'the oldest is forgotten first');
     assert.equal(c.chunkAsked(`n${MAX_ASKED_ATTACHMENTS - 1}`, 0), true);
   });
+
+  it('G9 G14 a link whose send throws while its queue drains is closed with a reason, not left stuck', () => {
+    const link = new FakeLink();
+    const { c, events } = conn(link);
+    link.full = true;
+    assert.equal(c.sendFrame(frame(1)), false);
+    // The channel was torn down under us: its send throws instead of refusing.
+    link.send = () => {
+      throw new Error('InvalidStateError');
+    };
+    assert.doesNotThrow(() => link.emptied());
+    assert.ok(c.closed);
+    assert.deepEqual(events, ['closed:INTERNAL']);
+    assert.equal(link.closedWith, 'INTERNAL');
+    assert.equal(c.heldBytes, 0, 'the queue it held is let go');
+  });
 });

@@ -4,6 +4,7 @@
 import {
   ControlAssembler,
   type Frame,
+  PEER_LIMITS,
   PEER_PROTOCOL_VERSION,
   PeerKind,
   type PeerReason,
@@ -16,17 +17,22 @@ import {
 import { utf8 } from '../encoding';
 import type { PeerLink } from '../transport/PeerTransport';
 import type { Clock, TimerHandle } from './Clock';
+import { GETS_PER_PEER } from './MessageSync';
 
 /** Frames received and not yet handled, per link. Beyond this the peer is flooding (G11). */
 export const INBOX_MAX_FRAMES = 512;
 /**
- * Bytes of frames received and not yet handled, per link (G11). What an honest peer can have in flight to
- * us on one link: the chunks we asked for (maxChunksInFlight x 16 KiB = 1 MiB) plus answers to our other
- * requests (4 MSGS packs of at most 192 KiB, a RECON_REPLY, HASHES pages) and its own small requests;
- * 2 MiB holds that with room. Beyond it the peer sends what nobody asked for: FLOOD. With maxLinks (32)
- * links the engine holds at most 64 MiB of inboxes, and one user (at most MAX_LINKS_PER_USER links) 4 MiB.
+ * Bytes of frames received and not yet handled, per link (G11): what an honest peer can have in flight to
+ * us on one link, derived from what this side asks for. The answers to our GET_MSGS (GETS_PER_PEER x
+ * maxMsgsAnswerBytes = 1 MiB, whatever the messages' length: they wait here while our verify-and-store
+ * pipeline is busy, e.g. on a slow store), the chunks we asked for (maxChunksInFlight x 16 KiB = 1 MiB),
+ * and 512 KiB for the rest: a RECON_REPLY (64 KiB), HASHES pages, the MSGS bodies' id lists, the peer's
+ * own small requests. Beyond it the peer sends what nobody asked for: FLOOD. (At 2 MiB, with answers
+ * of 128 whole envelopes, a slow-store reader banned an honest holder of long messages.) With maxLinks
+ * (32) links the engine holds at most 80 MiB of inboxes, one user (MAX_LINKS_PER_USER links) 5 MiB.
  */
-export const INBOX_MAX_BYTES = 2 * 1024 * 1024;
+export const INBOX_MAX_BYTES =
+  GETS_PER_PEER * PEER_LIMITS.maxMsgsAnswerBytes + PEER_LIMITS.maxChunksInFlight * 16 * 1024 + 512 * 1024;
 /**
  * Frames a peer may send before its HELLO (a new channel may deliver its first frames out of order,
  * SPEC.md VC2 (d)); they wait for the HELLO. An honest peer sends HELLO and at most a few more before it
@@ -139,7 +145,10 @@ export class Conn {
 
   private nextReq = 1;
   private readonly assembler = new ControlAssembler();
-  private readonly inbox: Frame[] = [];
+  /** Whole frames waiting to be handled, each with the time it arrived. */
+  private readonly inbox: { frame: Frame; at: number }[] = [];
+  /** The inbox frame being handled now (still counted in inboxBytes until its handler returns). */
+  private current: { frame: Frame; at: number } | null = null;
   private inboxBytes = 0;
   /** Bytes of a control body whose MORE pieces are still arriving (the assembler holds them). */
   private partialBytes = 0;
@@ -203,6 +212,19 @@ export class Conn {
     return Math.max(this.lastProgress, oldest);
   }
 
+  /**
+   * When the oldest answer to our request `reqId` that this side holds unhandled arrived (in the inbox, or
+   * being handled: e.g. a MSGS part waiting for room in our own pipeline), or null. Such an answer came in
+   * time however long we take to read it: our slowness is not the peer's (G5 deadlines).
+   */
+  heldSince(reqId: number): number | null {
+    let since: number | null = null;
+    for (const e of this.current ? [this.current, ...this.inbox] : this.inbox) {
+      if (e.frame.reqId === reqId && ANSWER_KINDS.has(e.frame.kind)) since = Math.min(since ?? e.at, e.at);
+    }
+    return since;
+  }
+
   /** Remembers chunk indices asked for on this link (bounded: the oldest attachment is forgotten first). */
   noteChunksAsked(id: string, chunkCount: number, indices: readonly number[]): void {
     let bits = this.chunksAsked.get(id);
@@ -257,9 +279,19 @@ export class Conn {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  // Never throws: it is the link's drain listener.
   private flush(): void {
     while (this.out.length > 0 && !this.link.closed) {
-      if (!this.link.send(this.out[0]!)) return; // Still full: the link fires onDrain again later.
+      let taken: boolean;
+      try {
+        taken = this.link.send(this.out[0]!);
+      } catch {
+        // A send that throws (a channel torn down under us) would otherwise leave the queue stuck for
+        // good with nobody told; the link is unusable, so it closes, without blame.
+        this.close('INTERNAL', 'now');
+        return;
+      }
+      if (!taken) return; // Still full: the link fires onDrain again later.
       const sent = this.out.shift()!.length;
       this.handedBytes += sent;
       this.outBytes -= sent;
@@ -329,6 +361,7 @@ export class Conn {
   private dropHeld(): void {
     this.held.add(-this.heldBytes);
     this.inbox.length = 0;
+    this.current = null;
     this.early.length = 0;
     this.inboxBytes = 0;
     this.partialBytes = 0;
@@ -418,7 +451,7 @@ export class Conn {
     if (this.inbox.length >= INBOX_MAX_FRAMES || this.inboxBytes + frame.body.length > INBOX_MAX_BYTES) {
       return this.handlers.bad(this, 'FLOOD');
     }
-    this.inbox.push(frame);
+    this.inbox.push({ frame, at: this.now() });
     this.inboxBytes += frame.body.length;
     this.held.add(frame.body.length);
     this.lastActive = this.now();
@@ -429,13 +462,15 @@ export class Conn {
     this.draining = true;
     try {
       while (this.inbox.length > 0 && !this.closed) {
-        const frame = this.inbox.shift()!;
+        this.current = this.inbox.shift()!;
+        const frame = this.current.frame;
         try {
           await this.handlers.frame(this, frame);
         } catch {
           // A handler failure (our bug, our store) must not wedge the link, nor count against the peer.
           this.close('INTERNAL');
         } finally {
+          this.current = null;
           // Held until handled, not until dequeued: a slow handler is what lets an inbox fill.
           // (A frame kept as early is counted again by holdEarly.)
           this.handled(frame);

@@ -52,8 +52,6 @@ export const MSGS_PIPELINE = GETS_PER_PEER;
  * transaction, not the queue. A live message waits for at most the one write under way, as before.
  */
 export const STORE_GROUP_MAX = 2048;
-/** MSGS bodies are packed up to this many bytes of envelopes (under maxControlBodyBytes). */
-const MSGS_PACK_BYTES = 192 * 1024;
 /**
  * Requests per link this side gave up on (deadline passed) whose late answers are dropped quietly, not
  * taken for unsolicited data: an honest but slow peer answers after all (G5, G13).
@@ -274,6 +272,9 @@ export class MessageSync {
       if ((p.kind !== 'msgs' && p.kind !== 'recon') || now <= p.deadline) continue;
       // Wholly received: the peer delivered in time, and what is left (verify, store) is this side's.
       if (p.kind === 'msgs' && p.received) continue;
+      // Its answer arrived in time and waits for us (our pipeline is busy, e.g. a slow store): not late.
+      const held = conn.heldSince(reqId);
+      if (held !== null && held <= p.deadline) continue;
       conn.pending.delete(reqId);
       this.giveUp(conn, reqId);
       if (p.kind === 'recon') {
@@ -483,20 +484,25 @@ export class MessageSync {
       }
       return;
     }
+    const now = this.ctx.clock.now();
+    this.sendGetOn(conn, ids, now + this.ctx.opts.requestTimeoutMs);
+  }
+
+  /** One GET_MSGS on `conn`, due (wholly answered) by `deadline` (G5). */
+  private sendGetOn(conn: Conn, ids: string[], deadline: number): void {
     const reqId = conn.newReqId();
     const claimed = new Set(ids.filter((id) => this.needs.get(id)?.claimed));
     this.inflight++;
-    const now = this.ctx.clock.now();
     conn.pending.set(reqId, {
       kind: 'msgs',
-      at: now,
-      deadline: now + this.ctx.opts.requestTimeoutMs,
+      at: this.ctx.clock.now(),
+      deadline,
       ids: new Set(ids),
       got: new Set(),
       claimed,
       received: false,
     });
-    conn.sendControl(PeerKind.GET_MSGS, reqId, { ids, lastResort: this.ctx.isVirtual(peerId) || undefined });
+    conn.sendControl(PeerKind.GET_MSGS, reqId, { ids, lastResort: this.ctx.isVirtual(conn.peerId) || undefined });
   }
 
   private async onGetMsgs(conn: Conn, reqId: number, body: GetMsgsBody): Promise<void> {
@@ -507,25 +513,29 @@ export class MessageSync {
       if (this.ctx.selfKind === 'virtual' && !body.lastResort) await this.ctx.delay(this.ctx.opts.virtualDelayMs);
       if (conn.closed) return;
       const envs = await this.ctx.store.getMessages(body.ids);
+      // One part of at most maxMsgsAnswerBytes of envelopes (at least one envelope); the rest, in the
+      // order asked (newest first), is named `later` and asked for again. The asker sized its inbox for
+      // GETS_PER_PEER such answers: 128 long messages in one answer overflowed it (G11).
+      const sent: Envelope[] = [];
       const missing: string[] = [];
-      let batch: Envelope[] = [];
+      const later: string[] = [];
       let bytes = 0;
       for (let i = 0; i < body.ids.length; i++) {
+        const id = body.ids[i]!;
         const env = envs[i];
-        if (!env || env.id !== body.ids[i]) {
-          missing.push(body.ids[i]!);
+        if (!env || env.id !== id) {
+          missing.push(id);
           continue;
         }
-        const size = utf8(JSON.stringify(env)).length;
-        if (batch.length > 0 && bytes + size > MSGS_PACK_BYTES) {
-          conn.sendControl(PeerKind.MSGS, reqId, { envs: batch, missing: [], last: false });
-          batch = [];
-          bytes = 0;
+        const size = later.length > 0 ? 0 : utf8(JSON.stringify(env)).length;
+        if (later.length > 0 || (sent.length > 0 && bytes + size > PEER_LIMITS.maxMsgsAnswerBytes)) {
+          later.push(id);
+          continue;
         }
-        batch.push(env);
+        sent.push(env);
         bytes += size;
       }
-      conn.sendControl(PeerKind.MSGS, reqId, { envs: batch, missing, last: true });
+      conn.sendControl(PeerKind.MSGS, reqId, { envs: sent, missing, ...(later.length > 0 ? { later } : {}), last: true });
     } finally {
       conn.serving--;
     }
@@ -544,18 +554,27 @@ export class MessageSync {
     // A part that is not the last must carry envelopes: an empty one is no progress, only a way to look
     // busy (G5). Honest senders cut a part only when it is full.
     if (!body.last && body.envs.length === 0) return this.ctx.drop(conn, 'BAD_FRAME', true);
+    // `later` (what a full answer did not carry, G5) is the final part's, and only beside envelopes:
+    // every answer makes progress, so `later` cannot hold ids without delivering.
+    const later = body.later ?? [];
+    if (later.length > 0 && (!body.last || body.envs.length === 0)) return this.ctx.drop(conn, 'BAD_FRAME', true);
     // Only what was asked, each once: anything else is a replay or an injection (G13).
     const seen = new Set<string>();
     for (const env of body.envs) {
       if (!p.ids.has(env.id) || p.got.has(env.id) || seen.has(env.id)) return this.ctx.drop(conn, 'UNSOLICITED', true);
       seen.add(env.id);
     }
-    for (const id of body.missing) {
+    for (const id of [...body.missing, ...later]) {
       if (!p.ids.has(id) || p.got.has(id) || seen.has(id)) return this.ctx.drop(conn, 'BAD_FRAME', true);
       seen.add(id);
     }
-    // Taken now, so a later part of this answer already in the pipeline is checked against this one.
+    // Taken now, so a later part of this answer already in the pipeline is checked against this one;
+    // the `later` ids leave this request for the one that asks for them again.
     for (const id of seen) p.got.add(id);
+    for (const id of later) {
+      p.got.delete(id);
+      p.ids.delete(id);
+    }
     let line = this.intake.get(conn);
     if (!line) this.intake.set(conn, (line = []));
     // Room in the pipeline first; meanwhile the link's later frames wait in its bounded inbox (G11).
@@ -574,6 +593,13 @@ export class MessageSync {
       // responder's read between every two writes). The peer still has at most GETS_PER_PEER open, and
       // their answers wait in the inbox (INBOX_MAX_BYTES) until the pipeline has room.
       p.received = true;
+      // The rest of a full answer, asked again at once on its freed slot, from the same peer. It is still
+      // the same request: due by the same deadline, moved on by the time this answer waited for us (G5),
+      // so an answer cut small gains a staller nothing.
+      if (later.length > 0) {
+        const now = this.ctx.clock.now();
+        this.sendGetOn(conn, later, p.deadline + (now - (conn.heldSince(reqId) ?? now)));
+      }
       this.pump();
     }
   }

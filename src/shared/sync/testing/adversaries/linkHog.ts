@@ -9,6 +9,7 @@ import { MAX_FRAME_BYTES } from '../../../transport/PeerTransport';
 import type { Envelope } from '../../../protocol/relay';
 import { MemoryStore } from '../../../store/MemoryStore';
 import { peerId } from '../fixtures';
+import { INBOX_MAX_BYTES } from '../../Conn';
 import { SyncSim } from '../SyncSim';
 import { addVictim, attack, honestHolders, result } from './harness';
 import type { AdversaryResult, AdversaryScenario } from './types';
@@ -18,8 +19,8 @@ const SESSIONS = 8;
 const MAX_SESSIONS = 200;
 const HOG_USER = 9000;
 const HOG_PREFIX = peerId(HOG_USER).split('-')[0]!;
-/** 64 KiB frames each hog link sends at once (2.5 MiB: more than an inbox holds). */
-const BURST_FRAMES = 40;
+/** 64 KiB frames each hog link sends at once: 8 (512 KiB) more than an inbox holds (3 MiB). */
+const BURST_FRAMES = Math.ceil(INBOX_MAX_BYTES / (MAX_FRAME_BYTES - 8)) + 8;
 
 /** A MemoryStore whose message reads wait until the driver releases them (once per step). */
 class GatedStore extends MemoryStore {
