@@ -31,4 +31,9 @@ EXPOSE 8080
 # clients against 104-109 MB without it.
 # The relay itself (src/server/main.ts) calls glibc's malloc_trim through Node 26's node:ffi after major GCs
 # and keeps 32 idle HTTP parsers instead of 1,000 (SPEC.md R18): node:ffi prints one ExperimentalWarning at start.
-CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=2", "dist/server/main.js"]
+# --no-sparkplug: V8's baseline compiler put the login path's baseline code in code space after a storm
+# (+1.0-1.5 MB at 1,000 clients, against +0.3-0.8 without it; RSS at 2,000 clients 101-103 MB against
+# 103-106, bench:relay, three alternating runs each); hot code still gets Maglev and TurboFan, and the CPU per
+# delivery stayed where it was (ratio to the minimal signing relay 0.85-0.92 without Sparkplug, 0.87-0.96 with,
+# alternating runs at load 3-6).
+CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=2", "--no-sparkplug", "dist/server/main.js"]

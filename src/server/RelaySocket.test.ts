@@ -34,7 +34,7 @@ function ownFunctions(o: object): string[] {
     .map(String);
 }
 
-it('R18 an open /trpc socket keeps no listener and no closure of its own, and is collected once closed', async () => {
+it('R18 an open /trpc socket keeps no listener, no listener table and no closure of its own, and is collected once closed', async () => {
   const { relay, nets } = await relayWithServerSockets();
   try {
     const ws = await rawSocket(relay);
@@ -42,6 +42,8 @@ it('R18 an open /trpc socket keeps no listener and no closure of its own, and is
     // In a function of its own: a local of this async function would keep the socket alive itself.
     const ref = ((server: WebSocket) => {
       assert.deepEqual(server.eventNames(), [], 'listeners on the server socket');
+      // EventEmitter's own `{ __proto__: null }` table is a V8 dictionary, ~0.2 KiB even when empty.
+      assert.equal((server as unknown as { _events: unknown })._events, undefined, 'an (empty) listener table on the server socket');
       assert.deepEqual(ownFunctions(server), [], 'closures on the server socket');
       return new WeakRef(server);
     })(serverSocketOf(nets[0]!));
@@ -56,6 +58,27 @@ it('R18 an open /trpc socket keeps no listener and no closure of its own, and is
       alive = ref.deref() !== undefined;
     }
     assert.equal(alive, false, 'the closed socket is still reachable');
+  } finally {
+    await relay.close();
+  }
+});
+
+it('R18 the upgrade request (an IncomingMessage and its headers) is not kept once the socket is open', async () => {
+  const relay = await startTestRelay();
+  try {
+    let ref: WeakRef<object> | undefined;
+    relay.server.on('upgrade', (req) => (ref = new WeakRef(req)));
+    const ws = await rawSocket(relay);
+    await eventually(() => relay.counts().connections === 1, 'the socket registered');
+    let alive = true;
+    for (let i = 0; i < 50 && alive; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      gc();
+      alive = ref?.deref() !== undefined;
+    }
+    assert.equal(alive, false, 'the upgrade request is still reachable from the open socket');
+    ws.close();
+    await closed(ws);
   } finally {
     await relay.close();
   }

@@ -3,9 +3,9 @@
 // Socket events go to shared hook functions instead of per-socket listeners (no listener arrays per
 // connection). It also meters frames in (flood control, bytes per procedure family) and out (bytes per
 // family) in one place every frame passes, before tRPC sees it.
-import { WebSocket } from 'ws';
 import { CloseCode, LIMITS } from '../shared/protocol/relay';
 import type { EventStream } from './EventHub';
+import { LazyListenersWebSocket } from './LazyListenersWebSocket';
 import { NO_ORIGIN_GRANT, type OriginGrant } from './origins';
 import type { FrameEncoder } from './frameEncoder';
 import type { Session } from './SessionRegistry';
@@ -67,7 +67,7 @@ export type RelaySocket = InstanceType<RelaySocketClass>;
 export function createRelaySocketClass(shared: SocketShared) {
   const { stats, encoder, hooks } = shared;
 
-  return class RelaySocket extends WebSocket {
+  return class RelaySocket extends LazyListenersWebSocket {
     connId = 0;
     ip = '';
     /** Cleared by the heartbeat sweep, set by any pong (SPEC.md P4). */

@@ -278,7 +278,7 @@ describe('signalling endpoint', () => {
     assert.equal((await alice.closed).code, SignalClose.FLOOD);
   });
 
-  it('R18 a registered socket keeps no listener and no closure of its own; close() waits for every socket', async () => {
+  it('R18 a registered socket keeps no listener, no listener table and no closure of its own; close() waits for every socket', async () => {
     const auth = new FakePeerAuth();
     const signalling = createSignallingServer({ log: () => {}, auth });
     const nets: Socket[] = [];
@@ -295,6 +295,7 @@ describe('signalling endpoint', () => {
       const key = Object.getOwnPropertySymbols(nets[0]!).find((k) => k.description === 'websocket')!;
       const ws = (nets[0] as unknown as Record<symbol, WebSocket>)[key]!;
       assert.deepEqual(ws.eventNames(), [], 'listeners on the server socket');
+      assert.equal((ws as unknown as { _events: unknown })._events, undefined, 'an (empty) listener table on the server socket');
       assert.deepEqual(Reflect.ownKeys(ws).filter((k) => typeof (ws as unknown as Record<PropertyKey, unknown>)[k] === 'function'), [], 'closures on it');
       // A client that ignores the close handshake: close() still ends only once its socket is gone.
       (alice.ws as unknown as { _socket: { pause(): void } })._socket.pause();

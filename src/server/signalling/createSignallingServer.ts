@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { LazyListenersWebSocket } from '../LazyListenersWebSocket';
 import { clientIpOf } from '../origins';
 import type { PeerAuth, PeerGrant, SessionEndListener } from './PeerAuth';
 import { type Dropped, type PendingBound, type PendingLimits, PendingSignals } from './PendingSignals';
@@ -166,7 +167,7 @@ interface SocketHooks {
  * `conn` (being refused) keep ws's ordinary listeners.
  */
 function createSignalSocketClass(hooks: SocketHooks) {
-  return class SignalSocket extends WebSocket {
+  return class SignalSocket extends LazyListenersWebSocket {
     conn: Conn | null = null;
 
     override emit(event: string | symbol, ...args: unknown[]): boolean {
