@@ -811,6 +811,9 @@ async function framesPerSubscriber(clients: Child[]): Promise<number> {
   return round(all.reduce((a, b) => a + b.frames, 0) / Math.max(1, all.reduce((a, b) => a + b.clients, 0)), 1);
 }
 
+/** How long after the storm the settled reading waits (BENCH_SETTLE_S, default 20 s). */
+const SETTLE_MS = (Number(process.env.BENCH_SETTLE_S) || 20) * 1000;
+
 /** Logins in flight at once per client process in the storm and memory phases. */
 const STORM_CONCURRENCY = Number(process.env.BENCH_STORM_CONCURRENCY) || 500;
 
@@ -1099,6 +1102,10 @@ async function main(): Promise<void> {
     );
 
     const atNNoGc = await relay.rss();
+    // What a running relay holds once the storm is over, before any forced GC: SETTLE_MS later (V8's memory
+    // reducer and the relay's malloc_trim have had their turn, as in production).
+    await sleep(SETTLE_MS);
+    const atNSettled = await relay.rss();
     const atN = await relay.rssAfterGc();
     // BENCH_HOLD_S=n: hold here n seconds, clients connected (to attach gdb, read /proc/<pid>/smaps, ...).
     if (process.env.BENCH_HOLD_S) {
@@ -1123,10 +1130,12 @@ async function main(): Promise<void> {
     const m = CFG.memoryClients;
     results.memoryBaseRssMB = MB(base);
     results.bytesPerClientAt1k = Math.round((atN - base) / n);
+    results.bytesPerClientAt1kSettled = Math.round((atNSettled - baseNoGc) / n);
     results.bytesPerClientAt1kNoGc = Math.round((atNNoGc - baseNoGc) / n);
     console.log(
       `relay memory per client (presence on, /peerjs socket, production limits): base ${MB(base)} MB (${MB(baseNoGc)} MB without forced GC); ` +
-        `${KiB(results.bytesPerClientAt1k as number)} KiB each at ${n} (${KiB(results.bytesPerClientAt1kNoGc as number)} KiB without forced GC); ${JSON.stringify(counts)}`,
+        `${KiB(results.bytesPerClientAt1k as number)} KiB each at ${n} (${KiB(results.bytesPerClientAt1kNoGc as number)} KiB without forced GC, ` +
+        `${KiB(results.bytesPerClientAt1kSettled as number)} KiB ${SETTLE_MS / 1000} s after the storm without forced GC); ${JSON.stringify(counts)}`,
     );
     try {
       await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil((m - n) / clients.length) })));
