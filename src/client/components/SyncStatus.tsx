@@ -10,9 +10,11 @@ export function syncLabel(s: ChannelSyncState | undefined): string {
 }
 
 export function SyncStatus({ sync }: { sync: ChannelSyncState | undefined }) {
+  const label = syncLabel(sync);
+  // The whole label as the title: on a phone the header cuts it short with "…".
   return (
-    <span className={styles.sync} data-state={sync?.state ?? 'idle'} data-testid="sync-status">
-      {syncLabel(sync)}
+    <span className={styles.sync} data-state={sync?.state ?? 'idle'} data-testid="sync-status" title={label}>
+      {label}
     </span>
   );
 }
