@@ -71,7 +71,7 @@ describe('G5 G11 catch-up of long messages', () => {
   it('G5 a catch-up of long messages stores as many per write as one of short messages; the store queue is bounded by bytes', async () => {
     const sim = await SyncSim.create({ seed: 43 });
     // 1,536 messages of 8.5 KB: 15 per answer (maxMsgsAnswerBytes), ~100 answers. The same number of
-    // short ones is 12 answers and 2 writes of 3 s.
+    // short ones is 12 answers and 3 writes of 3 s (128, 1,024, 384).
     const all = await sim.fx.envelopes(12 * 128, { text: LONG_TEXT });
     const holder = await sim.addPeer({ start: false });
     await holder.engine.addMessages(all);

@@ -48,17 +48,20 @@ export const MSGS_PIPELINE = GETS_PER_PEER;
  * Envelopes one store write takes at most (G5). Verified parts that arrive while a write runs wait and are
  * written together in the next one (a group commit), so a catch-up costs a few large store transactions
  * instead of one per part: in the browser each write also re-runs the open channel's live query and a
- * render (bench:client: 79 writes of 128 for 10,000 from one peer). Peers' parts wait for the queue to
- * hold fewer than this many envelopes (and STORE_QUEUE_MAX_BYTES), so one write takes the whole queue
- * (the relay's live batches do not wait). A live message waits for at most the one write under way.
+ * render (bench:client: 79 writes of 128 for 10,000 from one peer). Peers' parts fill at most half of it
+ * (PEER_QUEUE_MAX_ENVS) and the relay's live batches do not wait for room, so a live message waits for
+ * at most the one write under way, however long the queue of a catch-up.
  */
 export const STORE_GROUP_MAX = 2048;
+/** Envelopes of peers' parts the store's queue takes (G5): 8 answers of 128, the other half the relay's. */
+export const PEER_QUEUE_MAX_ENVS = STORE_GROUP_MAX / 2;
 /**
  * Bytes of MSGS bodies (as received) waiting in the store's queue for the next write, over all links
  * (G5, G11); a part waits in its link's pipeline until it fits (one part always fits an empty queue).
  * So a catch-up stores about as many envelopes per write whatever their length: ~950 of 8.5 KB, as 8
- * answers of 128 short ones. What the store holds for peers is this queue plus the write under way,
- * at most 2 x (8 MiB + one 256 KiB body), whatever the number of links.
+ * answers of 128 short ones (PEER_QUEUE_MAX_ENVS). What the store holds for peers is this queue plus the
+ * write under way, at most 2 x (8 MiB + one 256 KiB body), whatever the number of links (plus the
+ * relay's live batches, which do not wait); each link's pipeline holds at most MSGS_PIPELINE bodies more.
  */
 export const STORE_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 /**
@@ -700,8 +703,8 @@ export class MessageSync {
 
   /**
    * Stores already verified envelopes, indexes them, and turns chain holes into needs (G5). Queued at
-   * once (the order of calls is the order of writes) and written with whatever else is queued when the
-   * write before ends; resolves to the ids this call added.
+   * once, a peer's part once there is room (each source's calls are written in their order), and written
+   * with whatever else is queued when the write before ends; resolves to the ids this call added.
    */
   private storeVerified(envs: readonly Envelope[], from: string | null, bytes = 0, queued = (): void => {}): Promise<string[]> {
     const added = new Promise<string[]>((resolve, reject) => {
@@ -718,7 +721,7 @@ export class MessageSync {
   /** Whether a peer part fits the store's queue now (one always fits an empty queue). */
   private hasRoom(job: StoreJob): boolean {
     if (this.storeQueue.length === 0) return true;
-    return this.queuedBytes + job.bytes <= STORE_QUEUE_MAX_BYTES && this.queuedEnvs + job.envs.length <= STORE_GROUP_MAX;
+    return this.queuedBytes + job.bytes <= STORE_QUEUE_MAX_BYTES && this.queuedEnvs + job.envs.length <= PEER_QUEUE_MAX_ENVS;
   }
 
   private enqueue(job: StoreJob): void {
