@@ -15,6 +15,7 @@ import {
 import type { Envelope } from '../protocol/relay';
 import { MemoryStore } from '../store/MemoryStore';
 import type { Clock } from './Clock';
+import { STORE_QUEUE_MAX_BYTES } from './MessageSync';
 import { SyncSim } from './testing/SyncSim';
 import { type Tamper, kindOf, overrideLink, tamperTransport, wrapLinks } from './testing/tamper';
 
@@ -27,7 +28,15 @@ class SlowWriteStore extends MemoryStore {
   ) {
     super({ now: () => clock.now() });
   }
+  /** Envelopes, and their JSON bytes, per putMessages call, in call order. */
+  readonly sizes: number[] = [];
+  readonly bytes: number[] = [];
+  get writes(): number {
+    return this.sizes.length;
+  }
   override async putMessages(envelopes: readonly Envelope[]): Promise<string[]> {
+    this.sizes.push(envelopes.length);
+    this.bytes.push(utf8(JSON.stringify(envelopes)).length);
     if (this.slow-- > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.ms));
     return super.putMessages(envelopes);
   }
@@ -56,6 +65,35 @@ describe('G5 G11 catch-up of long messages', () => {
     assert.deepEqual(dropped, [], 'no link was dropped');
     assert.equal(reader.engine.isBanned(holder.id), false);
     assert.equal(await reader.store.countMessages(), all.length, 'the reader holds every message');
+    await sim.stopAll();
+  });
+
+  it('G5 a catch-up of long messages stores as many per write as one of short messages; the store queue is bounded by bytes', async () => {
+    const sim = await SyncSim.create({ seed: 43 });
+    // 1,536 messages of 8.5 KB: 15 per answer (maxMsgsAnswerBytes), ~100 answers. The same number of
+    // short ones is 12 answers and 3 writes of 3 s (128, 1,024, 384).
+    const all = await sim.fx.envelopes(12 * 128, { text: LONG_TEXT });
+    const holder = await sim.addPeer({ start: false });
+    await holder.engine.addMessages(all);
+    const store = new SlowWriteStore(sim.clock, 3000);
+    const reader = await sim.addPeer({ start: false, store });
+    const dropped: string[] = [];
+    for (const p of [holder, reader]) p.engine.on('peerDropped', (e) => dropped.push(`${e.peerId}:${e.reason}:${e.banned}`));
+    await sim.start(holder);
+    await sim.start(reader);
+    const t0 = sim.clock.now();
+    void reader.engine.syncNow();
+    while ((await reader.store.countMessages()) < all.length && sim.clock.now() - t0 < 120_000) await sim.round();
+    const seconds = (sim.clock.now() - t0) / 1000;
+    assert.deepEqual(dropped, []);
+    assert.equal(await reader.store.countMessages(), all.length);
+    // With the pipeline counting answers until stored, the writes took 15 and 105 envelopes by turns:
+    // 28 writes, 84 s. Now what waits for a write is bounded by bytes: 3 writes (15, 953, 568), 9 s.
+    assert.ok(store.writes <= 4, `${store.writes} writes (${store.sizes.join(', ')})`);
+    assert.ok(seconds <= 4 * 3 + 3, `${seconds} s`);
+    // Each write is at most the queue's bound (and one part beyond it).
+    const most = Math.max(...store.bytes);
+    assert.ok(most <= STORE_QUEUE_MAX_BYTES + PEER_LIMITS.maxControlBodyBytes, `a write of ${most} bytes`);
     await sim.stopAll();
   });
 });

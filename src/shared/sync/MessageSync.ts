@@ -36,22 +36,34 @@ export const MAX_FUTURE_MS = 5 * 60 * 1000;
 /** Ids a peer may claim and then deny before it counts as making ids up (pruning races are honest). */
 export const DENIAL_TOLERANCE = 32;
 /**
- * MSGS parts per link being verified or stored at once (G5, G11): later parts are verified while part n
- * is stored, and those verified meanwhile are stored together (STORE_GROUP_MAX). GETS_PER_PEER, so every
- * answer a link has open can be in the pipeline and the next write takes them all (with 4, a catch-up
- * of 10,000 took 41 writes). At most 8 x 256 KiB bodies per link beyond its inbox (64 MiB over 32 links);
- * more parts wait in the inbox.
+ * MSGS parts per link received and not yet in the store's queue (G5, G11): verifying, or verified and
+ * waiting for room in the queue (STORE_QUEUE_MAX_BYTES). Later parts are verified while part n is
+ * stored; a part leaves the pipeline once queued, so what waits for the next write is bounded by the
+ * queue, in bytes, not by this count of parts (counted until stored, 8 answers of 15 long messages made
+ * writes of 15 and 105: 28 writes for 1,536). At most 8 x 256 KiB bodies per link beyond its inbox
+ * (64 MiB over 32 links); more parts wait in the inbox.
  */
 export const MSGS_PIPELINE = GETS_PER_PEER;
 /**
  * Envelopes one store write takes at most (G5). Verified parts that arrive while a write runs wait and are
  * written together in the next one (a group commit), so a catch-up costs a few large store transactions
  * instead of one per part: in the browser each write also re-runs the open channel's live query and a
- * render (bench:client: 79 writes of 128 for 10,000 from one peer). What waits is what the pipelines
- * already hold (at most MSGS_PIPELINE parts per link, plus the relay's live batches), so this bounds one
- * transaction, not the queue. A live message waits for at most the one write under way, as before.
+ * render (bench:client: 79 writes of 128 for 10,000 from one peer). Peers' parts fill at most half of it
+ * (PEER_QUEUE_MAX_ENVS) and the relay's live batches do not wait for room, so a live message waits for
+ * at most the one write under way, however long the queue of a catch-up.
  */
 export const STORE_GROUP_MAX = 2048;
+/** Envelopes of peers' parts the store's queue takes (G5): 8 answers of 128, the other half the relay's. */
+export const PEER_QUEUE_MAX_ENVS = STORE_GROUP_MAX / 2;
+/**
+ * Bytes of MSGS bodies (as received) waiting in the store's queue for the next write, over all links
+ * (G5, G11); a part waits in its link's pipeline until it fits (one part always fits an empty queue).
+ * So a catch-up stores about as many envelopes per write whatever their length: ~950 of 8.5 KB, as 8
+ * answers of 128 short ones (PEER_QUEUE_MAX_ENVS). What the store holds for peers is this queue plus the
+ * write under way, at most 2 x (8 MiB + one 256 KiB body), whatever the number of links (plus the
+ * relay's live batches, which do not wait); each link's pipeline holds at most MSGS_PIPELINE bodies more.
+ */
+export const STORE_QUEUE_MAX_BYTES = 8 * 1024 * 1024;
 /**
  * Requests per link this side gave up on (deadline passed) whose late answers are dropped quietly, not
  * taken for unsolicited data: an honest but slow peer answers after all (G5, G13).
@@ -98,14 +110,17 @@ interface StoreJob {
   envs: readonly Envelope[];
   /** The peer that sent them; null for the relay's (and our own). */
   from: string | null;
+  /** A peer part's body size (counted against STORE_QUEUE_MAX_BYTES); 0 for the relay's batches. */
+  bytes: number;
+  /** Called once the job is in the queue (it may first wait for room, STORE_QUEUE_MAX_BYTES). */
+  queued(): void;
   resolve(added: string[]): void;
   reject(err: unknown): void;
 }
 
-/** One MSGS part in a link's pipeline: `handed` once its envelopes are queued for the store, `done` once stored. */
+/** One MSGS part in a link's pipeline, until `handed`: its envelopes are in the store's queue (or dropped). */
 interface IntakeStep {
   handed: Promise<void>;
-  done: Promise<void>;
 }
 
 export class MessageSync {
@@ -119,10 +134,15 @@ export class MessageSync {
   private readonly sessionWaiters = new Map<Conn, (() => void)[]>();
   /** Per link: requests given up on (deadline), so their late answers are dropped quietly. */
   private readonly gaveUp = new WeakMap<Conn, Set<number>>();
-  /** Per link: its MSGS parts being verified or stored, in arrival order (at most MSGS_PIPELINE). */
+  /** Per link: its MSGS parts being verified or waiting for queue room, in arrival order (at most MSGS_PIPELINE). */
   private readonly intake = new WeakMap<Conn, IntakeStep[]>();
   /** Verified envelopes waiting for the write under way to end; written as one (STORE_GROUP_MAX). */
   private readonly storeQueue: StoreJob[] = [];
+  /** What storeQueue holds: envelopes, and peer parts' body bytes (STORE_QUEUE_MAX_BYTES). */
+  private queuedEnvs = 0;
+  private queuedBytes = 0;
+  /** Peer parts verified and waiting for room in storeQueue, in order (each still in its link's pipeline). */
+  private readonly roomWaiters: StoreJob[] = [];
   private writing = false;
   /** The needs' ids newest first, as of the last new need (pump skips those fetched or in flight since). */
   private needOrder: string[] | null = null;
@@ -234,7 +254,7 @@ export class MessageSync {
       }
       case PeerKind.MSGS: {
         const body = parseControl(PeerKind.MSGS, frame.body);
-        return body ? this.onMsgs(conn, frame.reqId, body) : this.ctx.drop(conn, 'BAD_FRAME', true);
+        return body ? this.onMsgs(conn, frame.reqId, body, frame.body.length) : this.ctx.drop(conn, 'BAD_FRAME', true);
       }
     }
   }
@@ -548,7 +568,7 @@ export class MessageSync {
    * and the store taking turns (bench:client: 10,000 from one peer took 13 s at load 8 after reconciliation
    * had found them all in 0.5 s; RECON_REPLY rounds waited behind MSGS in the inbox as well).
    */
-  private async onMsgs(conn: Conn, reqId: number, body: MsgsBody): Promise<void> {
+  private async onMsgs(conn: Conn, reqId: number, body: MsgsBody, bytes: number): Promise<void> {
     const p = conn.pending.get(reqId);
     if (!p || p.kind !== 'msgs') return this.gaveUpOn(conn, reqId) ? undefined : this.ctx.drop(conn, 'UNSOLICITED', true);
     // A part that is not the last must carry envelopes: an empty one is no progress, only a way to look
@@ -578,15 +598,16 @@ export class MessageSync {
     let line = this.intake.get(conn);
     if (!line) this.intake.set(conn, (line = []));
     // Room in the pipeline first; meanwhile the link's later frames wait in its bounded inbox (G11).
-    while (line.length >= MSGS_PIPELINE) await line[0]!.done;
+    while (line.length >= MSGS_PIPELINE) await line[0]!.handed;
     if (conn.closed) return;
     const before = line[line.length - 1]?.handed;
     let handed!: () => void;
-    const step: IntakeStep = { handed: new Promise<void>((resolve) => (handed = resolve)), done: Promise.resolve() };
-    step.done = this.verifyThenStore(conn, reqId, p, body, this.ctx.verify(body.envs, this.ctx.relayKey), before, handed).finally(handed);
+    const step: IntakeStep = { handed: new Promise<void>((resolve) => (handed = resolve)) };
+    const verdict = this.ctx.verify(body.envs, this.ctx.relayKey);
+    void this.verifyThenStore(conn, reqId, p, body, bytes, verdict, before, handed).finally(handed);
     line.push(step);
     const own = line;
-    void step.done.finally(() => own.splice(own.indexOf(step), 1));
+    void step.handed.then(() => own.splice(own.indexOf(step), 1));
     if (body.last) {
       // The whole answer is in the pipeline: its slot goes to the next GET_MSGS now, so the peer answers
       // while this side verifies and stores (a slot held until stored put the link's round trip and the
@@ -615,6 +636,7 @@ export class MessageSync {
     reqId: number,
     p: Extract<Pending, { kind: 'msgs' }>,
     body: MsgsBody,
+    bytes: number,
     verdict: Promise<readonly { ok: boolean }[]>,
     before: Promise<void> | undefined,
     handed: () => void,
@@ -640,9 +662,10 @@ export class MessageSync {
           return this.ctx.drop(conn, 'MADE_UP_IDS', true);
         }
       }
-      const stored = body.envs.length > 0 ? this.storeVerified(body.envs, conn.peerId) : null;
-      handed();
-      if (stored) await stored;
+      // Handed (out of the link's pipeline) once in the store's queue, which may first wait for room.
+      const stored = body.envs.length > 0 ? this.storeVerified(body.envs, conn.peerId, bytes, handed) : null;
+      if (!stored) handed();
+      else await stored;
       // Done only once stored: idle() (and with it a catch-up's end) means stored. A link that closed
       // meanwhile has handed its requests back already (connClosed).
       if (ends && conn.pending.get(reqId) === p) {
@@ -680,13 +703,39 @@ export class MessageSync {
 
   /**
    * Stores already verified envelopes, indexes them, and turns chain holes into needs (G5). Queued at
-   * once (the order of calls is the order of writes) and written with whatever else is queued when the
-   * write before ends; resolves to the ids this call added.
+   * once, a peer's part once there is room (each source's calls are written in their order), and written
+   * with whatever else is queued when the write before ends; resolves to the ids this call added.
    */
-  private storeVerified(envs: readonly Envelope[], from: string | null): Promise<string[]> {
-    const added = new Promise<string[]>((resolve, reject) => this.storeQueue.push({ envs, from, resolve, reject }));
+  private storeVerified(envs: readonly Envelope[], from: string | null, bytes = 0, queued = (): void => {}): Promise<string[]> {
+    const added = new Promise<string[]>((resolve, reject) => {
+      const job: StoreJob = { envs, from, bytes, queued, resolve, reject };
+      // A peer's part waits its turn for room (STORE_QUEUE_MAX_BYTES); the relay's live batches do not,
+      // so a live message waits for at most the write under way (G5).
+      if (from !== null && (this.roomWaiters.length > 0 || !this.hasRoom(job))) this.roomWaiters.push(job);
+      else this.enqueue(job);
+    });
     void this.drainStoreQueue();
     return added;
+  }
+
+  /** Whether a peer part fits the store's queue now (one always fits an empty queue). */
+  private hasRoom(job: StoreJob): boolean {
+    if (this.storeQueue.length === 0) return true;
+    return this.queuedBytes + job.bytes <= STORE_QUEUE_MAX_BYTES && this.queuedEnvs + job.envs.length <= PEER_QUEUE_MAX_ENVS;
+  }
+
+  private enqueue(job: StoreJob): void {
+    this.storeQueue.push(job);
+    this.queuedEnvs += job.envs.length;
+    this.queuedBytes += job.bytes;
+    job.queued();
+  }
+
+  private dequeue(): StoreJob {
+    const job = this.storeQueue.shift()!;
+    this.queuedEnvs -= job.envs.length;
+    this.queuedBytes -= job.bytes;
+    return job;
   }
 
   private async drainStoreQueue(): Promise<void> {
@@ -694,13 +743,15 @@ export class MessageSync {
     this.writing = true;
     try {
       while (this.storeQueue.length > 0) {
-        const group: StoreJob[] = [this.storeQueue.shift()!];
+        const group: StoreJob[] = [this.dequeue()];
         let n = group[0]!.envs.length;
         while (this.storeQueue.length > 0 && n + this.storeQueue[0]!.envs.length <= STORE_GROUP_MAX) {
-          const job = this.storeQueue.shift()!;
+          const job = this.dequeue();
           group.push(job);
           n += job.envs.length;
         }
+        // Room again: the parts that waited for it queue up for the next write while this one runs.
+        while (this.roomWaiters.length > 0 && this.hasRoom(this.roomWaiters[0]!)) this.enqueue(this.roomWaiters.shift()!);
         try {
           await this.writeGroup(group);
         } catch (err) {
