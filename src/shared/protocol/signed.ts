@@ -280,7 +280,7 @@ function checkDecoded(backend: Ed25519Backend, key: DecodedKey, bytes: Uint8Arra
   return backend.verifyRaw(key.bytes, bytes, sig).then(okOrBad);
 }
 
-/** An envelope of a batch, prepared: what its signatures cover, or the reason it already failed. */
+/** An envelope of a batch that passed the checks before the signatures: the bytes its signatures cover. */
 interface Prepared {
   envBytes: Uint8Array;
   rsig: Uint8Array | null;
@@ -355,7 +355,10 @@ export async function verifyEnvelopes(
   const relayKeyBytes = decodedKey(relayKey);
   /** The countersignature checks, made as envelopes take their turn (a direct check is one verify in flight). */
   const relayChecks = new Array<Promise<SignedCheck> | SignedCheck | undefined>(envs.length);
-  const direct = (i: number) => checkDecoded(backend, relayKeyBytes, (prepared[i] as Prepared).envBytes, (prepared[i] as Prepared).rsig);
+  const direct = (i: number) => {
+    const p = prepared[i] as Prepared; // only envelopes that passed prepare() are checked
+    return checkDecoded(backend, relayKeyBytes, p.envBytes, p.rsig);
+  };
   const relayCheck = (i: number): Promise<SignedCheck> | SignedCheck => {
     // Walk to the first envelope up the chain whose check exists or that has no successor (a loop would
     // need a SHA-256 cycle; the walk is bounded all the same), then link the checks back down to i.
