@@ -20,7 +20,8 @@
 // its subscribers ask for `presence: false`, so it measures message fan-out. The storm and memory phases keep
 // the production limits and spread clients over loopback addresses (127.1.x.y), at most
 // CLIENTS_PER_ADDRESS per address, as many users would arrive; every client there has presence on and also
-// holds its `/peerjs` signalling socket.
+// holds its PeerJS signalling open as the app does: a `signal.connect` stream on its tRPC socket (SPEC.md
+// W11). BENCH_SIGNALLING=socket gives each a `/peerjs` socket instead (stock PeerJS, protocol 3's way).
 //
 // The last line of output is one JSON object with every figure.
 import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
@@ -508,13 +509,13 @@ interface UserKey {
 /**
  * Minimal tRPC-over-ws client: challenge, login with `key` (a fresh signature over this relay's challenge;
  * a user who logs in again after a relay restart has had the key all along), one `events` subscription;
- * then the `/peerjs` socket.
+ * then its signalling: a `signal.connect` stream on the same socket (the app's way), or a `/peerjs` socket.
  */
 async function trpcClient(
   base: string,
   onFrame: (data: Buffer) => void,
   input: object,
-  opts: { localAddress?: string; peerjs: boolean; key: UserKey; lean: boolean },
+  opts: { localAddress?: string; signalling: Signalling; key: UserKey; lean: boolean },
 ): Promise<(WebSocket | LeanWebSocket)[]> {
   const { key } = opts;
   const backend = key.backend;
@@ -525,9 +526,20 @@ async function trpcClient(
   const EVENTS = 1;
   const CHALLENGE = 2;
   const LOGIN = 3;
+  const SIGNAL = 4;
   let started = false;
   let setUp = false;
+  /** Waiting for the signal.connect stream's OPEN (its first data frame). */
+  let signalOpen: ((frame: string) => void) | null = null;
   const ws = await subscriberSocket(`${base.replace('http', 'ws')}/trpc`, opts.localAddress, (data: Buffer) => {
+    if (signalOpen && data.subarray(0, 16).toString().startsWith(`{"id":${SIGNAL},`)) {
+      const text = data.toString();
+      // 'started' first, then OPEN; an error (refused) ends the wait with its text.
+      if (text.includes('"started"')) return;
+      signalOpen(text);
+      signalOpen = null;
+      return;
+    }
     if (setUp) return onFrame(data);
     const m = JSON.parse(data.toString());
     if (m.id === EVENTS && m.result?.type === 'started') started = true;
@@ -559,8 +571,15 @@ async function trpcClient(
   if (started1.result?.type !== 'started') throw new Error(`subscribe failed: ${JSON.stringify(started1)}`);
   const login = await r2;
   if (!login.result) throw new Error(`login failed: ${JSON.stringify(login)}`);
-  if (!opts.peerjs) return [ws];
+  if (opts.signalling === 'none') return [ws];
   const me = login.result.data.json as { self: { peerId: string }; peerToken: string; info: { peerjs: { path: string; key: string } } };
+  if (opts.signalling === 'stream') {
+    const opened = new Promise<string>((resolve) => (signalOpen = resolve));
+    ws.send(JSON.stringify(request(SIGNAL, 'subscription', 'signal.connect', { peerId: me.self.peerId })));
+    const text = await opened;
+    if (!text.includes('OPEN')) throw new Error(`signalling refused: ${text}`);
+    return [ws];
+  }
   const path = me.info.peerjs.path.endsWith('/') ? me.info.peerjs.path : `${me.info.peerjs.path}/`;
   let opened: (first: string) => void = () => {};
   const first = new Promise<string>((resolve) => (opened = resolve));
@@ -695,13 +714,13 @@ async function clientsRole(): Promise<void> {
       return keys.length;
     },
     async connect(m) {
-      const { url, n, kind, concurrency, presence, peerjs, lean, addressBase, perAddress } = m as unknown as {
+      const { url, n, kind, concurrency, presence, signalling, lean, addressBase, perAddress } = m as unknown as {
         url: string;
         n: number;
         kind: 'trpc' | 'bare' | 'batch';
         concurrency: number;
         presence?: boolean;
-        peerjs?: boolean;
+        signalling?: Signalling;
         /** Storm and memory phases: LeanWebSocket (see subscriberSocket). */
         lean?: boolean;
         /** Client k of this call connects from 127.1.x.y, address number addressBase + floor(k / perAddress). */
@@ -729,7 +748,7 @@ async function clientsRole(): Promise<void> {
               }
             };
             const key = keys.pop() ?? makeUserKey();
-            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, peerjs: peerjs ?? false, key, lean: lean ?? false })));
+            sockets.push(...(await trpcClient(url, onFrame, input, { localAddress, signalling: signalling ?? 'none', key, lean: lean ?? false })));
           } else {
             const ws = await openSocket(url, localAddress);
             ws.on('message', kind === 'bare' ? () => bump(i, 1) : (data: Buffer) => bump(i, count(data, EPOCH_NEEDLE)));
@@ -811,6 +830,11 @@ async function framesPerSubscriber(clients: Child[]): Promise<number> {
   return round(all.reduce((a, b) => a + b.frames, 0) / Math.max(1, all.reduce((a, b) => a + b.clients, 0)), 1);
 }
 
+/** How a client's PeerJS signalling is held: a stream on its tRPC socket (the app), a `/peerjs` socket, none. */
+type Signalling = 'stream' | 'socket' | 'none';
+/** The storm's and memory phase's (BENCH_SIGNALLING=socket|stream, default stream: as the app signals, W11). */
+const STORM_SIGNALLING: Signalling = process.env.BENCH_SIGNALLING === 'socket' ? 'socket' : 'stream';
+const SIGNALLING_LABEL = STORM_SIGNALLING === 'socket' ? '/peerjs socket each' : 'signal.connect stream each';
 /** How long after the storm the settled reading waits (BENCH_SETTLE_S, default 20 s). */
 const SETTLE_MS = (Number(process.env.BENCH_SETTLE_S) || 20) * 1000;
 
@@ -1060,7 +1084,7 @@ async function main(): Promise<void> {
     const clientsCpu0 = clientsCpu();
     const stormFromUs = monoUs();
     const start = now();
-    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, peerjs: true, lean: true, concurrency: STORM_CONCURRENCY, addressBase: 0 });
+    await connectAll(clients, { url: relay.url, n, kind: 'trpc', presence: true, signalling: STORM_SIGNALLING, lean: true, concurrency: STORM_CONCURRENCY, addressBase: 0 });
     const loggedInAt = now();
     const allSeeAll = Math.max(...(await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: n })))));
     const stormCpuUs = relay.cpuUs() - stormCpu0;
@@ -1076,6 +1100,7 @@ async function main(): Promise<void> {
       { bytes: 0, frames: 0, ops: {} as Record<string, number> },
     );
     results.stormClients = n;
+    results.stormSignalling = STORM_SIGNALLING;
     results.stormLoginS = round((loggedInAt - start) / 1000, 2);
     results.stormRosterCompleteS = round((allSeeAll - start) / 1000, 2);
     // What presence adds after the last login: on a loaded machine the logins themselves dominate the storm.
@@ -1091,7 +1116,7 @@ async function main(): Promise<void> {
     results.stormPresenceTicks = ticks;
     results.stormPresenceBytesPerClient = Math.round(presence.bytes / n);
     console.log(
-      `presence login storm: ${n} clients (presence on, /peerjs socket each, production limits, ${Math.ceil(n / CFG.clientsPerAddress)} addresses) ` +
+      `presence login storm: ${n} clients (presence on, ${SIGNALLING_LABEL}, production limits, ${Math.ceil(n / CFG.clientsPerAddress)} addresses) ` +
         `logged in ${results.stormLoginS} s, every client's count and members page complete at ${results.stormRosterCompleteS} s ` +
         `(${results.stormPresenceAfterLastLoginS} s after the last login), ${results.stormRelayCpuS} s of relay CPU ` +
         `(${results.stormRelayCpuUsPerLogin} us per login, both upgrades included); presence traffic ` +
@@ -1133,13 +1158,13 @@ async function main(): Promise<void> {
     results.bytesPerClientAt1kSettled = Math.round((atNSettled - baseNoGc) / n);
     results.bytesPerClientAt1kNoGc = Math.round((atNNoGc - baseNoGc) / n);
     console.log(
-      `relay memory per client (presence on, /peerjs socket, production limits): base ${MB(base)} MB (${MB(baseNoGc)} MB without forced GC); ` +
+      `relay memory per client (presence on, ${SIGNALLING_LABEL}, production limits): base ${MB(base)} MB (${MB(baseNoGc)} MB without forced GC); ` +
         `${KiB(results.bytesPerClientAt1k as number)} KiB each at ${n} (${KiB(results.bytesPerClientAt1kNoGc as number)} KiB without forced GC, ` +
         `${KiB(results.bytesPerClientAt1kSettled as number)} KiB ${SETTLE_MS / 1000} s after the storm without forced GC); ${JSON.stringify(counts)}`,
     );
     try {
       await Promise.all(clients.map((c) => c.call('prepare', { n: Math.ceil((m - n) / clients.length) })));
-      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, peerjs: true, lean: true, concurrency: STORM_CONCURRENCY, addressBase: 1000 });
+      await connectAll(clients, { url: relay.url, n: m - n, kind: 'trpc', presence: true, signalling: STORM_SIGNALLING, lean: true, concurrency: STORM_CONCURRENCY, addressBase: 1000 });
       await Promise.all(clients.map((c) => c.call<number>('waitRosters', { target: m })));
       const atMNoGc = await relay.rss();
       const atM = await relay.rssAfterGc();

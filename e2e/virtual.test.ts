@@ -203,14 +203,16 @@ describe('virtual client', () => {
     await eventually(() => r.counts().sessions === 1 && r.counts().connections === 1 && r.signalling.stats().sockets === 1, 'one peer left at the relay');
   });
 
-  it('VC1 a lost signalling socket is registered again with the same peer id while the login stands', { timeout: 30_000 }, async () => {
+  it('VC1 a lost signalling stream is registered again with the same peer id while the login stands', { timeout: 30_000 }, async () => {
     const r = await relay();
     const vc = await virtual(r);
-    const peerId = vc.node.peerId;
+    const peerId = vc.node.peerId!;
     const logins = vc.status().logins;
-    // Cut only the PeerJS socket (the relay login stays): PeerJS reports 'disconnected'.
-    (vc.node.peer!.socket as unknown as { _socket: { close(): void } })._socket.close();
+    // End only the Peer's signal.connect stream (the relay login stays): another stream on the same socket
+    // replaces it (W11), the relay ends the Peer's, PeerJS reports 'disconnected'. Then the intruder goes.
+    const intruder = vc.node.client.relay!.client.signal.connect.subscribe({ peerId }, {});
     await vc.node.waitFor(() => !vc.status().online);
+    intruder.unsubscribe();
     await vc.node.waitFor(() => vc.status().online);
     assert.equal(vc.node.peerId, peerId);
     assert.equal(vc.status().logins, logins, 'no new login was needed');

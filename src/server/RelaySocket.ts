@@ -5,6 +5,7 @@
 // family) in one place every frame passes, before tRPC sees it.
 import { CloseCode, LIMITS } from '../shared/protocol/relay';
 import type { EventStream } from './EventHub';
+import type { SignalStream } from './signalling/SignalStream';
 import { LazyListenersWebSocket } from './LazyListenersWebSocket';
 import { NO_ORIGIN_GRANT, type OriginGrant } from './origins';
 import type { FrameEncoder } from './frameEncoder';
@@ -77,6 +78,8 @@ export function createRelaySocketClass(shared: SocketShared) {
     /** `events` streams waiting for this connection's login (SPEC.md R7). */
     pendingStreams: EventStream[] | null = null;
     subscriptions = 0;
+    /** This socket's `signal.connect` stream, while open (SPEC.md W11). */
+    signal: SignalStream | null = null;
     /** Owned by the tRPC adapter (trpcWsAdapter.ts). */
     trpcSubId: string | number | null = null;
     trpcSub: SubscriptionEntry | null = null;

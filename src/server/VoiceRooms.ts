@@ -9,7 +9,7 @@
 // backlog is at most one event per channel per turn, and a socket that does not read is closed as a slow
 // consumer like an `events` stream (R10).
 import { CloseCode, VOICE_LIMITS, type VoiceEvent, type VoiceMember, type VoiceRoomState } from '../shared/protocol/relay';
-import { PUSH_ITERATOR, type PushSink } from './trpcWsAdapter';
+import { PushStream } from './PushStream';
 import { offSessionEnd, onSessionEnd, type Session } from './SessionRegistry';
 
 /** What a watch needs from its socket. */
@@ -33,80 +33,32 @@ interface Membership {
   onEnd: () => void;
 }
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
-
 /**
  * One `voice.watch` subscription, driven by push from the relay's adapter (no pending promise while idle).
  * Pulled with `next()` (tests, any other consumer) it queues, bounded like the push path by the coalescing
  * (one event per channel per turn) and the owner's buffered bytes.
  */
-export class VoiceWatch implements AsyncIterableIterator<VoiceEvent, undefined> {
-  private sink: PushSink | null = null;
-  private queue: VoiceEvent[] = [];
-  private waiting: ((r: IteratorResult<VoiceEvent, undefined>) => void) | null = null;
-  private started = false;
-  ended = false;
-
+export class VoiceWatch extends PushStream<VoiceEvent> {
   constructor(
     private readonly rooms: VoiceRooms,
     readonly owner: VoiceWatchOwner,
     /** null = every channel. */
     readonly channels: ReadonlySet<string> | null,
-  ) {}
-
-  deliver(event: VoiceEvent): void {
-    if (this.ended) return;
-    if (this.sink) return this.sink.data(event);
-    const w = this.waiting;
-    if (w) {
-      this.waiting = null;
-      return w({ value: event, done: false });
-    }
-    this.queue.push(event);
+  ) {
+    super(Infinity);
   }
 
-  [PUSH_ITERATOR](sink: PushSink): void {
-    if (this.started) return;
-    this.sink = sink;
-    this.begin();
-  }
-
-  private begin(): void {
-    this.started = true;
+  protected begin(): void {
     this.rooms.attach(this);
   }
 
-  next(): Promise<IteratorResult<VoiceEvent, undefined>> {
-    if (!this.started) this.begin();
-    const value = this.queue.shift();
-    if (value) return Promise.resolve({ value, done: false });
-    if (this.ended) return Promise.resolve(DONE);
-    return new Promise((resolve) => {
-      this.waiting = resolve;
-    });
+  /** Detached; what a pulled watch had queued is dropped (finish(true)). */
+  override finish(): void {
+    super.finish(true);
   }
 
-  return(): Promise<IteratorResult<VoiceEvent, undefined>> {
-    this.finish();
-    return Promise.resolve(DONE);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  /** Idempotent: detached, the pending next() (or the sink) told. */
-  finish(): void {
-    if (this.ended) return;
-    this.ended = true;
+  protected onFinish(): void {
     this.rooms.detach(this);
-    const sink = this.sink;
-    this.sink = null;
-    this.queue = [];
-    const w = this.waiting;
-    this.waiting = null;
-    w?.(DONE);
-    sink?.end();
   }
 }
 

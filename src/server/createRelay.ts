@@ -32,6 +32,8 @@ import { VoiceRooms } from './VoiceRooms';
 import { SessionRegistry } from './SessionRegistry';
 import { createTrpcWsAdapter } from './trpcWsAdapter';
 import type { PeerAuth } from './signalling/PeerAuth';
+import { createSignallingServer, type SignallingServer, type SignallingServerOptions } from './signalling/createSignallingServer';
+import { normalizePeerjsPath } from './signalling/peerjsWire';
 import { createStaticHandler } from './staticFiles';
 
 /** Takes over an HTTP upgrade for its path (e.g. the PeerJS signalling endpoint). Must never throw. */
@@ -69,6 +71,11 @@ export interface RelayOptions extends RelayConfigInput {
    * never trust such a header when clients can reach the relay directly. @default undefined
    */
   clientIpHeader?: string;
+  /**
+   * The signalling endpoint's options (SPEC.md W1-W11; tests shrink its timers). It serves `signal.connect`
+   * streams and `/peerjs` sockets at `<peerjs.path>peerjs`. @default its own defaults, warnings to the logger
+   */
+  signalling?: Partial<Omit<SignallingServerOptions, 'auth' | 'key' | 'path' | 'clientIpHeader'>>;
 }
 
 export interface RelayCounts {
@@ -90,6 +97,8 @@ export interface Relay {
   readonly info: ServerInfo;
   readonly config: RelayConfig;
   readonly peerAuth: PeerAuth;
+  /** The PeerJS signalling endpoint: `signal.connect` streams and `/peerjs` sockets (SPEC.md W1-W11). */
+  readonly signalling: SignallingServer;
   readonly server: Server;
   readonly metrics: Registry;
   /** Live resource counts (tests prove nothing is left behind; /healthz shows them). `upgradeSockets`
@@ -97,7 +106,7 @@ export interface Relay {
   counts(): RelayCounts;
   /**
    * Routes WebSocket upgrades for `path` (exact, or `path/...`) to `handler`; for endpoints built after the
-   * relay because they need `peerAuth` (the PeerJS signalling server).
+   * relay because they need `peerAuth` (the relay builds its own signalling endpoint, at `<peerjs.path>peerjs`).
    */
   addUpgradeRoute(path: string, handler: UpgradeHandler): void;
   /** Runs `hook` during close(), after the `bye` events and before sockets are closed. */
@@ -112,9 +121,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Connections the kernel may hold for accept() (capped by net.core.somaxconn). A relay restart makes every
- * client reconnect at once, each with two sockets (/trpc, /peerjs): with Node's default of 511, a storm of
- * 1,000 logins overflowed the queue (bench:relay: ~2,000 ListenOverflows), and each dropped handshake waits
- * for the kernel's SYN-ACK retransmit, 1 s and then doubling, however idle the relay is by then.
+ * client reconnect at once: with Node's default of 511, a storm of 1,000 logins with two sockets each (/trpc,
+ * /peerjs, before protocol 4) overflowed the queue (bench:relay: ~2,000 ListenOverflows), and each dropped
+ * handshake waits for the kernel's SYN-ACK retransmit, 1 s and then doubling, however idle the relay is by then.
  */
 export const LISTEN_BACKLOG = 4096;
 
@@ -173,6 +182,14 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     afterFanOut: () => encoder.release(),
   });
   const voice = new VoiceRooms({ maxBufferedBytes: config.limits.maxBufferedBytes });
+  const signalling = createSignallingServer({
+    log: (event, fields) => log.warn(`signalling_${event}`, fields),
+    ...options.signalling,
+    auth: sessions,
+    key: config.peerjs.key,
+    path: config.peerjs.path,
+    clientIpHeader: options.clientIpHeader,
+  });
   const minter = new EnvelopeMinter({
     backend,
     secretKey: config.secretKey,
@@ -217,6 +234,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     limiters,
     stats,
     log,
+    signalling,
     isShuttingDown: () => shuttingDown,
     now,
     acceptsOrigin: (origin, socket) => acceptsOrigin(origin, socket.originGrant, { publicOrigins, port: listenPort }),
@@ -344,6 +362,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
 
   const upgradeSockets = new Set<Duplex>();
   const upgradeRoutes = new Map(Object.entries(options.upgradeRoutes ?? {}));
+  upgradeRoutes.set(`${normalizePeerjsPath(config.peerjs.path)}peerjs`, (req, socket, head) => signalling.handleUpgrade(req, socket, head));
   const clientIp = (req: IncomingMessage): string => clientIpOf(req, options.clientIpHeader);
 
   function routeFor(pathname: string): UpgradeHandler | undefined {
@@ -492,6 +511,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
   log.info('relay_started', { port, name: config.name, publicKey: relayKey, fingerprint: info.fingerprint, epoch, mode: config.mode });
 
   const shutdownHooks: (() => void | Promise<void>)[] = options.onShutdown ? [options.onShutdown] : [];
+  shutdownHooks.push(() => signalling.close());
   let closing: Promise<void> | null = null;
   async function shutdown(): Promise<void> {
     shuttingDown = true;
@@ -534,6 +554,7 @@ export async function createRelay(options: RelayOptions): Promise<Relay> {
     info,
     config,
     peerAuth: sessions,
+    signalling,
     server,
     metrics,
     counts,

@@ -170,7 +170,7 @@ describe('login', () => {
   });
 
   it('L6 a version-1 client (its login signs no origin) is refused PROTOCOL_MISMATCH, at challenge and at login', async () => {
-    assert.equal(PROTOCOL_VERSION, 3);
+    assert.equal(PROTOCOL_VERSION, 4);
     const id = await identity();
     const c = client();
     assert.equal(await refusal(c.auth.challenge.mutate({ protocol: 1 })), 'PROTOCOL_MISMATCH');
@@ -183,6 +183,13 @@ describe('login', () => {
     const c = client();
     assert.equal(await refusal(c.auth.challenge.mutate({ protocol: 2 })), 'PROTOCOL_MISMATCH');
     assert.equal(await refusal(c.auth.login.mutate({ ...(await loginInput(c, id)), protocol: 2 })), 'PROTOCOL_MISMATCH');
+  });
+
+  it('L6 W11 a version-3 client (it signals over a second /peerjs socket) is refused PROTOCOL_MISMATCH', async () => {
+    const id = await identity();
+    const c = client();
+    assert.equal(await refusal(c.auth.challenge.mutate({ protocol: 3 })), 'PROTOCOL_MISMATCH');
+    assert.equal(await refusal(c.auth.login.mutate({ ...(await loginInput(c, id)), protocol: 3 })), 'PROTOCOL_MISMATCH');
   });
 
   it("L9 a login signed for another relay's origin is refused WRONG_RELAY; relabelling the origin breaks the signature", async () => {

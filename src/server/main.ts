@@ -1,5 +1,5 @@
-// Relay entry point: configuration from the environment (config.ts), the relay, the PeerJS signalling
-// endpoint on the same port, and graceful shutdown on SIGTERM/SIGINT (SPEC.md R12, R14).
+// Relay entry point: configuration from the environment (config.ts), the relay (with its PeerJS signalling
+// endpoint, createRelay.ts), and graceful shutdown on SIGTERM/SIGINT (SPEC.md R12, R14).
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config';
 import { createRelay } from './createRelay';
@@ -7,8 +7,6 @@ import { createLogger } from './logger';
 import { boundHttpParserPool } from './httpParserPool';
 import { startMallocTrim } from './mallocTrim';
 import { warnOnProxiedClients } from './proxyWarning';
-import { createSignallingServer } from './signalling/createSignallingServer';
-import { normalizePeerjsPath } from './signalling/peerjsWire';
 import { superviseVirtualClients, virtualEntry } from '../virtual/superviseVirtualClients';
 
 async function main(): Promise<void> {
@@ -45,18 +43,6 @@ async function main(): Promise<void> {
     clientIpHeader: loaded.clientIpHeader,
   });
   warnOnProxiedClients(relay.server, { mode: config.mode, clientIpHeader: loaded.clientIpHeader, warn: (event, fields) => log.warn(event, fields) });
-
-  const signalling = createSignallingServer({
-    auth: relay.peerAuth,
-    key: config.peerjs.key,
-    path: config.peerjs.path,
-    clientIpHeader: loaded.clientIpHeader,
-    log: (event, fields) => log.warn(`signalling_${event}`, fields),
-  });
-  relay.addUpgradeRoute(`${normalizePeerjsPath(config.peerjs.path)}peerjs`, (req, socket, head) =>
-    signalling.handleUpgrade(req, socket, head),
-  );
-  relay.addShutdownHook(() => signalling.close());
 
   // Free C-heap pages go back to the OS after major GCs (mallocTrim.ts): a login storm otherwise leaves
   // ~5 MB of freed socket and frame buffers resident at 1,000 clients.

@@ -28,6 +28,8 @@ import {
   zPost,
   zPresenceUpdateInput,
   zPresenceViewInput,
+  zSignalBatch,
+  zSignalConnectInput,
   type VoiceRoomState,
   zVoiceJoinInput,
   zVoiceStateInput,
@@ -47,6 +49,8 @@ import { PreEncoded } from './frameEncoder';
 import type { FastMutation } from './trpcWsAdapter';
 import type { Session, SessionRegistry } from './SessionRegistry';
 import type { VoiceRooms } from './VoiceRooms';
+import type { SignallingServer } from './signalling/createSignallingServer';
+import { SignalStream } from './signalling/SignalStream';
 
 export interface RelayContext {
   socket: RelaySocket;
@@ -67,6 +71,8 @@ export interface RouterDeps {
   limiters: { logins: RateLimiterMemory; posts: RateLimiterMemory; mints: RateLimiterMemory; presence: RateLimiterMemory; voice: RateLimiterMemory };
   stats: RelayStats;
   log: Logger;
+  /** The PeerJS signalling endpoint, which `signal.connect` streams join (SPEC.md W11). */
+  signalling: SignallingServer;
   isShuttingDown: () => boolean;
   /** The relay's clock (challenge `relayTime`, the post window). */
   now: () => number;
@@ -97,6 +103,19 @@ async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
     if (err instanceof Error) throw err;
     throw relayError(RelayReason.RATE_LIMITED);
   }
+}
+
+/**
+ * `signal.send` (SPEC.md W11): PeerJS messages to the endpoint through this socket's open `signal.connect`
+ * stream, in order. Refusals of a message itself (flood, bad message) end the stream with an ERROR naming the
+ * reason, as they close a `/peerjs` socket; the rest of the batch is then refused.
+ */
+function signalSend(socket: RelaySocket, texts: readonly string[]): null {
+  sessionOf(socket);
+  for (const text of texts) {
+    if (!socket.signal?.receive(text)) throw relayError(RelayReason.NO_SIGNAL_STREAM, 'no open signal.connect stream on this socket');
+  }
+  return null;
 }
 
 /** The `authed` middleware's check (SPEC.md L7), also run by the chat.post fast path. */
@@ -230,6 +249,13 @@ export function createFastMutations(d: RouterDeps): Record<string, FastMutation<
   const infoJson = PreEncoded.jsonOf(infoReply as unknown as PreEncoded);
   const auth = createLogin(d, infoReply);
   return {
+    // Synchronous, so a socket's signalling messages reach the endpoint in the order they were sent (an
+    // OFFER before its CANDIDATEs) whatever else the frame carries.
+    'signal.send': {
+      takes: takesPlainJson,
+      run: (socket, sent) => signalSend(socket, parsed(zSignalBatch, sent)),
+      jsonOf: () => 'null',
+    },
     'chat.post': {
       takes: takesPlainJson,
       run(socket, sent) {
@@ -353,6 +379,23 @@ export function createRouter(d: RouterDeps) {
         if (!w) throw relayError(RelayReason.TOO_MANY_SUBSCRIPTIONS, 'one voice watch per connection');
         return w;
       }),
+    }),
+
+    // PeerJS signalling over this socket (SPEC.md W11): the stream is the client's signalling connection
+    // (OPEN first, then what others send it), `send` what it says. One stream per socket; the newest wins.
+    signal: t.router({
+      connect: authed.input(zSignalConnectInput).subscription(({ ctx, input }) => {
+        // Not counted against maxSubscriptionsPerConnection: a socket holds at most one (a second replaces it).
+        const s = ctx.socket;
+        const session = ctx.session;
+        // wsLink resends an open subscription on its next socket, whose login has another peer id.
+        if (input.peerId !== session.user.peerId) throw relayError(RelayReason.NO_SIGNAL_STREAM, 'this socket is logged in with another peer id');
+        const grant = d.sessions.authorize(session.user.peerId, session.peerToken);
+        if (!grant) throw relayError(RelayReason.NOT_LOGGED_IN);
+        return new SignalStream(s, (port) => d.signalling.attachStream(session.user.peerId, grant, s.ip, port));
+      }),
+      // Served by the adapter's fast path (createFastMutations) for every input without superjson meta.
+      send: authed.input(zSignalBatch).mutation(({ ctx, input }): null => signalSend(ctx.socket, input)),
     }),
 
     /**

@@ -148,8 +148,8 @@ export class NodePeer {
       store,
       backend: opts.backend ?? nodeBackend(),
       WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-      createPeer: async ({ peerId, login }) => {
-        const peer = await createWrtcPeer({ peerId, peerToken: login.peerToken, relayUrl: opts.relayUrl, info: login.info });
+      createPeer: async ({ peerId, login, options }) => {
+        const peer = await createWrtcPeer({ peerId, peerToken: login.peerToken, relayUrl: opts.relayUrl, info: login.info, relaySignal: options.relaySignal });
         // Destroying the Peer closes its RTCPeerConnections: their wrtc threads wait for a collection (VC5).
         peer.on('close', () => noteWrtcClosed());
         return peer;

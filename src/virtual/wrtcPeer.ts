@@ -5,6 +5,7 @@ import type { Peer } from 'peerjs';
 import { WebSocket as WsWebSocket } from 'ws';
 import type { ServerInfo } from '../shared/protocol/relay';
 import { type PeerjsClientOptions, peerjsOptions } from '../shared/transport/peerjsOptions';
+import { type RelaySignalChannel, relaySignalledPeer } from '../shared/transport/relaySignalling';
 
 let loading: Promise<typeof Peer> | undefined;
 
@@ -71,6 +72,8 @@ export interface WrtcPeerArgs {
   relayUrl: string;
   /** From the relay's ServerInfo: where signalling lives and which ICE servers to use. */
   info: Pick<ServerInfo, 'peerjs' | 'iceServers'>;
+  /** Signal over the client's relay socket (SPEC.md W11) instead of a `/peerjs` socket. */
+  relaySignal?: RelaySignalChannel;
 }
 
 /**
@@ -79,7 +82,10 @@ export interface WrtcPeerArgs {
  */
 export async function createWrtcPeer(args: WrtcPeerArgs): Promise<Peer> {
   const PeerClass = await loadPeerjsForNode();
-  const options: PeerjsClientOptions = peerjsOptions({ relayUrl: args.relayUrl, info: args.info, peerToken: args.peerToken });
+  const options: PeerjsClientOptions = {
+    ...peerjsOptions({ relayUrl: args.relayUrl, info: args.info, peerToken: args.peerToken }),
+    ...(args.relaySignal && { relaySignal: args.relaySignal }),
+  };
   // wrtc's early and reordered first messages are handled by the shared transport (SPEC.md T9, T11).
-  return new PeerClass(args.peerId, options);
+  return new (relaySignalledPeer(PeerClass))(args.peerId, options);
 }

@@ -8,6 +8,7 @@ import { fingerprint } from '../../shared/crypto/signing';
 import { fromB64url } from '../../shared/encoding';
 import { verifyEnvelopes } from '../../shared/protocol/signed';
 import { DexieStore } from '../../shared/store/DexieStore';
+import { relaySignalledPeer } from '../../shared/transport/relaySignalling';
 import { type IdentityRow, appDb } from '../appDb';
 import { HISTORY_DB_NAME } from '../history/historyDb';
 import { historyPlaced } from '../history/historyPlaced';
@@ -47,7 +48,8 @@ export async function startBrowserClient(
     store,
     backend,
     verifyEnvelopes: pool.verify,
-    createPeer: ({ peerId, options }) => new PeerCtor!(peerId, options),
+    // Signalling rides the relay socket this client already holds (SPEC.md W11).
+    createPeer: ({ peerId, options }) => new (relaySignalledPeer(PeerCtor!))(peerId, options),
     ...(pin ? { pinnedRelayKey: pin.publicKey } : {}),
     onRelayKeyPinned: async (relayKey) => {
       const bytes = fromB64url(relayKey);

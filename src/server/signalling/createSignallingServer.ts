@@ -1,5 +1,7 @@
-// The PeerJS signalling endpoint inside the relay (SPEC.md W1-W10). A thin IO shell over `ws`: the wire
-// shapes live in ./peerjsWire.ts, the waiting room in ./PendingSignals.ts. The `peer` npm package is
+// The PeerJS signalling endpoint inside the relay (SPEC.md W1-W11). Two ways in, one router: a `/peerjs`
+// WebSocket as PeerJS's own server speaks it (a thin IO shell over `ws`), and a logged-in tRPC session's
+// `signal.connect` stream (W11, `attachStream`), which is how peerchat's own clients signal: over the socket
+// they already hold. The wire shapes live in ./peerjsWire.ts, the waiting room in ./PendingSignals.ts. The `peer` npm package is
 // not used: it has no authentication hook, a 100 MiB maxPayload, unbounded queues, and gives an id to
 // whoever claims it first.
 //
@@ -111,9 +113,37 @@ export interface SignallingStats {
   idleTimeouts: number;
 }
 
+/**
+ * Where a registered client's frames go: its `/peerjs` WebSocket, or its tRPC session's `signal.connect`
+ * stream (SPEC.md W11). Frames are PeerJS server messages as JSON text.
+ */
+export interface SignalPort {
+  /** Can take frames now. */
+  readonly isOpen: boolean;
+  /** Unsent bytes towards the client (the slow-consumer bound, W8). */
+  readonly bufferedAmount: number;
+  send(frame: string): void;
+  /** Sends `frame` (an ERROR telling why), then ends the port; `code` and `reason` close a WebSocket. */
+  end(frame: string, code: number, reason: string): void;
+}
+
+/** A registered tRPC stream's way back in (SPEC.md W11). */
+export interface SignalStreamHandle {
+  /** One client message, the JSON text PeerJS would have sent on its socket. */
+  receive(text: string): void;
+  /** The stream ended from the client's side (stopped, or its socket closed). Idempotent. */
+  closed(): void;
+}
+
 export interface SignallingServer {
   /** Handles an HTTP upgrade routed here by the relay (path starts with `/peerjs`). Never throws. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * Registers a logged-in session's signalling stream as `id` (SPEC.md W11): sends OPEN and what waits in
+   * the waiting room to `port` at once, and routes as for a socket (the newest registration of an id wins,
+   * W2). `grant` is the session's own; `addr` the client's address. Null when refused (the port was told).
+   */
+  attachStream(id: string, grant: PeerGrant, addr: string, port: SignalPort): SignalStreamHandle | null;
   /** Closes every socket (ERROR SHUTTING_DOWN, close 1012) and stops all timers. */
   close(): Promise<void>;
   stats(): SignallingStats;
@@ -131,7 +161,9 @@ interface Conn extends SessionEndListener {
   readonly key: string;
   /** The client's address (the proxy's header when configured). */
   readonly addr: string;
-  readonly ws: SignalSocket;
+  readonly port: SignalPort;
+  /** The `/peerjs` socket behind `port`, pinged for liveness; null for a tRPC stream (its socket has its own heartbeat). */
+  readonly ws: SignalSocket | null;
   alive: boolean;
   /** Set once the relay decided to close this socket: later messages are ignored. */
   closing: boolean;
@@ -158,6 +190,8 @@ interface SocketHooks {
   error(conn: Conn, err: Error & { code?: string }): void;
   /** Any socket of this endpoint closed, registered or being refused. */
   gone(ws: SignalSocket): void;
+  /** SignalPort.end for a socket. */
+  end(ws: SignalSocket, frame: string, code: number, reason: string): void;
 }
 
 /**
@@ -167,8 +201,16 @@ interface SocketHooks {
  * `conn` (being refused) keep ws's ordinary listeners.
  */
 function createSignalSocketClass(hooks: SocketHooks) {
-  return class SignalSocket extends LazyListenersWebSocket {
+  return class SignalSocket extends LazyListenersWebSocket implements SignalPort {
     conn: Conn | null = null;
+
+    get isOpen(): boolean {
+      return this.readyState === WebSocket.OPEN;
+    }
+
+    end(frame: string, code: number, reason: string): void {
+      hooks.end(this, frame, code, reason);
+    }
 
     override emit(event: string | symbol, ...args: unknown[]): boolean {
       if (event === 'close') hooks.gone(this);
@@ -252,7 +294,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
           log('flood', { id: conn.id });
           return kick(conn, SignalReason.FLOOD, SignalClose.FLOOD);
         }
-        safely(() => conn.ws.pong(data, false));
+        safely(() => conn.ws?.pong(data, false));
       },
       close(conn) {
         conn.closing = true;
@@ -266,6 +308,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
         if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') stats.tooLarge++;
         else log('socket_error', { id: conn.id, err: err.message });
       },
+      end: (ws, frame, code, reason) => sendAndClose(ws, frame, code, reason),
     }),
   });
   /** Registered sockets by peer id (one per id, SPEC.md W2). */
@@ -293,13 +336,15 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
 
   const pingTimer = setInterval(() => {
     for (const conn of conns.values()) {
+      const ws = conn.ws;
+      if (!ws) continue;
       if (!conn.alive) {
         stats.idleTimeouts++;
-        conn.ws.terminate();
+        ws.terminate();
         continue;
       }
       conn.alive = false;
-      safely(() => conn.ws.ping());
+      safely(() => ws.ping());
     }
   }, pingIntervalMs);
 
@@ -346,7 +391,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     conn.closing = true;
     // Unregistered at once: nothing is routed to a socket on its way out.
     unregister(conn);
-    safely(() => sendAndClose(conn.ws, errorFrame(reason), code, reason));
+    safely(() => conn.port.end(errorFrame(reason), code, reason));
   }
 
   function unregister(conn: Conn): void {
@@ -367,7 +412,8 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     constructor(
       readonly id: string,
       readonly addr: string,
-      readonly ws: SignalSocket,
+      readonly port: SignalPort,
+      readonly ws: SignalSocket | null,
       t: number,
     ) {
       this.key = keyOfPeerId(id);
@@ -392,8 +438,8 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   function sendExpires(dropped: Dropped[]): void {
     for (const { src, dst } of dropped) {
       const sender = conns.get(src);
-      if (sender && !sender.closing && sender.ws.readyState === WebSocket.OPEN) {
-        sender.ws.send(expireFrame(dst, src));
+      if (sender && !sender.closing && sender.port.isOpen) {
+        sender.port.send(expireFrame(dst, src));
         stats.expired++;
       }
     }
@@ -453,14 +499,37 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
       open.add(ws as SignalSocket);
       if (refusal || !grant) return refuse(ws, refusal?.frame ?? errorFrame(SignalReason.UNAUTHORIZED), SignalClose.UNAUTHORIZED, refusal?.reason ?? SignalReason.UNAUTHORIZED);
       if (shuttingDown) return refuse(ws, errorFrame(SignalReason.SHUTTING_DOWN), SignalClose.SERVICE_RESTART, SignalReason.SHUTTING_DOWN);
-      attach(ws as SignalSocket, id, grant, clientIpOf(req, opts.clientIpHeader));
+      const conn = new EndpointConn(id, clientIpOf(req, opts.clientIpHeader), ws as SignalSocket, ws as SignalSocket, now());
+      (ws as SignalSocket).conn = conn; // from here its events go to the shared hooks (createSignalSocketClass)
+      attach(conn, grant);
     });
   }
 
-  function attach(ws: SignalSocket, id: string, grant: PeerGrant, addr: string): void {
-    const conn = new EndpointConn(id, addr, ws, now());
+  function attachStream(id: string, grant: PeerGrant, addr: string, port: SignalPort): SignalStreamHandle | null {
+    if (shuttingDown) {
+      port.end(errorFrame(SignalReason.SHUTTING_DOWN), SignalClose.SERVICE_RESTART, SignalReason.SHUTTING_DOWN);
+      return null;
+    }
+    const conn = new EndpointConn(id, addr, port, null, now());
+    attach(conn, grant);
+    return {
+      receive(text) {
+        try {
+          onMessage(conn, text, false);
+        } catch (err) {
+          log('internal', { id: conn.id, err: String(err) });
+          kick(conn, SignalReason.INTERNAL, 1011);
+        }
+      },
+      closed() {
+        conn.closing = true;
+        unregister(conn);
+      },
+    };
+  }
 
-    ws.conn = conn; // from here its events go to the shared hooks (createSignalSocketClass)
+  function attach(conn: Conn, grant: PeerGrant): void {
+    const { id, port } = conn;
 
     // The session may have ended while the handshake was in flight (SPEC.md W3).
     if (!auth.isOnline(id)) {
@@ -478,19 +547,20 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
     conn.grant = grant;
     grant.onSessionEnd(conn);
 
-    ws.send(openFrame());
+    port.send(openFrame());
     const { frames, dropped } = pending.take(id, now());
     for (const frame of frames) {
-      ws.send(frame);
+      port.send(frame);
       stats.relayed++;
     }
     sendExpires(dropped);
   }
 
-  function onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+  function onMessage(conn: Conn, data: RawData | string, isBinary: boolean): void {
     if (conn.closing) return;
     conn.alive = true;
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
+    const size =
+      typeof data === 'string' ? Buffer.byteLength(data) : Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
     const t = now();
     if (!conn.messages.take(1, t) || !conn.bytes.take(size, t)) {
       stats.floods++;
@@ -512,14 +582,14 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
   function route(from: Conn, msg: RoutedMessage): void {
     const frame = forwardFrame(from.id, msg);
     const target = conns.get(msg.dst);
-    if (target && !target.closing && target.ws.readyState === WebSocket.OPEN) {
-      if (target.ws.bufferedAmount > slowConsumerBytes) {
+    if (target && !target.closing && target.port.isOpen) {
+      if (target.port.bufferedAmount > slowConsumerBytes) {
         // Megabytes of unread signalling: that socket is not being read (W8).
         stats.slowConsumers++;
         log('slow_consumer', { id: target.id });
         kick(target, SignalReason.SLOW_CONSUMER, SignalClose.SLOW_CONSUMER);
       } else {
-        target.ws.send(frame);
+        target.port.send(frame);
         stats.relayed++;
         return;
       }
@@ -534,7 +604,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
       }
       stats.waitingRoomRefused[refused]++;
     }
-    from.ws.send(expireFrame(msg.dst, from.id));
+    from.port.send(expireFrame(msg.dst, from.id));
     stats.expired++;
   }
 
@@ -554,6 +624,7 @@ export function createSignallingServer(opts: SignallingServerOptions): Signallin
 
   return {
     handleUpgrade,
+    attachStream,
     close,
     pendingFor: (peerId) => pending.heldFor(peerId),
     stats: () => ({

@@ -45,6 +45,7 @@ import { type Clock, type TimerHandle, systemClock } from '../sync/Clock';
 import { Emitter } from '../sync/Emitter';
 import { type FetchResult, SyncEngine, type SyncTuning } from '../sync/SyncEngine';
 import { type PeerjsClientOptions, peerjsOptions } from '../transport/peerjsOptions';
+import type { RelaySignalChannel } from '../transport/relaySignalling';
 import { type PeerjsTransport, createPeerjsTransport } from '../transport/peerjsTransport';
 import type { PeerTransport } from '../transport/PeerTransport';
 import { GapTracker } from './GapTracker';
@@ -444,6 +445,28 @@ export const QUOTA_REPORT_MS = 5_000;
 
 const FRESH_STATE: ConnectionState = { state: 'offline', error: null };
 
+
+/**
+ * This login's PeerJS signalling over the relay socket the client holds (SPEC.md W11): the Peer's server
+ * connection is a `signal.connect` stream, its messages `signal.send` batches.
+ */
+function relaySignalChannel(conn: RelayConnection): RelaySignalChannel {
+  return {
+    open(peerId, on) {
+      const sub = conn.client.signal.connect.subscribe(
+        { peerId },
+        {
+          onData: (text) => on.message(text),
+          onError: (err) => on.end(String(err)),
+          onComplete: () => on.end('the relay ended the signalling stream'),
+          onStopped: () => on.end('the relay ended the signalling stream'),
+        },
+      );
+      return { close: () => sub.unsubscribe() };
+    },
+    send: (texts) => conn.client.signal.send.mutate(texts),
+  };
+}
 /**
  * The client. `new PeerchatClient(opts)` does nothing until `start()`. Every resource it makes (relay
  * socket, subscriptions, Peers, transports, timers, the engine) is ended by `stop()` (STYLE 10); the store
@@ -1248,7 +1271,12 @@ export class PeerchatClient {
   }
 
   private async buildSession(gen: number, login: LoginOutput): Promise<void> {
-    const options = peerjsOptions({ relayUrl: this.opts.relayUrl, info: login.info, peerToken: login.peerToken });
+    const conn = this.conn;
+    if (!conn) throw new Error('no relay connection'); // retried; the connection is made before any login
+    const options: PeerjsClientOptions = {
+      ...peerjsOptions({ relayUrl: this.opts.relayUrl, info: login.info, peerToken: login.peerToken }),
+      relaySignal: relaySignalChannel(conn),
+    };
     const peer = await this.opts.createPeer({ peerId: login.self.peerId, options, relayUrl: this.opts.relayUrl, login });
     this.building = peer;
     // Peers that saw us join in presence connect at once; the relay holds their OFFERs until our socket is

@@ -10,8 +10,11 @@ import { LIMITS, VOICE_LIMITS } from './limits';
  *    P8-P12): the stream carries counts, one page of members, watched keys and a sample of peers instead of
  *    the whole roster (`presence.view` chooses the page and the watched keys). An older client would strip
  *    the unknown name field and fail the signature, so it must hear PROTOCOL_MISMATCH instead.
+ * 4: PeerJS signalling rides the tRPC socket (`signal.connect`, `signal.send`; SPEC.md W11) instead of a
+ *    second `/peerjs` WebSocket; an older client would open a socket the relay still serves, but a newer
+ *    client must not log in to a relay without `signal.*`.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /**
  * A post's `sentAt` may differ from the relay's clock by at most this much, either way (SPEC.md M6). Together
@@ -51,6 +54,11 @@ export const RelayReason = {
   ROOM_FULL: 'ROOM_FULL',
   /** `voice.state` from a session that is in no voice room (SPEC.md V3). */
   NOT_IN_VOICE: 'NOT_IN_VOICE',
+  /**
+   * `signal.send` on a socket without an open `signal.connect` stream, or `signal.connect` for a peer id that
+   * is not this socket's login (SPEC.md W11).
+   */
+  NO_SIGNAL_STREAM: 'NO_SIGNAL_STREAM',
   INTERNAL: 'INTERNAL',
 } as const;
 export type RelayReason = (typeof RelayReason)[keyof typeof RelayReason];
@@ -343,6 +351,26 @@ export function parseEnvelopeBatch(raw: string): Envelope[] | null {
     return null;
   }
 }
+
+// ---- signalling over the tRPC socket (SPEC.md W11) ----
+
+/**
+ * One PeerJS client message (OFFER, ANSWER, CANDIDATE, LEAVE) is the JSON text PeerJS would send on its own
+ * socket; `signal.connect` streams the relay's messages back the same way. The relay parses and bounds each
+ * as a `/peerjs` socket's frame (W4, W6-W8).
+ */
+export const SIGNAL_MAX_MESSAGE_CHARS = 64 * 1024;
+/**
+ * Most messages of one `signal.send`. A client sends what it has gathered in one call (an OFFER and the
+ * candidates that follow it within a few ms), so a burst of ~300 messages -- 30 links opened at once -- is a
+ * few requests of the socket's per-second budget rather than 300 frames (R11).
+ */
+export const SIGNAL_MAX_BATCH = 32;
+export const zSignalConnectInput = z.object({
+  /** The login's PeerJS id the client's Peer was made for: a stream resent on a later login's socket is refused. */
+  peerId: z.string().min(1).max(64),
+});
+export const zSignalBatch = z.array(z.string().max(SIGNAL_MAX_MESSAGE_CHARS)).min(1).max(SIGNAL_MAX_BATCH);
 
 // ---- voice rooms (SPEC.md V1-V6) ----
 // Kept apart from presence on purpose: the roster is becoming a lazy member list, while a voice room must

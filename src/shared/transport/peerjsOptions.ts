@@ -2,6 +2,7 @@
 // relay says (SPEC.md T7). Nothing here may fall back to PeerJS's defaults: those point at the public
 // PeerJS cloud signalling server and a public STUN server, neither of which peerchat may contact.
 import type { IceServer, ServerInfo } from '../protocol/relay';
+import type { RelaySignalChannel } from './relaySignalling';
 
 export interface PeerjsClientOptions {
   host: string;
@@ -16,6 +17,11 @@ export interface PeerjsClientOptions {
   config: { iceServers: IceServer[] };
   /** PeerJS logging off: it would print SDPs and candidates. */
   debug: 0;
+  /**
+   * Signal over the relay socket the client holds instead of a `/peerjs` socket (SPEC.md W11); read only by
+   * a Peer class from `relaySignalledPeer`. Set by PeerchatClient for every login.
+   */
+  relaySignal?: RelaySignalChannel;
 }
 
 /**
