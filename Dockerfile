@@ -36,4 +36,6 @@ EXPOSE 8080
 # 103-106, bench:relay, three alternating runs each); hot code still gets Maglev and TurboFan, and the CPU per
 # delivery stayed where it was (ratio to the minimal signing relay 0.85-0.92 without Sparkplug, 0.87-0.96 with,
 # alternating runs at load 3-6).
-CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=2", "--no-sparkplug", "dist/server/main.js"]
+# --expose-gc: the relay runs one major GC when it goes idle after a storm (src/server/idleGc.ts, SPEC.md R18):
+# the storm's garbage was ~4 KiB per client of RSS that V8 left in place (bench:relay).
+CMD ["node", "--max-old-space-size=160", "--max-semi-space-size=2", "--no-sparkplug", "--expose-gc", "dist/server/main.js"]

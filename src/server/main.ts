@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from './config';
 import { createRelay } from './createRelay';
 import { createLogger } from './logger';
 import { boundHttpParserPool } from './httpParserPool';
+import { startIdleGc } from './idleGc';
 import { startMallocTrim } from './mallocTrim';
 import { warnOnProxiedClients } from './proxyWarning';
 import { superviseVirtualClients, virtualEntry } from '../virtual/superviseVirtualClients';
@@ -47,10 +48,15 @@ async function main(): Promise<void> {
   // Free C-heap pages go back to the OS after major GCs (mallocTrim.ts): a login storm otherwise leaves
   // ~5 MB of freed socket and frame buffers resident at 1,000 clients.
   const trimmer = startMallocTrim();
+  // And the garbage a storm leaves in V8's old space is collected once the relay is idle (idleGc.ts).
+  const idleGc = startIdleGc();
   // Idle HTTP parsers, ~10 KiB each, that Node would keep up to 1,000 of after a storm of upgrades.
   const parserPool = boundHttpParserPool();
-  log.info('memory_bounds', { mallocTrim: trimmer.active, httpParserPool: parserPool });
-  relay.addShutdownHook(() => trimmer.stop());
+  log.info('memory_bounds', { mallocTrim: trimmer.active, idleGc: idleGc.active, httpParserPool: parserPool });
+  relay.addShutdownHook(() => {
+    trimmer.stop();
+    idleGc.stop();
+  });
 
   // PEERCHAT_VIRTUAL_CLIENTS=N: N virtual clients in ONE child process (SPEC.md VC9), so a wrtc crash
   // cannot take the relay down; restarted with backoff if it dies, stopped on shutdown.
