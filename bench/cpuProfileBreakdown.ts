@@ -41,7 +41,7 @@ const RULES: [category: string, matches: (w: Where) => boolean][] = [
   ['metrics', (w) => w.module.includes('prom-client') || /src\/server\/(metrics|RelayStats)\.ts$/.test(w.module)],
   ['logging', (w) => w.module.includes('pino') || w.module.endsWith('src/server/logger.ts')],
   ['rate limits', (w) => w.module.includes('rate-limiter-flexible')],
-  ['/peerjs upgrade and socket (signalling)', (w) => w.module.includes('src/server/signalling/')],
+  ['signalling (signal.connect stream, or /peerjs upgrade and socket)', (w) => w.module.includes('src/server/signalling/')],
   ['superjson', (w) => w.module.includes('superjson')],
   ['zod input validation', (w) => w.module.includes('/zod/')],
   ['tRPC procedure call (middlewares)', (w) => w.module.includes('@trpc/server')],

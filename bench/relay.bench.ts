@@ -1119,7 +1119,7 @@ async function main(): Promise<void> {
       `presence login storm: ${n} clients (presence on, ${SIGNALLING_LABEL}, production limits, ${Math.ceil(n / CFG.clientsPerAddress)} addresses) ` +
         `logged in ${results.stormLoginS} s, every client's count and members page complete at ${results.stormRosterCompleteS} s ` +
         `(${results.stormPresenceAfterLastLoginS} s after the last login), ${results.stormRelayCpuS} s of relay CPU ` +
-        `(${results.stormRelayCpuUsPerLogin} us per login, both upgrades included); presence traffic ` +
+        `(${results.stormRelayCpuUsPerLogin} us per login, ${STORM_SIGNALLING === 'socket' ? 'both upgrades' : 'the upgrade'} included); presence traffic ` +
         `${results.stormPresenceMB} MB in ${presence.frames} frames over ${ticks} relay turns (${JSON.stringify(presence.ops)}; ${KiB(results.stormPresenceBytesPerClient as number)} KiB per client: ` +
         `a page of ${LIMITS.presencePageSize}, a sample of ${LIMITS.presenceSampleSize}, the counts); ` +
         `the ${CFG.clientProcs} client processes used ${results.stormClientsCpuS} s of CPU (${results.stormClientsCpuUsPerLogin} us per login, ` +
