@@ -33,10 +33,13 @@ interface Membership {
   onEnd: () => void;
 }
 
+/** Events a pulled watch (tests, any consumer but the relay's adapter) may hold unread before it is ended. */
+export const VOICE_WATCH_MAX_QUEUED = 1024;
+
 /**
- * One `voice.watch` subscription, driven by push from the relay's adapter (no pending promise while idle).
- * Pulled with `next()` (tests, any other consumer) it queues, bounded like the push path by the coalescing
- * (one event per channel per turn) and the owner's buffered bytes.
+ * One `voice.watch` subscription, driven by push from the relay's adapter (no pending promise while idle),
+ * bounded by the coalescing (one event per channel per turn) and the owner's buffered bytes. Pulled with
+ * `next()` it queues up to VOICE_WATCH_MAX_QUEUED.
  */
 export class VoiceWatch extends PushStream<VoiceEvent> {
   constructor(
@@ -45,7 +48,7 @@ export class VoiceWatch extends PushStream<VoiceEvent> {
     /** null = every channel. */
     readonly channels: ReadonlySet<string> | null,
   ) {
-    super(Infinity);
+    super(VOICE_WATCH_MAX_QUEUED);
   }
 
   protected begin(): void {

@@ -12,8 +12,9 @@
 // (mallocTrim.ts trims after major GCs).
 //
 // Needs `gc()`: the Dockerfile and `npm start` run the relay with `--expose-gc`. Without it nothing starts.
-import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
+import { afterMajorGc } from './afterMajorGc';
 
 export interface IdleGcOptions {
   /** @default globalThis.gc (present with --expose-gc) */
@@ -69,7 +70,6 @@ export function startIdleGc(opts: IdleGcOptions = {}): IdleGc {
   let baseline = heapUsed();
   /** An interval since the last collection was busy. */
   let wasBusy = false;
-  let reading: NodeJS.Immediate | null = null;
 
   const check = (): void => {
     if (!gc) return;
@@ -86,17 +86,11 @@ export function startIdleGc(opts: IdleGcOptions = {}): IdleGc {
   const timer = gc ? setInterval(check, opts.intervalMs ?? 2000) : null;
   timer?.unref();
   // V8's own major GCs move the baseline too: the growth that counts is what no collection has seen.
-  const observer = gc
-    ? new PerformanceObserver((list) => {
-        if (reading || !list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) return;
-        reading = setImmediate(() => {
-          reading = null;
-          baseline = heapUsed();
-        });
-        reading.unref();
+  const watch = gc
+    ? afterMajorGc(() => {
+        baseline = heapUsed();
       })
     : null;
-  observer?.observe({ entryTypes: ['gc'] });
   return {
     active: gc !== null,
     get collections() {
@@ -105,9 +99,7 @@ export function startIdleGc(opts: IdleGcOptions = {}): IdleGc {
     check,
     stop() {
       if (timer) clearInterval(timer);
-      observer?.disconnect();
-      if (reading) clearImmediate(reading);
-      reading = null;
+      watch?.stop();
     },
   };
 }

@@ -10,7 +10,7 @@
 //
 // Node has no binding for it; Node 26's `node:ffi` calls it from the process image. Where that is missing
 // (older Node, `--no-experimental-ffi`, a libc without malloc_trim such as musl), this does nothing.
-import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { afterMajorGc } from './afterMajorGc';
 
 /** `malloc_trim(0)`: 1 if memory was returned, 0 if none. */
 export type TrimFn = () => number;
@@ -61,33 +61,20 @@ export function startMallocTrim(opts: MallocTrimOptions = {}): MallocTrimmer {
   const now = opts.now ?? Date.now;
   let trims = 0;
   let last = -Infinity;
-  let pending: NodeJS.Immediate | null = null;
   const run = (): void => {
-    pending = null;
     last = now();
     trims++;
     trim!();
   };
-  const observer = trim
-    ? new PerformanceObserver((list) => {
-        if (pending || now() - last < minIntervalMs) return;
-        // Only after a major (mark-compact) GC: that is when V8 frees the ArrayBuffers it collected.
-        if (!list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) return;
-        // Not inside the observer's callback: the GC's own bookkeeping finishes first.
-        pending = setImmediate(run);
-        pending.unref();
-      })
-    : null;
-  observer?.observe({ entryTypes: ['gc'] });
+  // Only after a major GC: that is when V8 frees the ArrayBuffers it collected.
+  const watch = trim ? afterMajorGc(run, () => now() - last < minIntervalMs) : null;
   return {
     active: trim !== null,
     get trims() {
       return trims;
     },
     stop() {
-      observer?.disconnect();
-      if (pending) clearImmediate(pending);
-      pending = null;
+      watch?.stop();
     },
   };
 }
