@@ -445,7 +445,6 @@ export const QUOTA_REPORT_MS = 5_000;
 
 const FRESH_STATE: ConnectionState = { state: 'offline', error: null };
 
-
 /**
  * This login's PeerJS signalling over the relay socket the client holds (SPEC.md W11): the Peer's server
  * connection is a `signal.connect` stream, its messages `signal.send` batches.
@@ -467,6 +466,7 @@ function relaySignalChannel(conn: RelayConnection): RelaySignalChannel {
     send: (texts) => conn.client.signal.send.mutate(texts),
   };
 }
+
 /**
  * The client. `new PeerchatClient(opts)` does nothing until `start()`. Every resource it makes (relay
  * socket, subscriptions, Peers, transports, timers, the engine) is ended by `stop()` (STYLE 10); the store
