@@ -62,8 +62,10 @@ export const MessageList = forwardRef<MessageListHandle, MessageListProps>(funct
     followOnAppend: true,
     scrollEndThreshold: AT_END_PX,
     overscan: 8,
-    // React 19 warns about flushSync inside lifecycle methods when rows measure in their ref callback.
-    useFlushSync: false,
+    // useFlushSync stays on (the default): a row measured above the view moves the scroll position at
+    // once, and the rows' new positions must be rendered in that same task. Without it a slow CPU showed
+    // the rows jumped by what the rows above lost to their measure (10 px, UI1 throttled). The library
+    // leaves flushSync out for measures from its ref callback, where React would warn.
   });
 
   useImperativeHandle(ref, () => ({
