@@ -7,14 +7,15 @@ import { randomSecretKey } from '../src/shared/crypto/ed25519';
 import { LIMITS } from '../src/shared/protocol/relay';
 import { MemoryStore } from '../src/shared/store/MemoryStore';
 import { NodePeer } from '../src/virtual/NodePeer';
-import { type RelayWithSignalling, content, startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import { content, startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import type { Relay } from '../src/server/createRelay';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => {});
 });
 
-async function peer(r: RelayWithSignalling, name: string): Promise<{ node: NodePeer; store: MemoryStore }> {
+async function peer(r: Relay, name: string): Promise<{ node: NodePeer; store: MemoryStore }> {
   const store = new MemoryStore();
   const node = await NodePeer.start({ relayUrl: r.url, secretKey: randomSecretKey(), name, kind: 'browser', store, relay: { retryBaseMs: 50, restartDelayMs: 50 } });
   cleanup.push(async () => {

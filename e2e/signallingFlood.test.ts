@@ -9,12 +9,13 @@ import type { DataConnection, Peer } from 'peerjs';
 import { WebSocket } from 'ws';
 import { eventually, loggedIn } from '../src/server/testKit';
 import { createWrtcPeer } from '../src/virtual/wrtcPeer';
-import { type RelayWithSignalling, startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import { startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import type { Relay } from '../src/server/createRelay';
 
 /** The flood's address: every loopback address reaches the relay; the honest pair stays on 127.0.0.1. */
 const FLOOD_ADDR = '127.0.0.2';
 
-let relay: RelayWithSignalling;
+let relay: Relay;
 const closers: (() => unknown)[] = [];
 before(async () => {
   relay = await startRelayWithSignalling();

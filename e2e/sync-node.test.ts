@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Envelope, SignedAttachment } from '../src/shared/protocol/relay';
 import type { ChildReport, ChildRequest } from './fixtures/nodePeerChild';
-import { type RelayWithSignalling, content, startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import { content, startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import type { Relay } from '../src/server/createRelay';
 
 const childScript = fileURLToPath(new URL('./fixtures/nodePeerChild.ts', import.meta.url));
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('base64url');
@@ -44,7 +45,7 @@ class Child {
     });
   }
 
-  async start(relay: RelayWithSignalling, opts: { liar?: boolean } = {}): Promise<this> {
+  async start(relay: Relay, opts: { liar?: boolean } = {}): Promise<this> {
     const r = await this.call<{ peerId: string }>({ op: 'start', relayUrl: relay.url, name: this.name, ...opts });
     this.peerId = r.peerId;
     return this;
@@ -63,7 +64,7 @@ class Child {
   }
 }
 
-let relay: RelayWithSignalling;
+let relay: Relay;
 const children: Child[] = [];
 before(async () => {
   relay = await startRelayWithSignalling({ limits: { postsPerMinute: 10_000, mintsPerMinute: 10_000, maxFramesPerSecond: 10_000 } });

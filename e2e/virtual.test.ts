@@ -13,7 +13,8 @@ import type { Envelope } from '../src/shared/protocol/relay';
 import { MemoryStore } from '../src/shared/store/MemoryStore';
 import { NodePeer } from '../src/virtual/NodePeer';
 import { VirtualClient, type VirtualClientOptions } from '../src/virtual/VirtualClient';
-import { type RelayWithSignalling, content, startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import { content, startRelayWithSignalling } from './fixtures/relayWithSignalling';
+import type { Relay } from '../src/server/createRelay';
 
 const dir = mkdtempSync(join(tmpdir(), 'peerchat-virtual-'));
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -36,7 +37,7 @@ function debugEngine(who: string, node: NodePeer): void {
   });
 }
 
-async function relay(overrides: Parameters<typeof startRelayWithSignalling>[0] = {}): Promise<RelayWithSignalling> {
+async function relay(overrides: Parameters<typeof startRelayWithSignalling>[0] = {}): Promise<Relay> {
   // The tests post faster than a person (60 posts in a second): lift the per-key and per-socket rates.
   const limits = { postsPerMinute: 10_000, mintsPerMinute: 10_000, maxFramesPerSecond: 10_000, ...overrides.limits };
   const r = await startRelayWithSignalling({ ...overrides, limits });
@@ -44,7 +45,7 @@ async function relay(overrides: Parameters<typeof startRelayWithSignalling>[0] =
   return r;
 }
 
-async function virtual(r: RelayWithSignalling, opts: Partial<VirtualClientOptions> = {}): Promise<VirtualClient> {
+async function virtual(r: Relay, opts: Partial<VirtualClientOptions> = {}): Promise<VirtualClient> {
   const name = `virtual-${++seq}`;
   const vc = await VirtualClient.start({ relayUrl: r.url, keyFile: join(dir, `${name}.key`), relay: fast, log: debugLog(name), traceLinks: !!process.env.PEERCHAT_DEBUG, ...opts });
   cleanup.push(() => vc.stop());
@@ -53,7 +54,7 @@ async function virtual(r: RelayWithSignalling, opts: Partial<VirtualClientOption
   return vc;
 }
 
-async function browser(r: RelayWithSignalling, name: string, store = new MemoryStore()): Promise<NodePeer> {
+async function browser(r: Relay, name: string, store = new MemoryStore()): Promise<NodePeer> {
   const p = await NodePeer.start({ relayUrl: r.url, secretKey: randomSecretKey(), name, kind: 'browser', store, relay: fast, log: debugLog(name), traceLinks: !!process.env.PEERCHAT_DEBUG });
   cleanup.push(async () => {
     await p.stop();

@@ -1,12 +1,13 @@
 // The client core in Chromium against a real relay with a tiny IndexedDB quota (SPEC.md H16, CL5, UI11):
 // CDP's Storage.overrideQuotaForOrigin gives the page's origin a few MiB.
 import { after, before, describe, it } from 'node:test';
-import { type RelayWithSignalling, startRelayWithSignalling } from '../fixtures/relayWithSignalling';
+import { startRelayWithSignalling } from '../fixtures/relayWithSignalling';
+import type { Relay } from '../../src/server/createRelay';
 import { BrowserHarness, bundle, caseNames, here, runCase, serve, type ServedPage } from './harness';
 
 const QUOTA_BYTES = 3 * 1024 * 1024;
 
-let relay: RelayWithSignalling;
+let relay: Relay;
 let served: ServedPage;
 let harness: BrowserHarness;
 

@@ -4,7 +4,8 @@
 // pages their peer ids and tokens; the logins stay open for the case.
 import { after, before, describe, it } from 'node:test';
 import { loggedIn } from '../../src/server/testKit';
-import { type RelayWithSignalling, startRelayWithSignalling } from '../fixtures/relayWithSignalling';
+import { startRelayWithSignalling } from '../fixtures/relayWithSignalling';
+import type { Relay } from '../../src/server/createRelay';
 import { BrowserHarness, bundle, caseNames, here, runCase, serve } from './harness';
 import type { PairInput } from './pages/transport.page';
 
@@ -15,7 +16,7 @@ const pageB = await harness.open(`${served.url}?role=b`, (l) => log.push(`B ${l}
 const pageA = await harness.open(`${served.url}?role=a`, (l) => log.push(`A ${l}`));
 const names = await caseNames(pageA);
 
-let relay: RelayWithSignalling;
+let relay: Relay;
 
 describe('transport conformance between two Chromium pages through the relay', () => {
   before(async () => {

@@ -14,7 +14,8 @@ import { LIMITS } from '../../src/shared/protocol/relay';
 import type { RosterPeer } from '../../src/shared/sync/SyncContext';
 import { content, createSyncFixtures } from '../../src/shared/sync/testing/fixtures';
 import { loggedIn } from '../../src/server/testKit';
-import { type RelayWithSignalling, startRelayWithSignalling } from '../fixtures/relayWithSignalling';
+import { startRelayWithSignalling } from '../fixtures/relayWithSignalling';
+import type { Relay } from '../../src/server/createRelay';
 import { BrowserHarness, bundle, here, serve } from './harness';
 import type { XferApi, XferEvents, XferStart } from './pages/xfer.page';
 
@@ -33,7 +34,7 @@ const hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('he
 const served = await serve(await bundle(here('./pages/xfer.page.ts')));
 const harness = await BrowserHarness.launch();
 const log: string[] = [];
-let relay: RelayWithSignalling;
+let relay: Relay;
 const logins: { close(): Promise<void> }[] = [];
 const pages: Page[] = [];
 

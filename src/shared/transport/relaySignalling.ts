@@ -9,6 +9,7 @@
 // 'disconnected'). A Peer built without the `relaySignal` option is left alone and opens `/peerjs`, so a
 // stock PeerJS client and the relay's `/peerjs` endpoint keep working (W1-W10).
 import type { Peer } from 'peerjs';
+import { SIGNAL_MAX_BATCH } from '../protocol/relay';
 
 /** The relay side of one Peer's signalling: built from the client's tRPC proxy (PeerchatClient). */
 export interface RelaySignalChannel {
@@ -27,8 +28,6 @@ export interface RelaySignalOption {
   relaySignal?: RelaySignalChannel;
 }
 
-/** Messages of one `signal.send` (the relay's SIGNAL_MAX_BATCH). */
-export const SIGNAL_BATCH = 32;
 /**
  * Least time between two flushes. A socket may send 50 frames a second (R11); signalling takes at most 20
  * of them however many links open at once, and an OFFER's first candidates usually go with it.
@@ -112,7 +111,7 @@ function overSignalChannel(socket: PeerjsSocket, channel: RelaySignalChannel): v
     lastFlush = Date.now();
     for (let i = 0; i < SIGNAL_BATCHES_PER_FLUSH && queue.length > 0; i++) {
       // A refusal ends the stream too (the relay says why there), which `end` reports; nothing to do here.
-      channel.send(queue.splice(0, SIGNAL_BATCH)).catch(() => {});
+      channel.send(queue.splice(0, SIGNAL_MAX_BATCH)).catch(() => {});
     }
     if (queue.length > 0) schedule();
   };
